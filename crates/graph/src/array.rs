@@ -1,0 +1,111 @@
+//! The lazy array: a node of the expression DAG with its metadata.
+
+mod build;
+mod elementwise;
+mod reduce;
+mod std_ops;
+mod views;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tessera_chunks::{Chunks, DType};
+
+use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
+
+pub use views::Index;
+
+/// One operation of the expression DAG. Operands of `Binary` and `Where` already have
+/// the result's shape (broadcasts are explicit views) and a common dtype (casts are
+/// explicit), so kernels never promote or broadcast by themselves.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// A generator (`ones`, `random`, ...).
+    Gen(Generator),
+    /// A 0-d constant.
+    Scalar(Scalar),
+    /// An elementwise function.
+    Unary(UnaryOp, Array),
+    /// An elementwise operator.
+    Binary(BinaryOp, Array, Array),
+    /// `where(cond, a, b)`.
+    Where(Array, Array, Array),
+    /// A conversion to this node's dtype.
+    Cast(Array),
+    /// A view of the operand through an affine index map.
+    View(Array, ViewMap),
+    /// The operand with this node's chunks.
+    Rechunk(Array),
+    /// A reduction over the given axes of the operand.
+    Reduce(ReduceOp, Array, Vec<usize>),
+    /// A 2-D matrix product.
+    MatMul(Array, Array),
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) id: u64,
+    pub(crate) op: Op,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) dtype: DType,
+    pub(crate) chunks: Chunks,
+}
+
+/// A lazy, chunked n-dimensional array: cheap to clone, immutable, and checked when
+/// built. Nothing is computed until the array is lowered and run.
+#[derive(Debug, Clone)]
+pub struct Array(pub(crate) Arc<Node>);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Array {
+    pub(crate) fn new(op: Op, shape: Vec<usize>, dtype: DType, chunks: Chunks) -> Array {
+        debug_assert_eq!(chunks.shape(), shape);
+        Array(Arc::new(Node {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            op,
+            shape,
+            dtype,
+            chunks,
+        }))
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    /// The number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.0.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.0.shape.iter().product()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    /// The chunk grid.
+    pub fn chunks(&self) -> &Chunks {
+        &self.0.chunks
+    }
+
+    /// The operation that produces this array.
+    pub fn op(&self) -> &Op {
+        &self.0.op
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
+    }
+}

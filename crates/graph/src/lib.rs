@@ -1,0 +1,50 @@
+//! The lazy chunked-array expression, its optimizer, and its lowering to tasks.
+//!
+//! An [`Array`] is an immutable node in a DAG of array operations (constructors,
+//! elementwise arithmetic with numpy broadcasting, views, reductions, matmul). Building
+//! one computes only metadata: shape, dtype and chunk grid, and checks the operation
+//! (broadcasting, axes, dtypes), so a bad expression fails where it is written.
+//!
+//! [`lower`] turns an array into a [`TaskGraph`]. Optimization happens during lowering
+//! rather than as rewrites of a Dask-style graph, because every optimization here is a
+//! decision about *where a layer boundary is*:
+//!
+//! - **generator inlining**: `ones`, `random`, ... are never stored; the task that needs a
+//!   block evaluates the generator for exactly the elements it reads;
+//! - **blockwise fusion**: a chain of elementwise operations and views becomes one
+//!   [`FusedExpr`] evaluated tile by tile, with views (slices with negative steps,
+//!   transposes, broadcasts) folded into affine index maps on the leaves;
+//! - **reduction fusion**: the per-chunk step of a reduction is part of the same task;
+//!   partials are then combined in a tree of fixed shape (`split_every`);
+//! - **culling**: tasks are created on demand from the output, so blocks that nothing
+//!   reads are never computed.
+//!
+//! Tasks are numbered in a depth-first post-order from the output, which is both a
+//! topological order and a memory-friendly priority (like Dask's `order`).
+//!
+//! The crate is pure: no I/O, no threads, no kernels. It describes what to compute;
+//! `tessera-kernels` computes it and `tessera-runtime` decides when.
+
+mod array;
+mod error;
+mod fused;
+mod generator;
+mod lower;
+mod ops;
+mod scalar;
+mod task;
+mod view;
+
+pub use array::{Array, Index, Op};
+pub use error::GraphError;
+pub use fused::{FNode, FusedExpr, Leaf};
+pub use generator::{GenKind, Generator};
+pub use lower::{LowerOptions, lower};
+pub use ops::{BinaryOp, ReduceOp, UnaryOp};
+pub use scalar::Scalar;
+pub use task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId};
+pub use tessera_chunks::{ChunkSpec, Chunks, DType};
+pub use view::{SrcAxis, ViewMap};
+
+/// The default number of partials combined by one reduction task (Dask's `split_every`).
+pub const SPLIT_EVERY: usize = 16;

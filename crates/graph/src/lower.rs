@@ -1,0 +1,455 @@
+//! Lowering: from an [`Array`] to a [`TaskGraph`], optimizing on the way.
+
+use std::collections::HashMap;
+
+use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
+
+use crate::array::{Array, Op};
+use crate::fused::{FNode, FusedExpr, Leaf};
+use crate::task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId};
+use crate::{GraphError, ReduceOp, SPLIT_EVERY, ViewMap};
+
+/// Elements per evaluation tile (used for scratch memory projections).
+pub const TILE_ELEMENTS: usize = 4096;
+/// Bytes of one exact-sum accumulator (an estimate used for memory projections).
+pub const EXACT_SUM_BYTES: u64 = 560;
+
+/// Optimizer switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowerOptions {
+    /// Fuse chains of elementwise operations, views and the per-chunk step of
+    /// reductions into single tasks. Off: one task per operation and block.
+    pub fuse: bool,
+    /// Evaluate generators inside the tasks that read them instead of storing blocks.
+    pub inline_generators: bool,
+    /// How many partials one reduction task combines (in total over the reduced axes).
+    pub split_every: usize,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions { fuse: true, inline_generators: true, split_every: SPLIT_EVERY }
+    }
+}
+
+impl LowerOptions {
+    /// No fusion and no generator inlining: every operation on every block is a task.
+    pub fn unfused() -> Self {
+        LowerOptions { fuse: false, inline_generators: false, split_every: SPLIT_EVERY }
+    }
+}
+
+/// Lowers `array` to a task graph with only the tasks its result needs.
+pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphError> {
+    let mut l = Lowerer {
+        options,
+        layers: Vec::new(),
+        layer_of: HashMap::new(),
+        combine_input: HashMap::new(),
+        tasks: Vec::new(),
+        task_of: HashMap::new(),
+    };
+    let out = l.layer_for(array)?;
+    let grid = array.chunks().grid_shape();
+    let outputs = BlockIter::new(grid).map(|b| l.task(out, b)).collect();
+    Ok(TaskGraph {
+        layers: l.layers,
+        tasks: l.tasks,
+        outputs,
+        shape: array.shape().to_vec(),
+        dtype: array.dtype(),
+        chunks: array.chunks().clone(),
+    })
+}
+
+/// For a reduction layer after the partials: the layer it merges and its group size.
+struct CombineInput {
+    input: LayerId,
+    input_grid: Vec<usize>,
+    axes: Vec<usize>,
+    group: usize,
+    aggregate: bool,
+}
+
+struct Lowerer<'o> {
+    options: &'o LowerOptions,
+    layers: Vec<Layer>,
+    layer_of: HashMap<u64, LayerId>,
+    combine_input: HashMap<LayerId, CombineInput>,
+    tasks: Vec<Task>,
+    task_of: HashMap<(LayerId, Vec<usize>), TaskId>,
+}
+
+#[derive(Default)]
+struct Builder {
+    expr: FusedExpr,
+    memo: HashMap<(u64, ViewMap), usize>,
+}
+
+impl Builder {
+    fn add(&mut self, node: FNode, dtype: DType, memo_key: (u64, ViewMap)) -> usize {
+        self.expr.nodes.push((node, dtype));
+        let index = self.expr.nodes.len() - 1;
+        self.memo.insert(memo_key, index);
+        index
+    }
+}
+
+impl Lowerer<'_> {
+    /// The layer that materializes `a`'s blocks.
+    fn layer_for(&mut self, a: &Array) -> Result<LayerId, GraphError> {
+        if let Some(&l) = self.layer_of.get(&a.id()) {
+            return Ok(l);
+        }
+        let layer = match a.op() {
+            Op::Reduce(op, x, axes) => self.reduce_layers(a, *op, x, axes)?,
+            Op::MatMul(x, y) => self.matmul_layer(a, x, y)?,
+            _ => {
+                let expr = self.expr(a)?;
+                let name = format!("{}-{}", expr.name(), self.layers.len());
+                self.add_layer(Layer {
+                    op_name: expr.name(),
+                    name,
+                    grid: a.chunks().grid_shape(),
+                    chunks: Some(a.chunks().clone()),
+                    dtype: a.dtype(),
+                    kernel: Kernel::Blockwise(expr),
+                })
+            }
+        };
+        self.layer_of.insert(a.id(), layer);
+        Ok(layer)
+    }
+
+    fn add_layer(&mut self, layer: Layer) -> LayerId {
+        self.layers.push(layer);
+        self.layers.len() - 1
+    }
+
+    /// The fused expression that computes `a` in its own coordinates.
+    fn expr(&mut self, a: &Array) -> Result<FusedExpr, GraphError> {
+        let mut b = Builder::default();
+        self.push(&mut b, a, ViewMap::identity(a.ndim()), true)?;
+        Ok(b.expr)
+    }
+
+    /// An expression that only reads `a` through an input leaf.
+    fn input_expr(&mut self, a: &Array) -> Result<FusedExpr, GraphError> {
+        let layer = self.layer_for(a)?;
+        let leaf = Leaf::Input { layer, view: ViewMap::identity(a.ndim()) };
+        Ok(FusedExpr { nodes: vec![(FNode::Leaf(leaf), a.dtype())] })
+    }
+
+    /// Adds `a`, seen through `view`, to the expression; returns its node index.
+    fn push(&mut self, b: &mut Builder, a: &Array, view: ViewMap, root: bool) -> Result<usize, GraphError> {
+        let memo_key = (a.id(), view.clone());
+        if let Some(&i) = b.memo.get(&memo_key) {
+            return Ok(i);
+        }
+        let fuse = root || self.options.fuse;
+        let node = match a.op() {
+            Op::Scalar(s) => FNode::Leaf(Leaf::Const(*s)),
+            Op::View(x, _) if matches!(x.op(), Op::Scalar(_)) => {
+                return self.push(b, x, ViewMap::identity(0), root);
+            }
+            Op::Gen(g) if root || self.options.inline_generators => {
+                FNode::Leaf(Leaf::Gen { generator: g.clone(), view })
+            }
+            Op::View(x, map) if self.options.fuse || root => {
+                return self.push_through(b, x, map.compose(&view), root, &memo_key);
+            }
+            Op::Rechunk(x) if self.options.fuse || root => {
+                return self.push_through(b, x, view, root, &memo_key);
+            }
+            Op::Unary(op, x) if fuse => FNode::Unary(*op, self.push(b, x, view, false)?),
+            Op::Cast(x) if fuse => FNode::Cast(self.push(b, x, view, false)?),
+            Op::Binary(op, x, y) if fuse => {
+                let i = self.push(b, x, view.clone(), false)?;
+                let j = self.push(b, y, view, false)?;
+                FNode::Binary(*op, i, j)
+            }
+            Op::Where(c, x, y) if fuse => {
+                let i = self.push(b, c, view.clone(), false)?;
+                let j = self.push(b, x, view.clone(), false)?;
+                let k = self.push(b, y, view, false)?;
+                FNode::Where(i, j, k)
+            }
+            _ => FNode::Leaf(Leaf::Input { layer: self.layer_for(a)?, view }),
+        };
+        Ok(b.add(node, a.dtype(), memo_key))
+    }
+
+    /// Adds `x` seen through `view` in place of a view or rechunk of it: fused into the
+    /// expression, or (without fusion) read from `x`'s materialized blocks.
+    fn push_through(
+        &mut self,
+        b: &mut Builder,
+        x: &Array,
+        view: ViewMap,
+        root: bool,
+        memo_key: &(u64, ViewMap),
+    ) -> Result<usize, GraphError> {
+        if self.options.fuse {
+            return self.push(b, x, view, root);
+        }
+        let leaf = FNode::Leaf(Leaf::Input { layer: self.layer_for(x)?, view });
+        Ok(b.add(leaf, x.dtype(), memo_key.clone()))
+    }
+
+    fn reduce_layers(&mut self, a: &Array, op: ReduceOp, x: &Array, axes: &[usize]) -> Result<LayerId, GraphError> {
+        let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+        let base = format!("{}-{}", expr.name(), op.name());
+        let kernel = |stage| {
+            Kernel::Reduce(ReduceKernel {
+                op,
+                axes: axes.to_vec(),
+                input_ndim: x.ndim(),
+                input_dtype: x.dtype(),
+                stage,
+            })
+        };
+        let mut grid = x.chunks().grid_shape();
+        let partial = self.add_layer(Layer {
+            name: format!("{base}-partial-{}", self.layers.len()),
+            op_name: format!("{}-partial", op.name()),
+            grid: grid.clone(),
+            chunks: None,
+            dtype: a.dtype(),
+            kernel: kernel(ReduceStage::Partial { expr, input: x.chunks().clone() }),
+        });
+        let group = if axes.is_empty() {
+            2
+        } else {
+            ((self.options.split_every.max(2) as f64).powf(1.0 / axes.len() as f64).floor() as usize).max(2)
+        };
+        let mut current = partial;
+        loop {
+            let next: Vec<usize> = grid
+                .iter()
+                .enumerate()
+                .map(|(ax, &g)| if axes.contains(&ax) { g.div_ceil(group) } else { g })
+                .collect();
+            let aggregate = axes.iter().all(|&ax| next[ax] <= 1);
+            let (name, op_name, layer_grid, chunks, stage) = if aggregate {
+                let count = axes.iter().map(|&ax| x.shape()[ax] as u64).product();
+                (
+                    format!("{base}-aggregate-{}", self.layers.len()),
+                    format!("{}-aggregate", op.name()),
+                    a.chunks().grid_shape(),
+                    Some(a.chunks().clone()),
+                    ReduceStage::Aggregate { count },
+                )
+            } else {
+                (
+                    format!("{base}-combine-{}", self.layers.len()),
+                    format!("{}-combine", op.name()),
+                    next.clone(),
+                    None,
+                    ReduceStage::Combine,
+                )
+            };
+            let layer = self.add_layer(Layer {
+                name,
+                op_name,
+                grid: layer_grid,
+                chunks,
+                dtype: a.dtype(),
+                kernel: kernel(stage),
+            });
+            self.combine_input.insert(
+                layer,
+                CombineInput { input: current, input_grid: grid.clone(), axes: axes.to_vec(), group, aggregate },
+            );
+            if aggregate {
+                return Ok(layer);
+            }
+            current = layer;
+            grid = next;
+        }
+    }
+
+    fn matmul_layer(&mut self, a: &Array, x: &Array, y: &Array) -> Result<LayerId, GraphError> {
+        let operand = |this: &mut Self, v: &Array| -> Result<FusedExpr, GraphError> {
+            if this.options.fuse && this.options.inline_generators {
+                let e = this.expr(v)?;
+                if e.inputs().next().is_none() {
+                    return Ok(e);
+                }
+            }
+            this.input_expr(v)
+        };
+        let ea = operand(self, x)?;
+        let eb = operand(self, y)?;
+        let inner = Chunks::from_lengths(vec![x.chunks().axis(1).to_vec()])
+            .refine(&Chunks::from_lengths(vec![y.chunks().axis(0).to_vec()]));
+        Ok(self.add_layer(Layer {
+            name: format!("matmul-{}", self.layers.len()),
+            op_name: "matmul".into(),
+            grid: a.chunks().grid_shape(),
+            chunks: Some(a.chunks().clone()),
+            dtype: a.dtype(),
+            kernel: Kernel::MatMul(MatMulKernel { a: ea, b: eb, inner }),
+        }))
+    }
+
+    /// The task computing `block` of `layer`, creating it and its dependencies first.
+    fn task(&mut self, layer: LayerId, block: Vec<usize>) -> TaskId {
+        if let Some(&t) = self.task_of.get(&(layer, block.clone())) {
+            return t;
+        }
+        let (dep_keys, output_bytes, scratch) = self.dependencies(layer, &block);
+        let deps: Vec<TaskId> = dep_keys.into_iter().map(|(l, b)| self.task(l, b)).collect();
+        let inputs: u64 = deps.iter().map(|&d| self.tasks[d].output_bytes).sum();
+        let output_bytes = if let Kernel::Reduce(ReduceKernel {
+            stage: ReduceStage::Combine | ReduceStage::Aggregate { .. },
+            ..
+        }) = &self.layers[layer].kernel
+        {
+            deps.iter().map(|&d| self.tasks[d].output_bytes).max().unwrap_or(0)
+        } else {
+            output_bytes
+        };
+        self.tasks.push(Task {
+            layer,
+            block: block.clone(),
+            deps,
+            projected_bytes: inputs + output_bytes + scratch,
+            output_bytes,
+        });
+        let id = self.tasks.len() - 1;
+        self.task_of.insert((layer, block), id);
+        id
+    }
+
+    /// The blocks a task reads, its output bytes and its scratch bytes.
+    fn dependencies(&self, layer: LayerId, block: &[usize]) -> (Vec<(LayerId, Vec<usize>)>, u64, u64) {
+        let l = &self.layers[layer];
+        let itemsize = l.dtype.itemsize() as u64;
+        match &l.kernel {
+            Kernel::Blockwise(expr) => {
+                let chunks = l.chunks.as_ref().expect("blockwise layers have chunks");
+                let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
+                let elements: usize = shape.iter().product();
+                (
+                    self.expr_deps(expr, &off, &shape),
+                    elements as u64 * itemsize,
+                    scratch_bytes(expr, elements),
+                )
+            }
+            Kernel::Reduce(k) => match &k.stage {
+                ReduceStage::Partial { expr, input } => {
+                    let (off, shape) = (input.block_offset(block), input.block_shape(block));
+                    let elements: usize = shape.iter().product();
+                    let kept: u64 = shape
+                        .iter()
+                        .enumerate()
+                        .filter(|(a, _)| !k.axes.contains(a))
+                        .map(|(_, &n)| n as u64)
+                        .product();
+                    (
+                        self.expr_deps(expr, &off, &shape),
+                        kept * partial_state_bytes(k.op, k.input_dtype),
+                        scratch_bytes(expr, elements),
+                    )
+                }
+                ReduceStage::Combine | ReduceStage::Aggregate { .. } => {
+                    let c = &self.combine_input[&layer];
+                    let ranges: Vec<(usize, usize)> = (0..k.input_ndim)
+                        .map(|ax| {
+                            if c.axes.contains(&ax) {
+                                if c.aggregate {
+                                    (0, c.input_grid[ax])
+                                } else {
+                                    let lo = block[ax] * c.group;
+                                    (lo, (lo + c.group).min(c.input_grid[ax]))
+                                }
+                            } else {
+                                let kept_pos = if c.aggregate {
+                                    (0..ax).filter(|a| !c.axes.contains(a)).count()
+                                } else {
+                                    ax
+                                };
+                                (block[kept_pos], block[kept_pos] + 1)
+                            }
+                        })
+                        .collect();
+                    let deps: Vec<(LayerId, Vec<usize>)> =
+                        product(&ranges).into_iter().map(|b| (c.input, b)).collect();
+                    // Merged partials are as large as one input partial (set in `task`).
+                    (deps, 0, 0)
+                }
+            },
+            Kernel::MatMul(m) => {
+                let chunks = l.chunks.as_ref().expect("matmul layers have chunks");
+                let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
+                let mut deps = Vec::new();
+                let mut widest = 0;
+                for k in 0..m.inner.num_blocks() {
+                    let (k_off, k_len) = (m.inner.offsets(0)[k], m.inner.axis(0)[k]);
+                    widest = widest.max(k_len);
+                    deps.extend(self.expr_deps(&m.a, &[off[0], k_off], &[shape[0], k_len]));
+                    deps.extend(self.expr_deps(&m.b, &[k_off, off[1]], &[k_len, shape[1]]));
+                }
+                dedup_keep_order(&mut deps);
+                let out = (shape[0] * shape[1]) as u64 * itemsize;
+                let operands = ((shape[0] + shape[1]) * widest) as u64 * itemsize;
+                (deps, out, operands)
+            }
+        }
+    }
+
+    /// The input blocks `expr` reads when evaluated over the region `off`, `shape`.
+    fn expr_deps(&self, expr: &FusedExpr, off: &[usize], shape: &[usize]) -> Vec<(LayerId, Vec<usize>)> {
+        let mut deps = Vec::new();
+        if shape.contains(&0) {
+            return deps;
+        }
+        for (layer, view) in expr.inputs() {
+            let Some(chunks) = self.layers[layer].chunks.as_ref() else { continue };
+            let ranges: Vec<(usize, usize)> = view
+                .src_box(off, shape)
+                .iter()
+                .enumerate()
+                .map(|(ax, &(start, len))| {
+                    let pieces = axis_overlaps(chunks.offsets(ax), start, len);
+                    match (pieces.first(), pieces.last()) {
+                        (Some(f), Some(l)) => (f.block, l.block + 1),
+                        _ => (0, 0),
+                    }
+                })
+                .collect();
+            deps.extend(product(&ranges).into_iter().map(|b| (layer, b)));
+        }
+        dedup_keep_order(&mut deps);
+        deps
+    }
+}
+
+/// Bytes held by one partial element of a reduction.
+fn partial_state_bytes(op: ReduceOp, dtype: DType) -> u64 {
+    match (op, dtype.is_float()) {
+        (ReduceOp::Sum | ReduceOp::Mean, true) => EXACT_SUM_BYTES,
+        _ => 8,
+    }
+}
+
+/// Tile buffers a fused evaluation holds: one per node, capped by the block.
+fn scratch_bytes(expr: &FusedExpr, elements: usize) -> u64 {
+    (expr.nodes.len() * TILE_ELEMENTS.min(elements.max(1)) * 8) as u64
+}
+
+/// Every index in the box `ranges` (half-open per axis), row-major.
+fn product(ranges: &[(usize, usize)]) -> Vec<Vec<usize>> {
+    if ranges.iter().any(|&(lo, hi)| hi <= lo) {
+        return Vec::new();
+    }
+    let grid: Vec<usize> = ranges.iter().map(|&(lo, hi)| hi - lo).collect();
+    BlockIter::new(grid)
+        .map(|b| b.iter().zip(ranges).map(|(i, r)| i + r.0).collect())
+        .collect()
+}
+
+fn dedup_keep_order(deps: &mut Vec<(LayerId, Vec<usize>)>) {
+    let mut seen = std::collections::HashSet::new();
+    deps.retain(|d| seen.insert(d.clone()));
+}

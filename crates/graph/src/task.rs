@@ -1,0 +1,149 @@
+//! The lowered task graph: layers (what to compute) and tasks (one per block).
+
+use tessera_chunks::{Chunks, DType};
+
+use crate::{FusedExpr, ReduceOp};
+
+/// Index of a layer in [`TaskGraph::layers`].
+pub type LayerId = usize;
+/// Index of a task in [`TaskGraph::tasks`]; also its priority (lower runs first).
+pub type TaskId = usize;
+
+/// The stage of a tree reduction a layer computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReduceStage {
+    /// Evaluate `expr` over one block of the input grid and reduce it to a partial.
+    Partial {
+        /// The fused expression being reduced (in the input array's coordinates).
+        expr: FusedExpr,
+        /// The input array's chunk grid; the layer's blocks are its blocks.
+        input: Chunks,
+    },
+    /// Merge the partials listed as the task's dependencies.
+    Combine,
+    /// Merge the dependencies' partials and produce the result block.
+    Aggregate {
+        /// Number of input elements reduced into each output element (for `mean`).
+        count: u64,
+    },
+}
+
+/// A reduction layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReduceKernel {
+    /// The reduction.
+    pub op: ReduceOp,
+    /// The reduced axes, in the input array's coordinates.
+    pub axes: Vec<usize>,
+    /// The input's number of dimensions.
+    pub input_ndim: usize,
+    /// The input's dtype (after the cast the reduction asks for).
+    pub input_dtype: DType,
+    /// Which stage this layer is.
+    pub stage: ReduceStage,
+}
+
+/// A 2-D matrix product layer: output block `(i, j)` is the sum over the inner blocks
+/// `k` of `a[i, k] @ b[k, j]`, in increasing `k`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatMulKernel {
+    /// The left operand, evaluated per block (generators inline, or an input).
+    pub a: FusedExpr,
+    /// The right operand.
+    pub b: FusedExpr,
+    /// Boundaries of the inner dimension.
+    pub inner: Chunks,
+}
+
+/// What a layer's tasks compute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kernel {
+    /// Evaluate a fused elementwise expression over the output block.
+    Blockwise(FusedExpr),
+    /// One stage of a tree reduction.
+    Reduce(ReduceKernel),
+    /// A block of a matrix product.
+    MatMul(MatMulKernel),
+}
+
+/// A set of tasks that compute the same kernel over different blocks.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// A readable, deterministic name, e.g. `mul-random-sum-partial-2`.
+    pub name: String,
+    /// The operation's name for progress reports, e.g. `sum-partial`.
+    pub op_name: String,
+    /// The grid of the arrays this layer's blocks belong to. For reduction stages before
+    /// the last, the grid of partials (reduced axes grouped).
+    pub grid: Vec<usize>,
+    /// For layers that produce array blocks: their chunks.
+    pub chunks: Option<Chunks>,
+    /// The dtype of the values produced.
+    pub dtype: DType,
+    /// The kernel.
+    pub kernel: Kernel,
+}
+
+/// One unit of work: a kernel applied to one block.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The layer.
+    pub layer: LayerId,
+    /// The block's grid index within the layer.
+    pub block: Vec<usize>,
+    /// The tasks whose results this one reads, in the order the kernel expects.
+    pub deps: Vec<TaskId>,
+    /// Projected peak bytes while the task runs: inputs, output and scratch.
+    pub projected_bytes: u64,
+    /// Bytes of the task's result.
+    pub output_bytes: u64,
+}
+
+/// A lowered computation: tasks in priority order (a topological, depth-first order).
+#[derive(Debug, Clone)]
+pub struct TaskGraph {
+    /// The layers.
+    pub layers: Vec<Layer>,
+    /// The tasks; a task's dependencies always come before it.
+    pub tasks: Vec<Task>,
+    /// The tasks that produce the result's blocks, in row-major block order.
+    pub outputs: Vec<TaskId>,
+    /// The result's shape.
+    pub shape: Vec<usize>,
+    /// The result's dtype.
+    pub dtype: DType,
+    /// The result's chunks.
+    pub chunks: Chunks,
+}
+
+impl TaskGraph {
+    /// A stable, Dask-style key for a task, e.g. `('mul-random-sum-partial-1', 0, 3)`.
+    pub fn key(&self, task: TaskId) -> String {
+        let t = &self.tasks[task];
+        let mut key = format!("('{}'", self.layers[t.layer].name);
+        for b in &t.block {
+            key.push_str(&format!(", {b}"));
+        }
+        key.push(')');
+        key
+    }
+
+    /// How many tasks read each task's result.
+    pub fn dependents_count(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; self.tasks.len()];
+        for t in &self.tasks {
+            for &d in &t.deps {
+                counts[d] += 1;
+            }
+        }
+        for &o in &self.outputs {
+            counts[o] += 1;
+        }
+        counts
+    }
+
+    /// The largest projected task size.
+    pub fn max_projected_bytes(&self) -> u64 {
+        self.tasks.iter().map(|t| t.projected_bytes).max().unwrap_or(0)
+    }
+}
