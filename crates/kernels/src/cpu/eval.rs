@@ -1,0 +1,91 @@
+//! Evaluation of a fused expression over a region, tile by tile.
+
+use tessera_chunks::DType;
+use tessera_graph::{FNode, FusedExpr};
+
+use super::inputs::Inputs;
+use super::leaf::Source;
+use super::ops;
+use super::tile::{Col, Tile, TileVal, row_len, tiles};
+use crate::value::standard;
+use crate::{Block, KernelError};
+
+/// A fused expression bound to a region and the task's inputs.
+pub struct Evaluator<'a> {
+    expr: &'a FusedExpr,
+    sources: Vec<Option<Source<'a>>>,
+    off: Vec<usize>,
+    shape: Vec<usize>,
+    inputs: &'a Inputs<'a>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Prepares `expr` over the region starting at `off` with `shape`.
+    pub fn new(expr: &'a FusedExpr, off: &[usize], shape: &[usize], inputs: &'a Inputs<'a>) -> Result<Self, KernelError> {
+        let sources = expr
+            .nodes
+            .iter()
+            .map(|(node, dtype)| match node {
+                FNode::Leaf(leaf) => Source::prepare(leaf, *dtype, off, shape, inputs).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Evaluator { expr, sources, off: off.to_vec(), shape: shape.to_vec(), inputs })
+    }
+
+    /// The region's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The expression's values over one tile.
+    pub fn tile(&self, tile: Tile) -> Result<TileVal, KernelError> {
+        let mut values: Vec<TileVal> = Vec::with_capacity(self.expr.nodes.len());
+        let bad = || self.inputs.error("operand dtypes do not match");
+        for (i, (node, dtype)) in self.expr.nodes.iter().enumerate() {
+            let v = match node {
+                FNode::Leaf(_) => match &self.sources[i] {
+                    Some(src) => src.fill(tile, &self.off, &self.shape),
+                    None => return Err(self.inputs.error("leaf was not prepared")),
+                },
+                FNode::Unary(op, a) => ops::unary(*op, &values[*a]),
+                FNode::Binary(op, a, b) => ops::binary(*op, &values[*a], &values[*b]).ok_or_else(bad)?,
+                FNode::Where(c, a, b) => {
+                    let TileVal::Bool(cond) = values[*c].cast(DType::Bool) else { return Err(bad()) };
+                    ops::select(&cond, &values[*a], &values[*b], tile.len()).ok_or_else(bad)?
+                }
+                FNode::Cast(a) => values[*a].cast(*dtype),
+            };
+            values.push(v);
+        }
+        values.pop().ok_or_else(|| self.inputs.error("empty expression"))
+    }
+
+    /// The expression's values over the whole region, as a dense block.
+    pub fn block(&self) -> Result<Block, KernelError> {
+        let n: usize = self.shape.iter().product();
+        let row = row_len(&self.shape);
+        let tiles = tiles(&self.shape);
+        macro_rules! fill {
+            ($variant:ident, $t:ty) => {{
+                let mut out: Vec<$t> = vec![<$t>::default(); n];
+                for t in tiles {
+                    let start = t.flat_start(row);
+                    let dst = &mut out[start..start + t.len()];
+                    match self.tile(t)? {
+                        TileVal::$variant(Col::Const(v)) => dst.fill(v),
+                        TileVal::$variant(Col::Vec(v)) => dst.copy_from_slice(&v),
+                        _ => return Err(self.inputs.error("result dtype does not match")),
+                    }
+                }
+                Block::$variant(standard(&self.shape, out))
+            }};
+        }
+        Ok(match self.expr.dtype() {
+            DType::Float64 => fill!(F64, f64),
+            DType::Float32 => fill!(F32, f32),
+            DType::Int64 => fill!(I64, i64),
+            DType::Bool => fill!(Bool, bool),
+        })
+    }
+}

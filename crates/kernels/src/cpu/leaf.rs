@@ -1,0 +1,198 @@
+//! Leaves: filling tile buffers from generators and input blocks.
+
+use std::borrow::Cow;
+
+use tessera_chunks::DType;
+use tessera_graph::{GenKind, Generator, Leaf, Scalar, ViewMap};
+
+use super::inputs::Inputs;
+use super::tile::{Col, Tile, TileVal};
+use crate::{Block, KernelError, philox};
+
+/// A leaf prepared for one task's region.
+pub enum Source<'a> {
+    /// A constant.
+    Const(TileVal),
+    /// `random`: values keyed by the flat index into the generator's shape.
+    Random { seed: u64, dtype: DType, addr: Addressing<'a> },
+    /// `arange`: `start + step * i`.
+    Arange { start: Scalar, step: Scalar, dtype: DType, addr: Addressing<'a> },
+    /// Data gathered from input blocks.
+    Data { block: Cow<'a, Block>, addr: Addressing<'a> },
+}
+
+/// How an expression position maps to a flat position in a source's data:
+/// `flat = sum_k (src_k - origin_k) * stride_k`, `src = view(position)`.
+pub struct Addressing<'a> {
+    view: &'a ViewMap,
+    origin: Vec<usize>,
+    strides: Vec<i64>,
+}
+
+fn row_major_strides(shape: &[usize]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for a in (0..shape.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * shape[a + 1] as i64;
+    }
+    strides
+}
+
+impl Addressing<'_> {
+    /// The flat position of a row's first column and the step per column. `global` is
+    /// the expression coordinate of the row's first element.
+    fn row(&self, global: &[usize]) -> (i64, i64) {
+        let last = global.len().checked_sub(1);
+        let mut base = 0;
+        let mut delta = 0;
+        for (k, s) in self.view.axes.iter().enumerate() {
+            let src = match s.out_axis {
+                Some(o) => s.offset + s.step * global[o] as i64,
+                None => s.offset,
+            };
+            base += (src - self.origin[k] as i64) * self.strides[k];
+            if s.out_axis.is_some() && s.out_axis == last {
+                delta += s.step * self.strides[k];
+            }
+        }
+        (base, delta)
+    }
+}
+
+impl<'a> Source<'a> {
+    /// Prepares `leaf` for evaluation over the region `off`, `shape`.
+    pub fn prepare(
+        leaf: &'a Leaf,
+        dtype: DType,
+        off: &[usize],
+        shape: &[usize],
+        inputs: &Inputs<'a>,
+    ) -> Result<Source<'a>, KernelError> {
+        Ok(match leaf {
+            Leaf::Const(s) => Source::Const(TileVal::constant(*s, dtype)),
+            Leaf::Gen { generator: Generator { kind, shape: gshape, .. }, view } => {
+                let addr = Addressing { view, origin: vec![0; gshape.len()], strides: row_major_strides(gshape) };
+                match *kind {
+                    GenKind::Full(v) => Source::Const(TileVal::constant(v, dtype)),
+                    GenKind::Random { seed } => Source::Random { seed, dtype, addr },
+                    GenKind::Arange { start, step } => Source::Arange { start, step, dtype, addr },
+                }
+            }
+            Leaf::Input { layer, view } => {
+                let bounds = view.src_box(off, shape);
+                if shape.contains(&0) {
+                    return Ok(Source::Const(TileVal::constant(Scalar::Int(0), dtype)));
+                }
+                let (block, origin) = inputs.region(*layer, &bounds)?;
+                let strides = row_major_strides(block.shape());
+                Source::Data { block, addr: Addressing { view, origin, strides } }
+            }
+        })
+    }
+
+    /// The leaf's values over `tile` of the region at `off` with `shape`.
+    pub fn fill(&self, tile: Tile, off: &[usize], shape: &[usize]) -> TileVal {
+        let addr = match self {
+            Source::Const(v) => return v.clone(),
+            Source::Random { addr, .. } | Source::Arange { addr, .. } | Source::Data { addr, .. } => addr,
+        };
+        let mut rows = Vec::with_capacity(tile.nrows);
+        let mut global = off.to_vec();
+        let n = shape.len();
+        for r in tile.row0..tile.row0 + tile.nrows {
+            let mut rest = r;
+            for a in (0..n.saturating_sub(1)).rev() {
+                global[a] = off[a] + rest % shape[a];
+                rest /= shape[a];
+            }
+            if n > 0 {
+                global[n - 1] = off[n - 1] + tile.col0;
+            }
+            rows.push(addr.row(&global));
+        }
+        let len = tile.len();
+        let cols = tile.ncols;
+        // One row that does not move along the last axis is a constant.
+        let constant = rows.len() == 1 && (rows[0].1 == 0 || cols == 1);
+        match self {
+            Source::Const(_) => unreachable!("handled above"),
+            Source::Random { seed, dtype: DType::Float32, .. } => {
+                let seed = *seed;
+                if constant {
+                    return TileVal::F32(Col::Const(philox::uniform_f32(seed, rows[0].0 as u64)));
+                }
+                let mut out = vec![0f32; len];
+                for (row, &(base, delta)) in out.chunks_mut(cols).zip(&rows) {
+                    for (j, slot) in row.iter_mut().enumerate() {
+                        *slot = philox::uniform_f32(seed, (base + delta * j as i64) as u64);
+                    }
+                }
+                TileVal::F32(Col::Vec(out))
+            }
+            Source::Random { seed, .. } => {
+                let seed = *seed;
+                if constant {
+                    return TileVal::F64(Col::Const(philox::uniform_f64(seed, rows[0].0 as u64)));
+                }
+                let mut out = vec![0f64; len];
+                for (row, &(base, delta)) in out.chunks_mut(cols).zip(&rows) {
+                    fill_random_row(seed, base, delta, row);
+                }
+                TileVal::F64(Col::Vec(out))
+            }
+            Source::Arange { start, step, dtype, .. } => {
+                let values: Vec<i64> = rows
+                    .iter()
+                    .flat_map(|&(base, delta)| (0..cols as i64).map(move |j| base + delta * j))
+                    .collect();
+                let v = if dtype.is_float() || matches!(start, Scalar::Float(_)) || matches!(step, Scalar::Float(_)) {
+                    let (s, d) = (start.as_f64(), step.as_f64());
+                    TileVal::F64(Col::Vec(values.iter().map(|&i| s + d * i as f64).collect()))
+                } else {
+                    let (s, d) = (start.as_i64(), step.as_i64());
+                    TileVal::I64(Col::Vec(values.iter().map(|&i| s.wrapping_add(d.wrapping_mul(i))).collect()))
+                };
+                v.cast(*dtype)
+            }
+            Source::Data { block, .. } => match block.as_ref() {
+                Block::F64(a) => TileVal::F64(gather(a.as_slice(), &rows, cols, constant)),
+                Block::F32(a) => TileVal::F32(gather(a.as_slice(), &rows, cols, constant)),
+                Block::I64(a) => TileVal::I64(gather(a.as_slice(), &rows, cols, constant)),
+                Block::Bool(a) => TileVal::Bool(gather(a.as_slice(), &rows, cols, constant)),
+            },
+        }
+    }
+}
+
+fn fill_random_row(seed: u64, base: i64, delta: i64, row: &mut [f64]) {
+    let n = row.len() as i64;
+    match delta {
+        1 => philox::fill_f64(seed, base as u64, row),
+        -1 => {
+            philox::fill_f64(seed, (base - n + 1) as u64, row);
+            row.reverse();
+        }
+        _ => {
+            for (j, slot) in row.iter_mut().enumerate() {
+                *slot = philox::uniform_f64(seed, (base + delta * j as i64) as u64);
+            }
+        }
+    }
+}
+
+fn gather<T: Copy + Default>(data: Option<&[T]>, rows: &[(i64, i64)], cols: usize, constant: bool) -> Col<T> {
+    // Blocks are always in standard layout; an empty slice only happens for empty blocks.
+    let data = data.unwrap_or(&[]);
+    if constant {
+        return Col::Const(data.get(rows[0].0 as usize).copied().unwrap_or_default());
+    }
+    let mut out = Vec::with_capacity(rows.len() * cols);
+    for &(base, delta) in rows {
+        let b = base as usize;
+        match delta {
+            1 => out.extend_from_slice(&data[b..b + cols]),
+            -1 => out.extend(data[b + 1 - cols..=b].iter().rev()),
+            _ => out.extend((0..cols as i64).map(|j| data[(base + delta * j) as usize])),
+        }
+    }
+    Col::Vec(out)
+}

@@ -1,0 +1,65 @@
+//! The CPU backend: tiled evaluation of fused expressions, reductions and matmul.
+
+mod eval;
+mod inputs;
+mod leaf;
+mod matmul;
+mod ops;
+mod reduce;
+pub mod tile;
+
+use tessera_graph::{Kernel, ReduceStage, TaskGraph, TaskId};
+
+use crate::{Backend, KernelError, Value};
+use eval::Evaluator;
+use inputs::Inputs;
+
+/// Computes tasks on the calling thread. Stateless: one instance serves every thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    fn name(&self) -> &str {
+        "cpu"
+    }
+
+    fn execute(&self, graph: &TaskGraph, task: TaskId, values: &[&Value]) -> Result<Value, KernelError> {
+        let inputs = Inputs::new(graph, task, values)?;
+        let t = &graph.tasks[task];
+        let layer = &graph.layers[t.layer];
+        let region = || {
+            layer
+                .chunks
+                .as_ref()
+                .map(|c| (c.block_offset(&t.block), c.block_shape(&t.block)))
+                .ok_or_else(|| inputs.error("layer has no chunks"))
+        };
+        match &layer.kernel {
+            Kernel::Blockwise(expr) => {
+                let (off, shape) = region()?;
+                Ok(Value::Block(Evaluator::new(expr, &off, &shape, &inputs)?.block()?))
+            }
+            Kernel::MatMul(m) => {
+                let (off, shape) = region()?;
+                Ok(Value::Block(matmul::block(m, &off, &shape, &inputs)?))
+            }
+            Kernel::Reduce(k) => match &k.stage {
+                ReduceStage::Partial { expr, input } => {
+                    let (off, shape) = (input.block_offset(&t.block), input.block_shape(&t.block));
+                    let eval = Evaluator::new(expr, &off, &shape, &inputs)?;
+                    Ok(Value::Partial(reduce::partial(k, &eval)?))
+                }
+                ReduceStage::Combine => {
+                    let merged = reduce::merge(k.op, &inputs.partials()?)
+                        .ok_or_else(|| inputs.error("partials do not match"))?;
+                    Ok(Value::Partial(merged))
+                }
+                ReduceStage::Aggregate { count } => {
+                    let merged = reduce::merge(k.op, &inputs.partials()?)
+                        .ok_or_else(|| inputs.error("partials do not match"))?;
+                    Ok(Value::Block(reduce::finish(k.op, merged, *count, layer.dtype)))
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Elementwise operators over tiles. Operands always share a dtype (the graph inserts
+//! casts), so each operator is a tight loop over one element type.
+
+use tessera_graph::{BinaryOp, UnaryOp};
+
+use super::tile::{Col, TileVal, map1, map2};
+
+macro_rules! float_unary {
+    ($c:expr, $op:expr, $wrap:path) => {
+        $wrap(match $op {
+            UnaryOp::Neg => map1($c, |x| -x),
+            UnaryOp::Abs => map1($c, |x| x.abs()),
+            UnaryOp::Sqrt => map1($c, |x| x.sqrt()),
+            UnaryOp::Exp => map1($c, |x| x.exp()),
+            UnaryOp::Log => map1($c, |x| x.ln()),
+            UnaryOp::Sin => map1($c, |x| x.sin()),
+            UnaryOp::Cos => map1($c, |x| x.cos()),
+            UnaryOp::Tanh => map1($c, |x| x.tanh()),
+        })
+    };
+}
+
+/// `op(a)`. The graph converts ints to floats before transcendental functions.
+pub fn unary(op: UnaryOp, a: &TileVal) -> TileVal {
+    match a {
+        TileVal::F64(c) => float_unary!(c, op, TileVal::F64),
+        TileVal::F32(c) => float_unary!(c, op, TileVal::F32),
+        TileVal::I64(c) => TileVal::I64(match op {
+            UnaryOp::Neg => map1(c, i64::wrapping_neg),
+            _ => map1(c, i64::wrapping_abs),
+        }),
+        TileVal::Bool(c) => TileVal::Bool(c.clone()),
+    }
+}
+
+macro_rules! float_binary {
+    ($a:expr, $b:expr, $op:expr, $wrap:path) => {
+        match $op {
+            BinaryOp::Add => $wrap(map2($a, $b, |x, y| x + y)),
+            BinaryOp::Sub => $wrap(map2($a, $b, |x, y| x - y)),
+            BinaryOp::Mul => $wrap(map2($a, $b, |x, y| x * y)),
+            BinaryOp::Div => $wrap(map2($a, $b, |x, y| x / y)),
+            BinaryOp::Pow => $wrap(map2($a, $b, |x, y| x.powf(y))),
+            BinaryOp::Maximum => $wrap(map2($a, $b, |x, y| if x.is_nan() || y.is_nan() { x + y } else { x.max(y) })),
+            BinaryOp::Minimum => $wrap(map2($a, $b, |x, y| if x.is_nan() || y.is_nan() { x + y } else { x.min(y) })),
+            BinaryOp::Eq => TileVal::Bool(map2($a, $b, |x, y| x == y)),
+            BinaryOp::Ne => TileVal::Bool(map2($a, $b, |x, y| x != y)),
+            BinaryOp::Lt => TileVal::Bool(map2($a, $b, |x, y| x < y)),
+            BinaryOp::Le => TileVal::Bool(map2($a, $b, |x, y| x <= y)),
+            BinaryOp::Gt => TileVal::Bool(map2($a, $b, |x, y| x > y)),
+            BinaryOp::Ge => TileVal::Bool(map2($a, $b, |x, y| x >= y)),
+        }
+    };
+}
+
+/// `a op b` for operands of one dtype; `None` if the dtypes differ (a lowering bug).
+pub fn binary(op: BinaryOp, a: &TileVal, b: &TileVal) -> Option<TileVal> {
+    Some(match (a, b) {
+        (TileVal::F64(a), TileVal::F64(b)) => float_binary!(a, b, op, TileVal::F64),
+        (TileVal::F32(a), TileVal::F32(b)) => float_binary!(a, b, op, TileVal::F32),
+        (TileVal::I64(a), TileVal::I64(b)) => int_binary(op, a, b),
+        (TileVal::Bool(a), TileVal::Bool(b)) => bool_binary(op, a, b),
+        _ => return None,
+    })
+}
+
+fn int_pow(base: i64, exp: i64) -> i64 {
+    match exp {
+        e if e < 0 => match base {
+            1 => 1,
+            -1 if e % 2 == 0 => 1,
+            -1 => -1,
+            _ => 0,
+        },
+        e => base.wrapping_pow(e.min(u32::MAX as i64) as u32),
+    }
+}
+
+fn int_binary(op: BinaryOp, a: &Col<i64>, b: &Col<i64>) -> TileVal {
+    match op {
+        BinaryOp::Add => TileVal::I64(map2(a, b, i64::wrapping_add)),
+        BinaryOp::Sub => TileVal::I64(map2(a, b, i64::wrapping_sub)),
+        BinaryOp::Mul => TileVal::I64(map2(a, b, i64::wrapping_mul)),
+        // Integer true division is lowered to float64; keep a defined answer anyway.
+        BinaryOp::Div => TileVal::F64(map2(a, b, |x, y| x as f64 / y as f64)),
+        BinaryOp::Pow => TileVal::I64(map2(a, b, int_pow)),
+        BinaryOp::Maximum => TileVal::I64(map2(a, b, i64::max)),
+        BinaryOp::Minimum => TileVal::I64(map2(a, b, i64::min)),
+        BinaryOp::Eq => TileVal::Bool(map2(a, b, |x, y| x == y)),
+        BinaryOp::Ne => TileVal::Bool(map2(a, b, |x, y| x != y)),
+        BinaryOp::Lt => TileVal::Bool(map2(a, b, |x, y| x < y)),
+        BinaryOp::Le => TileVal::Bool(map2(a, b, |x, y| x <= y)),
+        BinaryOp::Gt => TileVal::Bool(map2(a, b, |x, y| x > y)),
+        BinaryOp::Ge => TileVal::Bool(map2(a, b, |x, y| x >= y)),
+    }
+}
+
+fn bool_binary(op: BinaryOp, a: &Col<bool>, b: &Col<bool>) -> TileVal {
+    TileVal::Bool(match op {
+        BinaryOp::Maximum | BinaryOp::Add => map2(a, b, |x, y| x | y),
+        BinaryOp::Minimum | BinaryOp::Mul => map2(a, b, |x, y| x & y),
+        BinaryOp::Eq => map2(a, b, |x, y| x == y),
+        BinaryOp::Ne | BinaryOp::Sub => map2(a, b, |x, y| x != y),
+        BinaryOp::Lt => map2(a, b, |x, y| !x & y),
+        BinaryOp::Le => map2(a, b, |x, y| !x | y),
+        BinaryOp::Gt => map2(a, b, |x, y| x & !y),
+        BinaryOp::Ge => map2(a, b, |x, y| x | !y),
+        BinaryOp::Div | BinaryOp::Pow => map2(a, b, |x, _| x),
+    })
+}
+
+/// `where(cond, a, b)`; `None` if `a` and `b` differ in dtype.
+pub fn select(cond: &Col<bool>, a: &TileVal, b: &TileVal, len: usize) -> Option<TileVal> {
+    fn pick<T: Copy>(cond: &Col<bool>, a: &Col<T>, b: &Col<T>, len: usize) -> Col<T> {
+        match cond {
+            Col::Const(c) => if *c { a.clone() } else { b.clone() },
+            Col::Vec(c) => Col::Vec((0..len).map(|i| if c[i] { a.at(i) } else { b.at(i) }).collect()),
+        }
+    }
+    Some(match (a, b) {
+        (TileVal::F64(a), TileVal::F64(b)) => TileVal::F64(pick(cond, a, b, len)),
+        (TileVal::F32(a), TileVal::F32(b)) => TileVal::F32(pick(cond, a, b, len)),
+        (TileVal::I64(a), TileVal::I64(b)) => TileVal::I64(pick(cond, a, b, len)),
+        (TileVal::Bool(a), TileVal::Bool(b)) => TileVal::Bool(pick(cond, a, b, len)),
+        _ => return None,
+    })
+}

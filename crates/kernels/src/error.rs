@@ -1,0 +1,15 @@
+//! Kernel errors.
+
+/// Why a task could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// A dependency was missing or of the wrong kind: a bug in lowering or scheduling.
+    #[error("internal error in task {task}: {message}")]
+    Internal {
+        /// The task's key.
+        task: String,
+        /// What was wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,121 @@
+//! The values tasks produce: dense blocks, and reduction partials.
+
+use ndarray::{ArrayD, IxDyn};
+use tessera_chunks::DType;
+
+use crate::ExactSum;
+
+/// A dense block of an array, always in standard (row-major, contiguous) layout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// float64 elements.
+    F64(ArrayD<f64>),
+    /// float32 elements.
+    F32(ArrayD<f32>),
+    /// int64 elements.
+    I64(ArrayD<i64>),
+    /// bool elements.
+    Bool(ArrayD<bool>),
+}
+
+impl Block {
+    /// The block's dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Block::F64(_) => DType::Float64,
+            Block::F32(_) => DType::Float32,
+            Block::I64(_) => DType::Int64,
+            Block::Bool(_) => DType::Bool,
+        }
+    }
+
+    /// The block's shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Block::F64(a) => a.shape(),
+            Block::F32(a) => a.shape(),
+            Block::I64(a) => a.shape(),
+            Block::Bool(a) => a.shape(),
+        }
+    }
+
+    /// Bytes of element data.
+    pub fn nbytes(&self) -> usize {
+        self.shape().iter().product::<usize>() * self.dtype().itemsize()
+    }
+
+    /// A block of `shape` from row-major data of matching dtype.
+    pub(crate) fn from_vec_f64(shape: &[usize], data: Vec<f64>) -> Block {
+        Block::F64(standard(shape, data))
+    }
+
+    /// Element `i` (row-major) as a float, for reports.
+    pub fn get_f64(&self, i: usize) -> Option<f64> {
+        match self {
+            Block::F64(a) => a.as_slice().and_then(|s| s.get(i)).copied(),
+            Block::F32(a) => a.as_slice().and_then(|s| s.get(i)).map(|&v| f64::from(v)),
+            Block::I64(a) => a.as_slice().and_then(|s| s.get(i)).map(|&v| v as f64),
+            Block::Bool(a) => a.as_slice().and_then(|s| s.get(i)).map(|&v| f64::from(u8::from(v))),
+        }
+    }
+}
+
+/// Builds a standard-layout array; the data length always matches the shape here.
+pub(crate) fn standard<T>(shape: &[usize], data: Vec<T>) -> ArrayD<T> {
+    let n = data.len();
+    ArrayD::from_shape_vec(IxDyn(shape), data)
+        .unwrap_or_else(|_| panic!("block data of {n} elements does not match shape {shape:?}"))
+}
+
+/// The state of a reduction for every element of a partial block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartialData {
+    /// Exact float sums (sum, mean).
+    Exact(Vec<ExactSum>),
+    /// float64 running values (prod, min, max of floats).
+    F64(Vec<f64>),
+    /// int64 running values (sum, prod, min, max of ints).
+    I64(Vec<i64>),
+    /// bool running values (min, max of bools).
+    Bool(Vec<bool>),
+}
+
+/// A partial reduction: one state per element of the kept axes of a block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial {
+    /// The shape of the kept axes.
+    pub shape: Vec<usize>,
+    /// The states, row-major.
+    pub data: PartialData,
+}
+
+impl Partial {
+    /// Approximate bytes held.
+    pub fn nbytes(&self) -> usize {
+        match &self.data {
+            PartialData::Exact(v) => v.len() * std::mem::size_of::<ExactSum>(),
+            PartialData::F64(v) => v.len() * 8,
+            PartialData::I64(v) => v.len() * 8,
+            PartialData::Bool(v) => v.len(),
+        }
+    }
+}
+
+/// What a task produces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A block of an array.
+    Block(Block),
+    /// A partial reduction.
+    Partial(Partial),
+}
+
+impl Value {
+    /// Approximate bytes held.
+    pub fn nbytes(&self) -> usize {
+        match self {
+            Value::Block(b) => b.nbytes(),
+            Value::Partial(p) => p.nbytes(),
+        }
+    }
+}
