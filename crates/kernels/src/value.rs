@@ -119,3 +119,51 @@ impl Value {
         }
     }
 }
+
+impl Block {
+    /// Joins blocks laid out on `chunks` (row-major block order) into one block.
+    /// Returns `None` if a block's dtype or shape does not fit the grid.
+    pub fn assemble(chunks: &tessera_chunks::Chunks, blocks: &[&Block]) -> Option<Block> {
+        let first = blocks.first()?;
+        if blocks.len() == 1 {
+            return Some((*first).clone());
+        }
+        fn join<T: Clone + Default>(
+            chunks: &tessera_chunks::Chunks,
+            parts: Vec<&ArrayD<T>>,
+        ) -> Option<ArrayD<T>> {
+            let mut out = ArrayD::from_elem(IxDyn(&chunks.shape()), T::default());
+            for (block, part) in chunks.blocks().zip(parts) {
+                let off = chunks.block_offset(&block);
+                let shape = chunks.block_shape(&block);
+                if part.shape() != shape.as_slice() {
+                    return None;
+                }
+                out.slice_each_axis_mut(|d| {
+                    let a = d.axis.index();
+                    ndarray::Slice::from(off[a]..off[a] + shape[a])
+                })
+                .assign(part);
+            }
+            Some(out)
+        }
+        macro_rules! gather {
+            ($variant:ident) => {{
+                let parts = blocks
+                    .iter()
+                    .map(|b| match b {
+                        Block::$variant(a) => Some(a),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Block::$variant(join(chunks, parts)?)
+            }};
+        }
+        Some(match first {
+            Block::F64(_) => gather!(F64),
+            Block::F32(_) => gather!(F32),
+            Block::I64(_) => gather!(I64),
+            Block::Bool(_) => gather!(Bool),
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! Schedulers: decide which task runs when, and where.
+//!
+//! Both local schedulers walk the same [`TaskGraph`], whose task ids are a topological
+//! order and the priority (lower first, a depth-first order that frees memory early).
+//! Results never depend on the scheduler: every task is a pure function of its inputs,
+//! reductions have a fixed tree shape, and float sums are exact.
+//!
+//! - [`Scheduler::SingleThreaded`] runs tasks in id order on the calling thread; the
+//!   reference behaviour and the easiest to debug.
+//! - [`Scheduler::Threads`] runs a fixed pool of threads that take the ready task with
+//!   the lowest id from a shared heap.
+//!
+//! A task's result is dropped as soon as the last task that reads it has run. An
+//! [`Observer`] hears about every finished task (progress bars, metrics).
+
+mod single;
+mod threads;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use tessera_graph::{TaskGraph, TaskId};
+use tessera_kernels::{Backend, KernelError, Value};
+
+/// Where to run a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduler {
+    /// Every task on the calling thread, in priority order.
+    SingleThreaded,
+    /// A pool of this many threads.
+    Threads(usize),
+}
+
+impl Scheduler {
+    /// A thread pool with one thread per core.
+    pub fn threads() -> Scheduler {
+        Scheduler::Threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// The scheduler's name as the CLI writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scheduler::SingleThreaded => "single-threaded",
+            Scheduler::Threads(_) => "threads",
+        }
+    }
+
+    /// The number of threads that compute tasks.
+    pub fn workers(&self) -> usize {
+        match self {
+            Scheduler::SingleThreaded => 1,
+            Scheduler::Threads(n) => (*n).max(1),
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// A kernel reported an error.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// A kernel panicked; the run was stopped.
+    #[error("task {task} panicked: {message}")]
+    Panic {
+        /// The task's key.
+        task: String,
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// Hears about finished tasks. Called from the thread that ran the task.
+pub trait Observer: Sync {
+    /// `task` finished on `thread` after computing for `busy`.
+    fn task_finished(&self, graph: &TaskGraph, task: TaskId, thread: usize, busy: Duration);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn task_finished(&self, _: &TaskGraph, _: TaskId, _: usize, _: Duration) {}
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct Computed {
+    /// The values of `graph.outputs`, in order.
+    pub outputs: Vec<Value>,
+    /// Time each thread spent computing tasks.
+    pub busy: Vec<Duration>,
+    /// Tasks executed.
+    pub tasks: usize,
+}
+
+/// Runs `graph` with `backend` on `scheduler`.
+pub fn run(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    scheduler: Scheduler,
+    observer: &dyn Observer,
+) -> Result<Computed, RuntimeError> {
+    match scheduler {
+        Scheduler::SingleThreaded => single::run(graph, backend, observer),
+        Scheduler::Threads(n) => threads::run(graph, backend, n.max(1), observer),
+    }
+}
+
+/// Executes one task, turning a panic into an error.
+pub(crate) fn execute(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    task: TaskId,
+    inputs: &[&Value],
+) -> Result<Value, RuntimeError> {
+    match catch_unwind(AssertUnwindSafe(|| backend.execute(graph, task, inputs))) {
+        Ok(result) => Ok(result?),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(RuntimeError::Panic { task: graph.key(task), message })
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The threaded scheduler: a fixed pool taking the lowest-id ready task.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tessera_graph::{TaskGraph, TaskId};
+use tessera_kernels::{Backend, Value};
+
+use crate::{Computed, Observer, RuntimeError, execute};
+
+struct State {
+    ready: BinaryHeap<Reverse<TaskId>>,
+    waiting_on: Vec<u32>,
+    readers: Vec<u32>,
+    values: Vec<Option<Arc<Value>>>,
+    finished: usize,
+    error: Option<RuntimeError>,
+}
+
+struct Shared<'g> {
+    graph: &'g TaskGraph,
+    dependents: Vec<Vec<TaskId>>,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared<'_> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a thread panicked outside a kernel; the state is still
+        // consistent enough to stop the run and report.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) fn run(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    threads: usize,
+    observer: &dyn Observer,
+) -> Result<Computed, RuntimeError> {
+    let n = graph.tasks.len();
+    let mut dependents = vec![Vec::new(); n];
+    let mut waiting_on = vec![0u32; n];
+    let mut ready = BinaryHeap::new();
+    for (id, task) in graph.tasks.iter().enumerate() {
+        waiting_on[id] = task.deps.len() as u32;
+        for &d in &task.deps {
+            dependents[d].push(id);
+        }
+        if task.deps.is_empty() {
+            ready.push(Reverse(id));
+        }
+    }
+    let shared = Shared {
+        graph,
+        dependents,
+        state: Mutex::new(State {
+            ready,
+            waiting_on,
+            readers: graph.dependents_count(),
+            values: vec![None; n],
+            finished: 0,
+            error: None,
+        }),
+        wake: Condvar::new(),
+    };
+    let busy: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let shared = &shared;
+                scope.spawn(move || worker(shared, backend, thread, observer))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut state = shared.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(error) = state.error.take() {
+        return Err(error);
+    }
+    let outputs = graph
+        .outputs
+        .iter()
+        .map(|&o| state.values[o].take().map(|v| Arc::try_unwrap(v).unwrap_or_else(|a| (*a).clone())))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    Ok(Computed { outputs, busy, tasks: n })
+}
+
+fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &dyn Observer) -> Duration {
+    let graph = shared.graph;
+    let total = graph.tasks.len();
+    let mut busy = Duration::ZERO;
+    let mut state = shared.lock();
+    loop {
+        if state.error.is_some() || state.finished == total {
+            shared.wake.notify_all();
+            return busy;
+        }
+        let Some(Reverse(id)) = state.ready.pop() else {
+            state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let inputs: Vec<Arc<Value>> = graph.tasks[id]
+            .deps
+            .iter()
+            .filter_map(|&d| state.values[d].clone())
+            .collect();
+        drop(state);
+        let start = Instant::now();
+        let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+        let result = execute(graph, backend, id, &refs);
+        let elapsed = start.elapsed();
+        busy += elapsed;
+        drop(refs);
+        drop(inputs);
+        state = shared.lock();
+        match result {
+            Err(e) => {
+                state.error.get_or_insert(e);
+                shared.wake.notify_all();
+                return busy;
+            }
+            Ok(value) => {
+                state.values[id] = Some(Arc::new(value));
+                for &d in &graph.tasks[id].deps {
+                    state.readers[d] -= 1;
+                    if state.readers[d] == 0 {
+                        state.values[d] = None;
+                    }
+                }
+                let mut woke = 0;
+                for &next in &shared.dependents[id] {
+                    state.waiting_on[next] -= 1;
+                    if state.waiting_on[next] == 0 {
+                        state.ready.push(Reverse(next));
+                        woke += 1;
+                    }
+                }
+                state.finished += 1;
+                if woke > 1 || state.finished == total {
+                    shared.wake.notify_all();
+                } else if woke == 1 {
+                    shared.wake.notify_one();
+                }
+            }
+        }
+        drop(state);
+        observer.task_finished(graph, id, thread, elapsed);
+        state = shared.lock();
+    }
+}

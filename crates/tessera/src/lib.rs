@@ -1,0 +1,120 @@
+//! tessera: chunked n-dimensional arrays, like `dask.array`, compiled.
+//!
+//! Build a lazy [`Array`] with numpy-style operations; nothing runs until
+//! [`Compute::compute`]. Then the expression is lowered to a task graph (generators
+//! inlined, elementwise chains and per-chunk reduction steps fused), and a scheduler
+//! runs it with a kernel backend.
+//!
+//! ```
+//! use tessera::prelude::*;
+//!
+//! let x = Array::ones(&[2000, 2000], &ChunkSpec::parse("500").unwrap()).unwrap();
+//! let y = x.slice(&[Index::REVERSED, Index::REVERSED]).unwrap();
+//! let total = (&x * &y).unwrap().sum(None).unwrap();
+//! let result = total.compute(Scheduler::threads()).unwrap();
+//! assert_eq!(result.scalar(), Some(4e6));
+//! ```
+//!
+//! This crate only re-exports and wires the others together: `tessera-chunks` (grids),
+//! `tessera-graph` (the expression and its lowering), `tessera-kernels` (computing one
+//! task) and `tessera-runtime` (scheduling).
+
+use std::time::{Duration, Instant};
+
+pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes};
+pub use tessera_graph::{Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower};
+pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend};
+pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
+
+/// Everything needed to build and compute arrays.
+pub mod prelude {
+    pub use crate::{Array, ChunkSpec, Compute, ComputeOptions, DType, Index, Scalar, Scheduler};
+}
+
+/// Why a computation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The expression is invalid.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The run failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The run produced blocks that do not form the result (a bug).
+    #[error("internal error: the result blocks do not match the result's chunks")]
+    Assemble,
+}
+
+/// How to compute.
+#[derive(Debug, Clone)]
+pub struct ComputeOptions {
+    /// Where to run.
+    pub scheduler: Scheduler,
+    /// Optimizer switches (fusion on by default).
+    pub lower: LowerOptions,
+}
+
+impl Default for ComputeOptions {
+    fn default() -> Self {
+        ComputeOptions { scheduler: Scheduler::threads(), lower: LowerOptions::default() }
+    }
+}
+
+/// A computed result with what it took.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    /// The whole result as one dense block.
+    pub block: Block,
+    /// Tasks executed.
+    pub tasks: usize,
+    /// Time each scheduler thread spent computing.
+    pub busy: Vec<Duration>,
+    /// Wall time of the run (lowering included).
+    pub wall: Duration,
+}
+
+impl Computed {
+    /// The value of a 0-d result, as a float.
+    pub fn scalar(&self) -> Option<f64> {
+        if self.block.shape().is_empty() { self.block.get_f64(0) } else { None }
+    }
+}
+
+/// `compute` for arrays.
+pub trait Compute {
+    /// Computes the array on `scheduler` with default options.
+    fn compute(&self, scheduler: Scheduler) -> Result<Computed, Error>;
+
+    /// Computes the array with `options`, telling `observer` about every task.
+    fn compute_with(&self, options: &ComputeOptions, observer: &dyn Observer) -> Result<Computed, Error>;
+}
+
+impl Compute for Array {
+    fn compute(&self, scheduler: Scheduler) -> Result<Computed, Error> {
+        let options = ComputeOptions { scheduler, ..ComputeOptions::default() };
+        self.compute_with(&options, &NoObserver)
+    }
+
+    fn compute_with(&self, options: &ComputeOptions, observer: &dyn Observer) -> Result<Computed, Error> {
+        let start = Instant::now();
+        let graph = lower(self, &options.lower)?;
+        run_graph(&graph, options.scheduler, observer, start)
+    }
+}
+
+/// Runs an already lowered graph on the CPU backend and assembles its result.
+pub fn run_graph(graph: &TaskGraph, scheduler: Scheduler, observer: &dyn Observer, start: Instant) -> Result<Computed, Error> {
+    let done = tessera_runtime::run(graph, &CpuBackend, scheduler, observer)?;
+    let blocks = done
+        .outputs
+        .iter()
+        .map(|v| match v {
+            tessera_kernels::Value::Block(b) => Some(b),
+            tessera_kernels::Value::Partial(_) => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(Error::Assemble)?;
+    let block = Block::assemble(&graph.chunks, &blocks).ok_or(Error::Assemble)?;
+    Ok(Computed { block, tasks: done.tasks, busy: done.busy, wall: start.elapsed() })
+}
