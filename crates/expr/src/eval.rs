@@ -1,0 +1,482 @@
+//! Evaluation: from the syntax tree to lazy arrays.
+
+use std::collections::HashMap;
+
+use tessera_chunks::{ChunkSpec, DEFAULT_CHUNK_BYTES, DType};
+use tessera_graph::{Array, BinaryOp, GenKind, GraphError, Index, ReduceOp, Scalar, UnaryOp};
+
+use crate::ast::{Expr, ExprKind, Stmt, Subscript};
+use crate::error::{ExprError, Pos};
+use crate::parser::parse;
+use crate::value::Value;
+
+/// Settings that apply to the whole expression.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Replaces the `chunks=` of every constructor (the CLI's `--chunks`).
+    pub chunks: Option<ChunkSpec>,
+    /// Byte target of `auto` chunks.
+    pub auto_bytes: u64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { chunks: None, auto_bytes: DEFAULT_CHUNK_BYTES }
+    }
+}
+
+/// Parses and evaluates a program; the value of its last statement is the result.
+pub fn evaluate(src: &str, options: &EvalOptions) -> Result<Value, ExprError> {
+    let stmts = parse(src)?;
+    let mut env = Env { vars: HashMap::new(), options };
+    let mut last = Value::None;
+    for stmt in &stmts {
+        last = match stmt {
+            Stmt::Assign(name, e) => {
+                let v = env.eval(e)?;
+                env.vars.insert(name.clone(), v.clone());
+                v
+            }
+            Stmt::Expr(e) => env.eval(e)?,
+        };
+    }
+    Ok(last)
+}
+
+const NAMESPACES: [&str; 3] = ["da", "np", "numpy"];
+const REDUCTIONS: [&str; 7] = ["sum", "mean", "min", "max", "prod", "std", "var"];
+
+struct Env<'o> {
+    vars: HashMap<String, Value>,
+    options: &'o EvalOptions,
+}
+
+/// Arguments of one call, taken by position or keyword.
+struct Args {
+    what: String,
+    pos: Pos,
+    positional: Vec<Option<(Value, Pos)>>,
+    keywords: Vec<(String, Value, Pos)>,
+}
+
+impl Args {
+    fn take(&mut self, index: usize, name: &str) -> Option<(Value, Pos)> {
+        if let Some(i) = self.keywords.iter().position(|(k, _, _)| k == name) {
+            let (_, v, p) = self.keywords.remove(i);
+            return Some((v, p));
+        }
+        self.positional.get_mut(index).and_then(Option::take)
+    }
+
+    fn required(&mut self, index: usize, name: &str) -> Result<(Value, Pos), ExprError> {
+        self.take(index, name)
+            .ok_or_else(|| ExprError::new(self.pos, format!("{}() missing required argument '{name}'", self.what)))
+    }
+
+    fn finish(self) -> Result<(), ExprError> {
+        if let Some((k, _, p)) = self.keywords.first() {
+            return Err(ExprError::new(*p, format!("{}() got an unexpected keyword argument '{k}'", self.what)));
+        }
+        if let Some((_, p)) = self.positional.iter().flatten().next() {
+            return Err(ExprError::new(*p, format!("{}() got too many positional arguments", self.what)));
+        }
+        Ok(())
+    }
+}
+
+fn graph_err(pos: Pos) -> impl Fn(GraphError) -> ExprError {
+    move |e| ExprError::new(pos, e.to_string())
+}
+
+fn expected(pos: Pos, what: &str, got: &Value) -> ExprError {
+    ExprError::new(pos, format!("expected {what} but got {}", got.kind()))
+}
+
+fn to_int(v: &Value, pos: Pos, what: &str) -> Result<i64, ExprError> {
+    match v {
+        Value::Number(Scalar::Int(i)) => Ok(*i),
+        other => Err(expected(pos, what, other)),
+    }
+}
+
+fn to_shape(v: &Value, pos: Pos) -> Result<Vec<usize>, ExprError> {
+    let items = match v {
+        Value::Tuple(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    items
+        .iter()
+        .map(|item| {
+            let n = to_int(item, pos, "a shape (an integer or a tuple of integers)")?;
+            usize::try_from(n).map_err(|_| ExprError::new(pos, format!("negative dimensions are not allowed: {n}")))
+        })
+        .collect()
+}
+
+fn to_chunks(v: &Value, pos: Pos) -> Result<ChunkSpec, ExprError> {
+    let text = match v {
+        Value::Str(s) => s.clone(),
+        Value::Number(Scalar::Int(_)) | Value::Tuple(_) => v.to_string(),
+        other => return Err(expected(pos, "chunks (an integer, a tuple, \"auto\" or a size such as \"64MiB\")", other)),
+    };
+    ChunkSpec::parse(&text).map_err(|e| ExprError::new(pos, e.to_string()))
+}
+
+fn to_dtype(v: &Value, pos: Pos) -> Result<DType, ExprError> {
+    match v {
+        Value::Str(s) => DType::parse(s).map_err(|e| ExprError::new(pos, e.to_string())),
+        other => Err(expected(pos, "a dtype such as float32", other)),
+    }
+}
+
+fn to_axes(v: Option<(Value, Pos)>) -> Result<Option<Vec<i64>>, ExprError> {
+    match v {
+        None | Some((Value::None, _)) => Ok(None),
+        Some((Value::Tuple(items), pos)) => {
+            items.iter().map(|i| to_int(i, pos, "an axis (an integer)")).collect::<Result<_, _>>().map(Some)
+        }
+        Some((other, pos)) => Ok(Some(vec![to_int(&other, pos, "an axis (an integer or a tuple)")?])),
+    }
+}
+
+fn to_array(v: Value, pos: Pos) -> Result<Array, ExprError> {
+    match v {
+        Value::Array(a) => Ok(a),
+        Value::Number(s) => Ok(Array::scalar(s, s.natural_dtype())),
+        other => Err(expected(pos, "an array or a number", &other)),
+    }
+}
+
+/// Python arithmetic on two numbers.
+fn fold_numbers(op: &str, a: Scalar, b: Scalar, pos: Pos) -> Result<Scalar, ExprError> {
+    use Scalar::{Bool, Float, Int};
+    let ints = match (a, b) {
+        (Int(_) | Bool(_), Int(_) | Bool(_)) => Some((a.as_i64(), b.as_i64())),
+        _ => None,
+    };
+    let (x, y) = (a.as_f64(), b.as_f64());
+    let checked = |r: Option<i64>| r.map(Int).ok_or_else(|| ExprError::new(pos, "integer overflow"));
+    Ok(match (op, ints) {
+        ("+", Some((i, j))) => checked(i.checked_add(j))?,
+        ("-", Some((i, j))) => checked(i.checked_sub(j))?,
+        ("*", Some((i, j))) => checked(i.checked_mul(j))?,
+        ("**", Some((i, j))) if j >= 0 => checked(u32::try_from(j).ok().and_then(|j| i.checked_pow(j)))?,
+        ("+", _) => Float(x + y),
+        ("-", _) => Float(x - y),
+        ("*", _) => Float(x * y),
+        ("/", _) => Float(x / y),
+        ("**", _) => Float(x.powf(y)),
+        ("==", _) => Bool(x == y),
+        ("!=", _) => Bool(x != y),
+        ("<", _) => Bool(x < y),
+        ("<=", _) => Bool(x <= y),
+        (">", _) => Bool(x > y),
+        (">=", _) => Bool(x >= y),
+        _ => return Err(ExprError::new(pos, format!("'{op}' needs arrays"))),
+    })
+}
+
+fn binary_op(sym: &str) -> Option<BinaryOp> {
+    Some(match sym {
+        "+" => BinaryOp::Add,
+        "-" => BinaryOp::Sub,
+        "*" => BinaryOp::Mul,
+        "/" => BinaryOp::Div,
+        "**" => BinaryOp::Pow,
+        "==" => BinaryOp::Eq,
+        "!=" => BinaryOp::Ne,
+        "<" => BinaryOp::Lt,
+        "<=" => BinaryOp::Le,
+        ">" => BinaryOp::Gt,
+        ">=" => BinaryOp::Ge,
+        _ => return None,
+    })
+}
+
+fn unary_function(name: &str) -> Option<UnaryOp> {
+    Some(match name {
+        "sqrt" => UnaryOp::Sqrt,
+        "exp" => UnaryOp::Exp,
+        "log" => UnaryOp::Log,
+        "sin" => UnaryOp::Sin,
+        "cos" => UnaryOp::Cos,
+        "tanh" => UnaryOp::Tanh,
+        "abs" | "absolute" => UnaryOp::Abs,
+        "negative" => UnaryOp::Neg,
+        _ => return None,
+    })
+}
+
+impl Env<'_> {
+    fn eval(&mut self, e: &Expr) -> Result<Value, ExprError> {
+        let pos = e.pos;
+        match &e.kind {
+            ExprKind::Int(i) => Ok(Value::Number(Scalar::Int(*i))),
+            ExprKind::Float(f) => Ok(Value::Number(Scalar::Float(*f))),
+            ExprKind::Str(s) => Ok(Value::Str(s.clone())),
+            ExprKind::Name(n) => self.name(n, pos),
+            ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?)),
+            ExprKind::Unary(op, operand) => match (*op, self.eval(operand)?) {
+                ("+", v @ (Value::Number(_) | Value::Array(_))) => Ok(v),
+                ("-", Value::Number(Scalar::Int(i))) => {
+                    i.checked_neg().map(|n| Value::Number(Scalar::Int(n))).ok_or_else(|| ExprError::new(pos, "integer overflow"))
+                }
+                ("-", Value::Number(s)) => Ok(Value::Number(Scalar::Float(-s.as_f64()))),
+                ("-", Value::Array(a)) => a.unary(UnaryOp::Neg).map(Value::Array).map_err(graph_err(pos)),
+                (_, other) => Err(expected(operand.pos, "a number or an array", &other)),
+            },
+            ExprKind::Binary(op, l, r) => {
+                let (a, b) = (self.eval(l)?, self.eval(r)?);
+                self.binary(op, a, b, l.pos, r.pos, pos)
+            }
+            ExprKind::Attr(obj, name) => self.attribute(obj, name, pos),
+            ExprKind::Call(callee, args, kwargs) => {
+                let positional = args.iter().map(|a| Ok(Some((self.eval(a)?, a.pos)))).collect::<Result<_, ExprError>>()?;
+                let keywords = kwargs.iter().map(|(k, v, p)| Ok((k.clone(), self.eval(v)?, *p))).collect::<Result<_, ExprError>>()?;
+                let mut args = Args { what: String::new(), pos, positional, keywords };
+                match &callee.kind {
+                    ExprKind::Name(n) if !self.vars.contains_key(n) => {
+                        args.what = n.clone();
+                        self.function(n, args, callee.pos)
+                    }
+                    ExprKind::Attr(obj, f) if matches!(&obj.kind, ExprKind::Name(ns) if NAMESPACES.contains(&ns.as_str()) && !self.vars.contains_key(ns)) => {
+                        args.what = f.clone();
+                        self.function(f, args, callee.pos)
+                    }
+                    ExprKind::Attr(obj, m) => {
+                        let target = self.eval(obj)?;
+                        args.what = m.clone();
+                        self.method(target, m, args, callee.pos)
+                    }
+                    _ => Err(ExprError::new(callee.pos, "only functions and methods can be called")),
+                }
+            }
+            ExprKind::Index(obj, subs) => {
+                let target = self.eval(obj)?;
+                let Value::Array(a) = target else { return Err(expected(obj.pos, "an array to index", &target)) };
+                let index = subs.iter().map(|s| self.subscript(s)).collect::<Result<Vec<_>, _>>()?;
+                a.slice(&index).map(Value::Array).map_err(graph_err(pos))
+            }
+        }
+    }
+
+    fn name(&self, n: &str, pos: Pos) -> Result<Value, ExprError> {
+        if let Some(v) = self.vars.get(n) {
+            return Ok(v.clone());
+        }
+        match n {
+            "None" => Ok(Value::None),
+            "True" => Ok(Value::Number(Scalar::Bool(true))),
+            "False" => Ok(Value::Number(Scalar::Bool(false))),
+            "pi" => Ok(Value::Number(Scalar::Float(std::f64::consts::PI))),
+            "float64" | "float32" | "int64" | "bool" => Ok(Value::Str(n.to_string())),
+            _ => Err(ExprError::new(pos, format!("unknown name '{n}'"))),
+        }
+    }
+
+    fn subscript(&mut self, s: &Subscript) -> Result<Index, ExprError> {
+        let mut part = |e: &Option<Expr>| -> Result<Option<i64>, ExprError> {
+            match e {
+                None => Ok(None),
+                Some(e) => match self.eval(e)? {
+                    Value::None => Ok(None),
+                    v => to_int(&v, e.pos, "an integer slice bound").map(Some),
+                },
+            }
+        };
+        Ok(match s {
+            Subscript::At(e) => Index::At(part(&Some(e.clone()))?.unwrap_or(0)),
+            Subscript::Slice(a, b, c) => Index::Slice { start: part(a)?, stop: part(b)?, step: part(c)? },
+        })
+    }
+
+    fn binary(&mut self, op: &str, a: Value, b: Value, lpos: Pos, rpos: Pos, pos: Pos) -> Result<Value, ExprError> {
+        if op == "@" {
+            let (x, y) = (to_array(a, lpos)?, to_array(b, rpos)?);
+            return x.matmul(&y).map(Value::Array).map_err(graph_err(pos));
+        }
+        let Some(bop) = binary_op(op) else { return Err(ExprError::new(pos, format!("unknown operator '{op}'"))) };
+        let result = match (a, b) {
+            (Value::Number(x), Value::Number(y)) => return fold_numbers(op, x, y, pos).map(Value::Number),
+            (Value::Array(x), Value::Number(y)) => x.binary_scalar(bop, y),
+            (Value::Number(x), Value::Array(y)) => Array::scalar_binary(x, bop, &y),
+            (Value::Array(x), Value::Array(y)) => x.binary(bop, &y),
+            (Value::Array(_) | Value::Number(_), other) => return Err(expected(rpos, "a number or an array", &other)),
+            (other, _) => return Err(expected(lpos, "a number or an array", &other)),
+        };
+        result.map(Value::Array).map_err(graph_err(pos))
+    }
+
+    fn attribute(&mut self, obj: &Expr, name: &str, pos: Pos) -> Result<Value, ExprError> {
+        let target = self.eval(obj)?;
+        let Value::Array(a) = target else {
+            return Err(ExprError::new(pos, format!("{} has no attribute '{name}'", target.kind())));
+        };
+        let ints = |v: &[usize]| Value::Tuple(v.iter().map(|&n| Value::Number(Scalar::Int(n as i64))).collect());
+        Ok(match name {
+            "T" => Value::Array(a.t()),
+            "shape" => ints(a.shape()),
+            "chunksize" => ints(&a.chunks().chunksize()),
+            "ndim" => Value::Number(Scalar::Int(a.ndim() as i64)),
+            "size" => Value::Number(Scalar::Int(a.len() as i64)),
+            "dtype" => Value::Str(a.dtype().name().into()),
+            _ => return Err(ExprError::new(pos, format!("arrays have no attribute '{name}'"))),
+        })
+    }
+
+    fn generate(&self, kind: GenKind, shape: &[usize], dtype: DType, chunks: Option<ChunkSpec>, pos: Pos) -> Result<Value, ExprError> {
+        let spec = self.options.chunks.clone().or(chunks).unwrap_or(ChunkSpec::Auto);
+        Array::generate(kind, shape, dtype, &spec, self.options.auto_bytes).map(Value::Array).map_err(graph_err(pos))
+    }
+
+    fn function(&mut self, name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+        let opt_chunks = |args: &mut Args| args.take(usize::MAX, "chunks").map(|(v, p)| to_chunks(&v, p)).transpose();
+        let opt_dtype = |args: &mut Args, i: usize| args.take(i, "dtype").map(|(v, p)| to_dtype(&v, p)).transpose();
+        let value = match name {
+            "ones" | "zeros" | "empty" => {
+                let (shape, spos) = args.required(0, "shape")?;
+                let shape = to_shape(&shape, spos)?;
+                let dtype = opt_dtype(&mut args, 1)?.unwrap_or(DType::Float64);
+                let chunks = opt_chunks(&mut args)?;
+                args.finish()?;
+                let fill = if name == "ones" { 1.0 } else { 0.0 };
+                self.generate(GenKind::Full(Scalar::Float(fill)), &shape, dtype, chunks, pos)?
+            }
+            "full" => {
+                let (shape, spos) = args.required(0, "shape")?;
+                let shape = to_shape(&shape, spos)?;
+                let (fill, fpos) = args.required(1, "fill_value")?;
+                let Value::Number(fill) = fill else { return Err(expected(fpos, "a number", &fill)) };
+                let dtype = opt_dtype(&mut args, 2)?.unwrap_or(fill.natural_dtype());
+                let chunks = opt_chunks(&mut args)?;
+                args.finish()?;
+                self.generate(GenKind::Full(fill), &shape, dtype, chunks, pos)?
+            }
+            "random" => {
+                let (shape, spos) = args.required(0, "shape")?;
+                let shape = to_shape(&shape, spos)?;
+                let seed = match args.take(1, "seed") {
+                    None | Some((Value::None, _)) => 0,
+                    Some((v, p)) => {
+                        let s = to_int(&v, p, "an integer seed")?;
+                        u64::try_from(s).map_err(|_| ExprError::new(p, "seed must be non-negative"))?
+                    }
+                };
+                let dtype = opt_dtype(&mut args, usize::MAX)?.unwrap_or(DType::Float64);
+                let chunks = opt_chunks(&mut args)?;
+                args.finish()?;
+                self.generate(GenKind::Random { seed }, &shape, dtype, chunks, pos)?
+            }
+            "arange" => {
+                let nums: Vec<(Scalar, Pos)> = (0..3)
+                    .filter_map(|i| args.take(i, ["start", "stop", "step"][i]))
+                    .map(|(v, p)| match v {
+                        Value::Number(s) => Ok((s, p)),
+                        other => Err(expected(p, "a number", &other)),
+                    })
+                    .collect::<Result<_, _>>()?;
+                let (start, stop, step) = match nums.as_slice() {
+                    [(stop, _)] => (Scalar::Int(0), *stop, Scalar::Int(1)),
+                    [(a, _), (b, _)] => (*a, *b, Scalar::Int(1)),
+                    [(a, _), (b, _), (c, _)] => (*a, *b, *c),
+                    _ => return Err(ExprError::new(pos, "arange() needs stop, or start and stop, and an optional step")),
+                };
+                if step.as_f64() == 0.0 {
+                    return Err(ExprError::new(pos, "arange(): step cannot be zero"));
+                }
+                let any_float = [start, stop, step].iter().any(|s| matches!(s, Scalar::Float(_)));
+                let dtype = opt_dtype(&mut args, usize::MAX)?.unwrap_or(if any_float { DType::Float64 } else { DType::Int64 });
+                let chunks = opt_chunks(&mut args)?;
+                args.finish()?;
+                let len = ((stop.as_f64() - start.as_f64()) / step.as_f64()).ceil().max(0.0) as usize;
+                self.generate(GenKind::Arange { start, step }, &[len], dtype, chunks, pos)?
+            }
+            "maximum" | "minimum" | "matmul" => {
+                let (a, ap) = args.required(0, "x1")?;
+                let (b, bp) = args.required(1, "x2")?;
+                args.finish()?;
+                let (a, b) = (to_array(a, ap)?, to_array(b, bp)?);
+                let r = match name {
+                    "maximum" => a.binary(BinaryOp::Maximum, &b),
+                    "minimum" => a.binary(BinaryOp::Minimum, &b),
+                    _ => a.matmul(&b),
+                };
+                Value::Array(r.map_err(graph_err(pos))?)
+            }
+            "where" => {
+                let (c, cp) = args.required(0, "condition")?;
+                let (a, ap) = args.required(1, "x")?;
+                let (b, bp) = args.required(2, "y")?;
+                args.finish()?;
+                let (c, a, b) = (to_array(c, cp)?, to_array(a, ap)?, to_array(b, bp)?);
+                Value::Array(Array::where_(&c, &a, &b).map_err(graph_err(pos))?)
+            }
+            _ if unary_function(name).is_some() => {
+                let (x, xp) = args.required(0, "x")?;
+                args.finish()?;
+                let op = unary_function(name).unwrap_or(UnaryOp::Abs);
+                Value::Array(to_array(x, xp)?.unary(op).map_err(graph_err(pos))?)
+            }
+            _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
+                let (x, xp) = args.required(0, "a")?;
+                args.positional.remove(0);
+                let target = Value::Array(to_array(x, xp)?);
+                return self.method(target, name, args, pos);
+            }
+            _ => return Err(ExprError::new(pos, format!("unknown function '{name}'"))),
+        };
+        Ok(value)
+    }
+
+    fn method(&mut self, target: Value, name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+        let a = match target {
+            Value::Array(a) => a,
+            Value::Number(s) => Array::scalar(s, s.natural_dtype()),
+            other => return Err(ExprError::new(pos, format!("{} has no method '{name}'", other.kind()))),
+        };
+        let result = match name {
+            _ if REDUCTIONS.contains(&name) => {
+                let axes = to_axes(args.take(0, "axis"))?;
+                if let Some((_, p)) = args.take(usize::MAX, "keepdims") {
+                    return Err(ExprError::new(p, "keepdims is not supported yet"));
+                }
+                args.finish()?;
+                let axes = axes.as_deref();
+                match name {
+                    "sum" => a.reduce(ReduceOp::Sum, axes),
+                    "mean" => a.reduce(ReduceOp::Mean, axes),
+                    "min" => a.reduce(ReduceOp::Min, axes),
+                    "max" => a.reduce(ReduceOp::Max, axes),
+                    "prod" => a.reduce(ReduceOp::Prod, axes),
+                    "var" => a.var(axes),
+                    _ => a.std(axes),
+                }
+            }
+            "rechunk" => {
+                let (v, p) = args.required(0, "chunks")?;
+                args.finish()?;
+                a.rechunk_with(&to_chunks(&v, p)?, self.options.auto_bytes)
+            }
+            "astype" => {
+                let (v, p) = args.required(0, "dtype")?;
+                args.finish()?;
+                Ok(a.astype(to_dtype(&v, p)?))
+            }
+            "transpose" => {
+                let mut axes = Vec::new();
+                let mut i = 0;
+                while let Some((v, p)) = args.take(i, "axes") {
+                    match to_axes(Some((v, p)))? {
+                        Some(list) => axes.extend(list),
+                        None => {}
+                    }
+                    i += 1;
+                }
+                args.finish()?;
+                if axes.is_empty() { a.transpose(None) } else { a.transpose(Some(&axes)) }
+            }
+            _ => return Err(ExprError::new(pos, format!("arrays have no method '{name}'"))),
+        };
+        result.map(Value::Array).map_err(graph_err(pos))
+    }
+}

@@ -1,0 +1,28 @@
+//! The tessera expression language: numpy/dask syntax that a Dask user reads at first
+//! sight, parsed into lazy [`Array`]s.
+//!
+//! ```text
+//! x = ones((20000, 20000), chunks=(2000, 2000))
+//! (x * x[::-1, ::-1]).sum()
+//! ```
+//!
+//! A small hand-written lexer and Pratt parser keep every token's line and column, so
+//! each error says where it is and what was expected. Evaluation builds the lazy graph
+//! directly; shape, dtype and chunk errors from the graph are reported at the operator
+//! or call that caused them. Nothing here computes array values.
+
+mod ast;
+mod error;
+mod eval;
+mod lexer;
+mod parser;
+mod value;
+
+pub use error::ExprError;
+pub use eval::{EvalOptions, evaluate};
+pub use value::Value;
+
+pub use tessera_graph::Array;
+
+#[cfg(test)]
+mod tests;
