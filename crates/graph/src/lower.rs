@@ -14,6 +14,10 @@ pub const TILE_ELEMENTS: usize = 4096;
 /// Bytes of one exact-sum accumulator (an estimate used for memory projections).
 pub const EXACT_SUM_BYTES: u64 = 560;
 
+/// The most tasks one graph may have (a plan past this is almost surely a chunking
+/// mistake, and would exhaust memory before it ran).
+pub const MAX_TASKS: usize = 20_000_000;
+
 /// Optimizer switches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LowerOptions {
@@ -50,6 +54,12 @@ pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphEr
         task_of: HashMap::new(),
     };
     let out = l.layer_for(array)?;
+    let planned: u128 = l.layers.iter().map(|layer| layer.grid.iter().map(|&g| g as u128).product::<u128>()).sum();
+    if planned > MAX_TASKS as u128 {
+        return Err(GraphError::Shape(format!(
+            "the computation would need about {planned} tasks, more than the limit of {MAX_TASKS}; use larger chunks"
+        )));
+    }
     let grid = array.chunks().grid_shape();
     let outputs = BlockIter::new(grid).map(|b| l.task(out, b)).collect();
     Ok(TaskGraph {

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 
 pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes};
 pub use tessera_graph::{Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower};
-pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend};
+pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 
 /// Everything needed to build and compute arrays.
 pub mod prelude {
-    pub use crate::{Array, ChunkSpec, Compute, ComputeOptions, DType, Index, Scalar, Scheduler};
+    pub use crate::{Array, BinaryOp, Block, ChunkSpec, Compute, ComputeOptions, DType, Index, ReduceOp, Scalar, Scheduler, UnaryOp};
 }
 
 /// Why a computation failed.

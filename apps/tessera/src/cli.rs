@@ -1,0 +1,98 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tessera: chunked n-dimensional arrays, fused and scheduled.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; without a command, the seed's computation runs with a progress bar.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate an expression and print its result.
+    Run(RunArgs),
+}
+
+/// Schedulers available in this build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerKind {
+    /// Every task on one thread, in priority order.
+    SingleThreaded,
+    /// A thread pool (one thread per core unless --workers says otherwise).
+    Threads,
+}
+
+/// Devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// The CPU backend.
+    Cpu,
+    /// A GPU through wgpu.
+    Gpu,
+    /// A GPU when there is one, else the CPU.
+    Auto,
+}
+
+/// `tessera run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The expression, e.g. "x = ones((20000, 20000), chunks=2000); (x * x[::-1, ::-1]).sum()".
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub expr: Option<String>,
+    /// Read the expression from a file.
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Chunks for every constructor, overriding their chunks= (e.g. 2000, "(1000, -1)", auto, 64MiB).
+    #[arg(long, allow_hyphen_values = true)]
+    pub chunks: Option<String>,
+    /// Target size of an "auto" chunk (default 128MiB, or TESSERA_CHUNK_SIZE).
+    #[arg(long)]
+    pub chunk_size: Option<String>,
+    /// Where to run the tasks.
+    #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
+    pub scheduler: SchedulerKind,
+    /// Threads of the threads scheduler (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Refuse plans with a task projected to need more memory than this (default: 80% of available memory).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// The device that computes.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
+    /// Print one JSON object with the result and the run's measurements.
+    #[arg(long)]
+    pub json: bool,
+    /// Show progress on stderr.
+    #[arg(long)]
+    pub progress: bool,
+    /// Switch off fusion and generator inlining: one task per operation and block.
+    #[arg(long)]
+    pub no_fuse: bool,
+}
+
+impl RunArgs {
+    /// The arguments for running `expr` with a progress bar and default settings.
+    pub fn demo(expr: &str) -> RunArgs {
+        RunArgs {
+            expr: Some(expr.to_string()),
+            file: None,
+            chunks: None,
+            chunk_size: None,
+            scheduler: SchedulerKind::Threads,
+            workers: None,
+            memory_limit: None,
+            device: Device::Cpu,
+            json: false,
+            progress: true,
+            no_fuse: false,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `tessera`: run chunked array expressions from the command line.
+//!
+//! The binary is thin: clap parses the flags (the contract in ARCHITECTURE.md), the
+//! expression crate builds the lazy array, the facade lowers and runs it, and this
+//! crate reports. Every failure becomes one line on stderr and an exit code: 2 for bad
+//! input, 3 for refused resources, 1 for anything else.
+
+mod cli;
+mod error;
+mod progress;
+mod report;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// The seed's computation, run when `tessera` is started without a command.
+const SEED_DEMO: &str = "x = random((20000, 20000), seed=42, chunks=2000)\n(x * x[::-1, ::-1]).sum()";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Run(args)) => run::run(&args),
+        None => {
+            eprintln!("tessera: no command given; running the seed's computation (see `tessera --help`):");
+            eprintln!("  {}", SEED_DEMO.replace('\n', "; "));
+            run::run(&cli::RunArgs::demo(SEED_DEMO))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Printing a run's result: one JSON object (`--json`), or a result line on stdout and
+//! a summary on stderr.
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use tessera::{Array, Block, Computed, format_bytes};
+
+use crate::run::dtype_name;
+
+/// Values shown of an array result.
+const SHOWN_VALUES: usize = 10;
+
+/// What the run measured besides the result.
+pub struct Measurements {
+    /// Scheduler name.
+    pub scheduler: &'static str,
+    /// Threads that computed tasks.
+    pub workers: usize,
+    /// Whether fusion was on.
+    pub fused: bool,
+    /// Average CPU use during the run (100 = one core).
+    pub cpu_percent: f64,
+    /// Peak resident memory of the process.
+    pub peak_memory_bytes: u64,
+    /// The largest projected task size.
+    pub projected_task_bytes: u64,
+    /// The memory limit in force.
+    pub memory_limit_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct RunReport<'a> {
+    result: Json,
+    shape: &'a [usize],
+    dtype: &'static str,
+    chunksize: Vec<usize>,
+    nchunks: usize,
+    tasks: usize,
+    scheduler: &'static str,
+    workers: usize,
+    device: &'static str,
+    fused: bool,
+    wall_s: f64,
+    cpu_percent: f64,
+    peak_memory_bytes: u64,
+    projected_task_bytes: u64,
+    memory_limit_bytes: u64,
+}
+
+fn element(block: &Block, i: usize) -> Json {
+    match block {
+        Block::F64(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(v)),
+        Block::F32(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(f64::from(v))),
+        Block::I64(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(v)),
+        Block::Bool(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(v)),
+    }
+}
+
+fn result_json(block: &Block) -> Json {
+    if block.shape().is_empty() {
+        return element(block, 0);
+    }
+    let n: usize = block.shape().iter().product();
+    json!({
+        "shape": block.shape(),
+        "dtype": dtype_name(block.dtype()),
+        "values": (0..n.min(SHOWN_VALUES)).map(|i| element(block, i)).collect::<Vec<_>>(),
+    })
+}
+
+fn human(v: &Json) -> String {
+    match v {
+        Json::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap_or(f64::NAN)),
+        Json::Null => "nan".into(),
+        Json::Bool(b) => if *b { "True" } else { "False" }.into(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints the report.
+pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_json: bool) {
+    let result = result_json(&computed.block);
+    if as_json {
+        let report = RunReport {
+            result,
+            shape: array.shape(),
+            dtype: dtype_name(array.dtype()),
+            chunksize: array.chunks().chunksize(),
+            nchunks: array.chunks().num_blocks(),
+            tasks: computed.tasks,
+            scheduler: m.scheduler,
+            workers: m.workers,
+            device: "cpu",
+            fused: m.fused,
+            wall_s: computed.wall.as_secs_f64(),
+            cpu_percent: (m.cpu_percent * 10.0).round() / 10.0,
+            peak_memory_bytes: m.peak_memory_bytes,
+            projected_task_bytes: m.projected_task_bytes,
+            memory_limit_bytes: m.memory_limit_bytes,
+        };
+        println!("{}", serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+        return;
+    }
+    if array.shape().is_empty() {
+        println!("{}", human(&result));
+    } else {
+        let n = array.len();
+        let values: Vec<String> = result["values"].as_array().map_or(Vec::new(), |v| v.iter().map(human).collect());
+        let more = if n > SHOWN_VALUES { ", ..." } else { "" };
+        println!(
+            "array(shape={:?}, dtype={}): [{}{more}]",
+            array.shape(),
+            dtype_name(array.dtype()),
+            values.join(", ")
+        );
+    }
+    eprintln!(
+        "{} tasks in {:.3} s on {} ({} threads), cpu {:.0}%, peak memory {}",
+        computed.tasks,
+        computed.wall.as_secs_f64(),
+        m.scheduler,
+        m.workers,
+        m.cpu_percent,
+        format_bytes(m.peak_memory_bytes)
+    );
+}
