@@ -19,9 +19,11 @@ impl Progress {
     pub fn new(total: usize) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template("[{bar:40}] {percent:>3}% | {pos}/{len} tasks | {elapsed_precise} | ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("#>-");
+            let style = ProgressStyle::with_template(
+                "[{bar:40}] {percent:>3}% | {pos}/{len} tasks | {elapsed_precise} | ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>-");
             bar.set_style(style);
             bar
         });

@@ -26,6 +26,8 @@ pub struct Measurements {
     pub projected_task_bytes: u64,
     /// The memory limit in force.
     pub memory_limit_bytes: u64,
+    /// The chunk size of the blocks the computation walks.
+    pub chunksize: Vec<usize>,
 }
 
 #[derive(Serialize)]
@@ -85,7 +87,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             result,
             shape: array.shape(),
             dtype: dtype_name(array.dtype()),
-            chunksize: array.chunks().chunksize(),
+            chunksize: m.chunksize.clone(),
             nchunks: array.chunks().num_blocks(),
             tasks: computed.tasks,
             scheduler: m.scheduler,

@@ -90,6 +90,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         peak_memory_bytes: after.peak_rss_bytes,
         projected_task_bytes: projected,
         memory_limit_bytes: memory_limit,
+        chunksize: graph.work_chunksize(),
     };
     print_report(&array, &computed, &measurements, args.json);
     Ok(())

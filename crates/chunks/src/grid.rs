@@ -30,23 +30,7 @@ impl Chunks {
 
     /// Regular chunks of `size[a]` along every axis `a` (the last block shorter).
     pub fn regular(shape: &[usize], size: &[usize]) -> Chunks {
-        Chunks::from_lengths(
-            shape
-                .iter()
-                .zip(size)
-                .map(|(&len, &s)| {
-                    let s = s.max(1);
-                    if len == 0 {
-                        return vec![0];
-                    }
-                    let mut v = vec![s; len / s];
-                    if len % s != 0 {
-                        v.push(len % s);
-                    }
-                    v
-                })
-                .collect(),
-        )
+        Chunks::from_lengths(shape.iter().zip(size).map(|(&len, &s)| regular(len, s.max(1))).collect())
     }
 
     /// The grid of a 0-d array: one block.
@@ -138,12 +122,7 @@ impl Chunks {
     /// The grid with the given axes removed.
     pub fn without_axes(&self, axes: &[usize]) -> Chunks {
         Chunks::from_lengths(
-            self.lengths
-                .iter()
-                .enumerate()
-                .filter(|(a, _)| !axes.contains(a))
-                .map(|(_, l)| l.clone())
-                .collect(),
+            self.lengths.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, l)| l.clone()).collect(),
         )
     }
 
@@ -166,6 +145,18 @@ impl Chunks {
                 .collect(),
         )
     }
+}
+
+/// Regular chunks of `size` covering `len`, the last one shorter; `[0]` for an empty axis.
+pub(crate) fn regular(len: usize, size: usize) -> Vec<usize> {
+    if len == 0 {
+        return vec![0];
+    }
+    let mut v = vec![size; len / size];
+    if !len.is_multiple_of(size) {
+        v.push(len % size);
+    }
+    v
 }
 
 /// Iterates over the grid indices of a block grid in row-major order.

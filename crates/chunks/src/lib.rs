@@ -57,7 +57,9 @@ pub enum ChunkError {
     #[error("invalid size {0:?}: expected a number of bytes such as 134217728, \"64MiB\" or \"1.5GB\"")]
     BadSize(String),
     /// A chunk specification string that cannot be parsed.
-    #[error("invalid chunks {0:?}: expected an integer, a tuple such as (1000, 2000), -1, \"auto\" or a byte size such as \"64MiB\"")]
+    #[error(
+        "invalid chunks {0:?}: expected an integer, a tuple such as (1000, 2000), -1, \"auto\" or a byte size such as \"64MiB\""
+    )]
     BadSpec(String),
     /// A slice step of zero.
     #[error("slice step cannot be zero")]

@@ -34,10 +34,7 @@ pub fn normalize_slice(
     let (start, stop) = if step > 0 {
         (start.map_or(0, |s| clip(s, 0, n)), stop.map_or(n, |s| clip(s, 0, n)))
     } else {
-        (
-            start.map_or(n - 1, |s| clip(s, -1, n - 1)),
-            stop.map_or(-1, |s| clip(s, -1, n - 1)),
-        )
+        (start.map_or(n - 1, |s| clip(s, -1, n - 1)), stop.map_or(-1, |s| clip(s, -1, n - 1)))
     };
     let len = if step > 0 {
         if stop > start { (stop - start + step - 1) / step } else { 0 }

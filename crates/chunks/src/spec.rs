@@ -1,5 +1,6 @@
 //! Chunk specifications as users write them, and their normalization into a grid.
 
+use crate::grid::regular;
 use crate::{ChunkError, Chunks, DType, parse_bytes};
 
 /// Dask's default target size for one `auto` chunk: 128 MiB.
@@ -48,10 +49,7 @@ impl ChunkSpec {
         if t.starts_with('(') || t.starts_with('[') {
             let inner = strip_brackets(t).ok_or_else(bad)?;
             let items = split_top_level(inner).ok_or_else(bad)?;
-            let axes = items
-                .iter()
-                .map(|item| parse_axis(item))
-                .collect::<Result<Vec<_>, _>>()?;
+            let axes = items.iter().map(|item| parse_axis(item)).collect::<Result<Vec<_>, _>>()?;
             if axes.is_empty() {
                 return Err(bad());
             }
@@ -63,9 +61,7 @@ impl ChunkSpec {
         if let Ok(n) = t.parse::<i64>() {
             return Ok(ChunkSpec::Uniform(axis_from_int(n)?));
         }
-        parse_bytes(t)
-            .map(ChunkSpec::Bytes)
-            .map_err(|_| ChunkError::BadSpec(text.to_string()))
+        parse_bytes(t).map(ChunkSpec::Bytes).map_err(|_| ChunkError::BadSpec(text.to_string()))
     }
 
     /// Resolves the specification against a shape and dtype into a chunk grid.
@@ -78,11 +74,7 @@ impl ChunkSpec {
             ChunkSpec::Uniform(a) => (vec![a.clone(); ndim], auto_bytes),
             ChunkSpec::PerAxis(axes) => {
                 if axes.len() != ndim {
-                    return Err(ChunkError::WrongRank {
-                        given: format!("{self}"),
-                        got: axes.len(),
-                        ndim,
-                    });
+                    return Err(ChunkError::WrongRank { given: format!("{self}"), got: axes.len(), ndim });
                 }
                 (axes.clone(), auto_bytes)
             }
@@ -103,9 +95,7 @@ impl ChunkSpec {
             });
         }
         auto_fill(&mut lengths, shape, dtype.itemsize() as f64, limit as f64);
-        Ok(Chunks::from_lengths(
-            lengths.into_iter().map(|l| l.unwrap_or_default()).collect(),
-        ))
+        Ok(Chunks::from_lengths(lengths.into_iter().map(|l| l.unwrap_or_default()).collect()))
     }
 }
 
@@ -207,18 +197,6 @@ fn split_top_level(text: &str) -> Option<Vec<&str>> {
     Some(items)
 }
 
-/// Regular chunks of `size` covering `len`, the last one shorter; `[0]` for an empty axis.
-fn regular(len: usize, size: usize) -> Vec<usize> {
-    if len == 0 {
-        return vec![0];
-    }
-    let mut v = vec![size; len / size];
-    if len % size != 0 {
-        v.push(len % size);
-    }
-    v
-}
-
 /// Dask's `auto_chunks` without previous chunks: spread the element budget evenly over
 /// the auto axes; axes shorter than their share take their full length and the budget
 /// is spread again over the rest.
@@ -228,11 +206,8 @@ fn auto_fill(lengths: &mut [Option<Vec<usize>>], shape: &[usize], itemsize: f64,
         if autos.is_empty() {
             return;
         }
-        let largest_block: f64 = lengths
-            .iter()
-            .flatten()
-            .map(|l| l.iter().copied().max().unwrap_or(1).max(1) as f64)
-            .product();
+        let largest_block: f64 =
+            lengths.iter().flatten().map(|l| l.iter().copied().max().unwrap_or(1).max(1) as f64).product();
         let elements = (limit / itemsize / largest_block).max(1.0);
         let mut size = elements.powf(1.0 / autos.len() as f64);
         // Undo powf's rounding so that 2^24 elements over 3 axes give 256, not 255.
@@ -304,13 +279,11 @@ mod tests {
         assert!(ChunkSpec::parse("(10,").is_err());
         assert!(ChunkSpec::parse("12XB").is_err());
         assert!(ChunkSpec::parse("()").is_err());
-        let wrong_rank = ChunkSpec::parse("(10, 10)")
-            .expect("parses")
-            .resolve(&[5], DType::Float64, DEFAULT_CHUNK_BYTES);
+        let wrong_rank =
+            ChunkSpec::parse("(10, 10)").expect("parses").resolve(&[5], DType::Float64, DEFAULT_CHUNK_BYTES);
         assert!(matches!(wrong_rank, Err(ChunkError::WrongRank { .. })));
-        let not_cover = ChunkSpec::parse("((3, 3),)")
-            .expect("parses")
-            .resolve(&[5], DType::Float64, DEFAULT_CHUNK_BYTES);
+        let not_cover =
+            ChunkSpec::parse("((3, 3),)").expect("parses").resolve(&[5], DType::Float64, DEFAULT_CHUNK_BYTES);
         assert!(matches!(not_cover, Err(ChunkError::ChunksDoNotCover { .. })));
     }
 }

@@ -117,7 +117,9 @@ fn to_chunks(v: &Value, pos: Pos) -> Result<ChunkSpec, ExprError> {
     let text = match v {
         Value::Str(s) => s.clone(),
         Value::Number(Scalar::Int(_)) | Value::Tuple(_) => v.to_string(),
-        other => return Err(expected(pos, "chunks (an integer, a tuple, \"auto\" or a size such as \"64MiB\")", other)),
+        other => {
+            return Err(expected(pos, "chunks (an integer, a tuple, \"auto\" or a size such as \"64MiB\")", other));
+        }
     };
     ChunkSpec::parse(&text).map_err(|e| ExprError::new(pos, e.to_string()))
 }
@@ -218,9 +220,10 @@ impl Env<'_> {
             ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?)),
             ExprKind::Unary(op, operand) => match (*op, self.eval(operand)?) {
                 ("+", v @ (Value::Number(_) | Value::Array(_))) => Ok(v),
-                ("-", Value::Number(Scalar::Int(i))) => {
-                    i.checked_neg().map(|n| Value::Number(Scalar::Int(n))).ok_or_else(|| ExprError::new(pos, "integer overflow"))
-                }
+                ("-", Value::Number(Scalar::Int(i))) => i
+                    .checked_neg()
+                    .map(|n| Value::Number(Scalar::Int(n)))
+                    .ok_or_else(|| ExprError::new(pos, "integer overflow")),
                 ("-", Value::Number(s)) => Ok(Value::Number(Scalar::Float(-s.as_f64()))),
                 ("-", Value::Array(a)) => a.unary(UnaryOp::Neg).map(Value::Array).map_err(graph_err(pos)),
                 (_, other) => Err(expected(operand.pos, "a number or an array", &other)),
@@ -231,15 +234,20 @@ impl Env<'_> {
             }
             ExprKind::Attr(obj, name) => self.attribute(obj, name, pos),
             ExprKind::Call(callee, args, kwargs) => {
-                let positional = args.iter().map(|a| Ok(Some((self.eval(a)?, a.pos)))).collect::<Result<_, ExprError>>()?;
-                let keywords = kwargs.iter().map(|(k, v, p)| Ok((k.clone(), self.eval(v)?, *p))).collect::<Result<_, ExprError>>()?;
+                let positional =
+                    args.iter().map(|a| Ok(Some((self.eval(a)?, a.pos)))).collect::<Result<_, ExprError>>()?;
+                let keywords = kwargs
+                    .iter()
+                    .map(|(k, v, p)| Ok((k.clone(), self.eval(v)?, *p)))
+                    .collect::<Result<_, ExprError>>()?;
                 let mut args = Args { what: String::new(), pos, positional, keywords };
                 match &callee.kind {
                     ExprKind::Name(n) if !self.vars.contains_key(n) => {
                         args.what = n.clone();
                         self.function(n, args, callee.pos)
                     }
-                    ExprKind::Attr(obj, f) if matches!(&obj.kind, ExprKind::Name(ns) if NAMESPACES.contains(&ns.as_str()) && !self.vars.contains_key(ns)) => {
+                    ExprKind::Attr(obj, f) if matches!(&obj.kind, ExprKind::Name(ns) if NAMESPACES.contains(&ns.as_str()) && !self.vars.contains_key(ns)) =>
+                    {
                         args.what = f.clone();
                         self.function(f, args, callee.pos)
                     }
@@ -324,7 +332,14 @@ impl Env<'_> {
         })
     }
 
-    fn generate(&self, kind: GenKind, shape: &[usize], dtype: DType, chunks: Option<ChunkSpec>, pos: Pos) -> Result<Value, ExprError> {
+    fn generate(
+        &self,
+        kind: GenKind,
+        shape: &[usize],
+        dtype: DType,
+        chunks: Option<ChunkSpec>,
+        pos: Pos,
+    ) -> Result<Value, ExprError> {
         let spec = self.options.chunks.clone().or(chunks).unwrap_or(ChunkSpec::Auto);
         Array::generate(kind, shape, dtype, &spec, self.options.auto_bytes).map(Value::Array).map_err(graph_err(pos))
     }
@@ -379,13 +394,19 @@ impl Env<'_> {
                     [(stop, _)] => (Scalar::Int(0), *stop, Scalar::Int(1)),
                     [(a, _), (b, _)] => (*a, *b, Scalar::Int(1)),
                     [(a, _), (b, _), (c, _)] => (*a, *b, *c),
-                    _ => return Err(ExprError::new(pos, "arange() needs stop, or start and stop, and an optional step")),
+                    _ => {
+                        return Err(ExprError::new(
+                            pos,
+                            "arange() needs stop, or start and stop, and an optional step",
+                        ));
+                    }
                 };
                 if step.as_f64() == 0.0 {
                     return Err(ExprError::new(pos, "arange(): step cannot be zero"));
                 }
                 let any_float = [start, stop, step].iter().any(|s| matches!(s, Scalar::Float(_)));
-                let dtype = opt_dtype(&mut args, usize::MAX)?.unwrap_or(if any_float { DType::Float64 } else { DType::Int64 });
+                let dtype =
+                    opt_dtype(&mut args, usize::MAX)?.unwrap_or(if any_float { DType::Float64 } else { DType::Int64 });
                 let chunks = opt_chunks(&mut args)?;
                 args.finish()?;
                 let len = ((stop.as_f64() - start.as_f64()) / step.as_f64()).ceil().max(0.0) as usize;
@@ -466,9 +487,8 @@ impl Env<'_> {
                 let mut axes = Vec::new();
                 let mut i = 0;
                 while let Some((v, p)) = args.take(i, "axes") {
-                    match to_axes(Some((v, p)))? {
-                        Some(list) => axes.extend(list),
-                        None => {}
+                    if let Some(list) = to_axes(Some((v, p)))? {
+                        axes.extend(list);
                     }
                     i += 1;
                 }

@@ -90,8 +90,7 @@ impl Parser {
 
     fn expr(&mut self, min_bp: u8) -> Result<Expr, ExprError> {
         let mut lhs = self.prefix()?;
-        loop {
-            let Tok::Sym(sym) = *self.peek() else { break };
+        while let Tok::Sym(sym) = *self.peek() {
             let Some((l, r)) = binding_power(sym) else { break };
             if l < min_bp {
                 break;
@@ -162,7 +161,10 @@ impl Parser {
                 match self.next() {
                     (Tok::Ident(name), _) => e = Expr { kind: ExprKind::Attr(Box::new(e), name), pos: dot },
                     (other, p) => {
-                        return Err(ExprError::new(p, format!("expected a name after '.' but found {}", other.describe())));
+                        return Err(ExprError::new(
+                            p,
+                            format!("expected a name after '.' but found {}", other.describe()),
+                        ));
                     }
                 }
             } else {

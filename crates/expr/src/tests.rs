@@ -37,10 +37,8 @@ fn precedence_follows_python() {
 
 #[test]
 fn chunks_override_replaces_every_constructor() {
-    let options = EvalOptions {
-        chunks: Some(tessera_chunks::ChunkSpec::parse("10").expect("valid")),
-        ..EvalOptions::default()
-    };
+    let options =
+        EvalOptions { chunks: Some(tessera_chunks::ChunkSpec::parse("10").expect("valid")), ..EvalOptions::default() };
     let Ok(Value::Array(a)) = evaluate("ones((30, 30), chunks=5) + zeros(30)", &options) else { panic!() };
     assert_eq!(a.chunks().chunksize(), vec![10, 10]);
 }

@@ -61,13 +61,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Array {
     pub(crate) fn new(op: Op, shape: Vec<usize>, dtype: DType, chunks: Chunks) -> Array {
         debug_assert_eq!(chunks.shape(), shape);
-        Array(Arc::new(Node {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            op,
-            shape,
-            dtype,
-            chunks,
-        }))
+        Array(Arc::new(Node { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), op, shape, dtype, chunks }))
     }
 
     /// The shape.

@@ -340,22 +340,14 @@ impl Lowerer<'_> {
                 let chunks = l.chunks.as_ref().expect("blockwise layers have chunks");
                 let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
                 let elements: usize = shape.iter().product();
-                (
-                    self.expr_deps(expr, &off, &shape),
-                    elements as u64 * itemsize,
-                    scratch_bytes(expr, elements),
-                )
+                (self.expr_deps(expr, &off, &shape), elements as u64 * itemsize, scratch_bytes(expr, elements))
             }
             Kernel::Reduce(k) => match &k.stage {
                 ReduceStage::Partial { expr, input } => {
                     let (off, shape) = (input.block_offset(block), input.block_shape(block));
                     let elements: usize = shape.iter().product();
-                    let kept: u64 = shape
-                        .iter()
-                        .enumerate()
-                        .filter(|(a, _)| !k.axes.contains(a))
-                        .map(|(_, &n)| n as u64)
-                        .product();
+                    let kept: u64 =
+                        shape.iter().enumerate().filter(|(a, _)| !k.axes.contains(a)).map(|(_, &n)| n as u64).product();
                     (
                         self.expr_deps(expr, &off, &shape),
                         kept * partial_state_bytes(k.op, k.input_dtype),
@@ -374,17 +366,13 @@ impl Lowerer<'_> {
                                     (lo, (lo + c.group).min(c.input_grid[ax]))
                                 }
                             } else {
-                                let kept_pos = if c.aggregate {
-                                    (0..ax).filter(|a| !c.axes.contains(a)).count()
-                                } else {
-                                    ax
-                                };
+                                let kept_pos =
+                                    if c.aggregate { (0..ax).filter(|a| !c.axes.contains(a)).count() } else { ax };
                                 (block[kept_pos], block[kept_pos] + 1)
                             }
                         })
                         .collect();
-                    let deps: Vec<(LayerId, Vec<usize>)> =
-                        product(&ranges).into_iter().map(|b| (c.input, b)).collect();
+                    let deps: Vec<(LayerId, Vec<usize>)> = product(&ranges).into_iter().map(|b| (c.input, b)).collect();
                     // Merged partials are as large as one input partial (set in `task`).
                     (deps, 0, 0)
                 }
@@ -454,9 +442,7 @@ fn product(ranges: &[(usize, usize)]) -> Vec<Vec<usize>> {
         return Vec::new();
     }
     let grid: Vec<usize> = ranges.iter().map(|&(lo, hi)| hi - lo).collect();
-    BlockIter::new(grid)
-        .map(|b| b.iter().zip(ranges).map(|(i, r)| i + r.0).collect())
-        .collect()
+    BlockIter::new(grid).map(|b| b.iter().zip(ranges).map(|(i, r)| i + r.0).collect()).collect()
 }
 
 fn dedup_keep_order(deps: &mut Vec<(LayerId, Vec<usize>)>) {

@@ -49,9 +49,9 @@ impl UnaryOp {
     /// The dtype the operation computes in, given the input's dtype.
     pub fn compute_dtype(self, input: DType) -> Result<DType, GraphError> {
         match (self, input) {
-            (UnaryOp::Neg, DType::Bool) => Err(GraphError::Type(
-                "the unary minus is not supported for bool arrays; use ~ or 1 - x".into(),
-            )),
+            (UnaryOp::Neg, DType::Bool) => {
+                Err(GraphError::Type("the unary minus is not supported for bool arrays; use ~ or 1 - x".into()))
+            }
             (UnaryOp::Abs, DType::Bool) => Ok(DType::Int64),
             (op, DType::Bool | DType::Int64) if op.is_transcendental() => Ok(DType::Float64),
             (_, d) => Ok(d),
@@ -112,10 +112,7 @@ impl BinaryOp {
 
     /// Whether the operation is a comparison (its result is bool).
     pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
-        )
+        matches!(self, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)
     }
 
     /// The dtype both operands are converted to before the operation, given the
@@ -123,9 +120,7 @@ impl BinaryOp {
     pub fn compute_dtype(self, promoted: DType) -> DType {
         match (self, promoted) {
             (BinaryOp::Div, DType::Bool | DType::Int64) => DType::Float64,
-            (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Pow, DType::Bool) => {
-                DType::Int64
-            }
+            (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Pow, DType::Bool) => DType::Int64,
             (_, d) => d,
         }
     }

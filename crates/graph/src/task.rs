@@ -142,6 +142,20 @@ impl TaskGraph {
         counts
     }
 
+    /// The chunk size of the widest layer of blocks the computation walks (Dask's
+    /// `chunksize` of the arrays it is built from), e.g. `[2000, 2000]` for a sum.
+    pub fn work_chunksize(&self) -> Vec<usize> {
+        self.layers
+            .iter()
+            .filter_map(|l| match &l.kernel {
+                Kernel::Reduce(ReduceKernel { stage: ReduceStage::Partial { input, .. }, .. }) => Some(input),
+                Kernel::Blockwise(_) | Kernel::MatMul(_) => l.chunks.as_ref(),
+                Kernel::Reduce(_) => None,
+            })
+            .max_by_key(|c| c.num_blocks())
+            .map_or_else(Vec::new, |c| c.chunksize())
+    }
+
     /// The largest projected task size.
     pub fn max_projected_bytes(&self) -> u64 {
         self.tasks.iter().map(|t| t.projected_bytes).max().unwrap_or(0)

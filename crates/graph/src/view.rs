@@ -31,22 +31,13 @@ pub struct ViewMap {
 impl ViewMap {
     /// The identity view of an `ndim`-dimensional array.
     pub fn identity(ndim: usize) -> ViewMap {
-        ViewMap {
-            out_ndim: ndim,
-            axes: (0..ndim)
-                .map(|a| SrcAxis { out_axis: Some(a), offset: 0, step: 1 })
-                .collect(),
-        }
+        ViewMap { out_ndim: ndim, axes: (0..ndim).map(|a| SrcAxis { out_axis: Some(a), offset: 0, step: 1 }).collect() }
     }
 
     /// Whether this is the identity map.
     pub fn is_identity(&self) -> bool {
         self.out_ndim == self.axes.len()
-            && self
-                .axes
-                .iter()
-                .enumerate()
-                .all(|(a, s)| s.out_axis == Some(a) && s.offset == 0 && s.step == 1)
+            && self.axes.iter().enumerate().all(|(a, s)| s.out_axis == Some(a) && s.offset == 0 && s.step == 1)
     }
 
     /// `self` maps a middle array to the source; `outer` maps the final view to the
@@ -110,10 +101,7 @@ mod tests {
 
     #[test]
     fn reversing_twice_is_identity() {
-        let rev = ViewMap {
-            out_ndim: 1,
-            axes: vec![SrcAxis { out_axis: Some(0), offset: 9, step: -1 }],
-        };
+        let rev = ViewMap { out_ndim: 1, axes: vec![SrcAxis { out_axis: Some(0), offset: 9, step: -1 }] };
         assert!(rev.compose(&rev).is_identity());
         assert_eq!(rev.src_box(&[2], &[3]), vec![(5, 3)]);
     }

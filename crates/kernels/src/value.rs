@@ -128,10 +128,7 @@ impl Block {
         if blocks.len() == 1 {
             return Some((*first).clone());
         }
-        fn join<T: Clone + Default>(
-            chunks: &tessera_chunks::Chunks,
-            parts: Vec<&ArrayD<T>>,
-        ) -> Option<ArrayD<T>> {
+        fn join<T: Clone + Default>(chunks: &tessera_chunks::Chunks, parts: Vec<&ArrayD<T>>) -> Option<ArrayD<T>> {
             let mut out = ArrayD::from_elem(IxDyn(&chunks.shape()), T::default());
             for (block, part) in chunks.blocks().zip(parts) {
                 let off = chunks.block_offset(&block);

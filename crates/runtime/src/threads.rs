@@ -102,11 +102,7 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         };
-        let inputs: Vec<Arc<Value>> = graph.tasks[id]
-            .deps
-            .iter()
-            .filter_map(|&d| state.values[d].clone())
-            .collect();
+        let inputs: Vec<Arc<Value>> = graph.tasks[id].deps.iter().filter_map(|&d| state.values[d].clone()).collect();
         drop(state);
         let start = Instant::now();
         let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();

@@ -7,10 +7,9 @@ use tessera::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chunks = ChunkSpec::parse("2000")?;
-    for (name, x) in [
-        ("ones", Array::ones(&[20000, 20000], &chunks)?),
-        ("random", Array::random(&[20000, 20000], 42, &chunks)?),
-    ] {
+    for (name, x) in
+        [("ones", Array::ones(&[20000, 20000], &chunks)?), ("random", Array::random(&[20000, 20000], 42, &chunks)?)]
+    {
         let reversed = x.slice(&[Index::REVERSED, Index::REVERSED])?;
         let total = (&x * &reversed)?.sum(None)?;
         let result = total.compute(Scheduler::threads())?;

@@ -22,13 +22,17 @@
 use std::time::{Duration, Instant};
 
 pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes};
-pub use tessera_graph::{Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower};
+pub use tessera_graph::{
+    Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower,
+};
 pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 
 /// Everything needed to build and compute arrays.
 pub mod prelude {
-    pub use crate::{Array, BinaryOp, Block, ChunkSpec, Compute, ComputeOptions, DType, Index, ReduceOp, Scalar, Scheduler, UnaryOp};
+    pub use crate::{
+        Array, BinaryOp, Block, ChunkSpec, Compute, ComputeOptions, DType, Index, ReduceOp, Scalar, Scheduler, UnaryOp,
+    };
 }
 
 /// Why a computation failed.
@@ -104,7 +108,12 @@ impl Compute for Array {
 }
 
 /// Runs an already lowered graph on the CPU backend and assembles its result.
-pub fn run_graph(graph: &TaskGraph, scheduler: Scheduler, observer: &dyn Observer, start: Instant) -> Result<Computed, Error> {
+pub fn run_graph(
+    graph: &TaskGraph,
+    scheduler: Scheduler,
+    observer: &dyn Observer,
+    start: Instant,
+) -> Result<Computed, Error> {
     let done = tessera_runtime::run(graph, &CpuBackend, scheduler, observer)?;
     let blocks = done
         .outputs

@@ -3,8 +3,8 @@
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use proptest::prelude::*;
-use tessera::prelude::*;
 use tessera::philox::uniform_f64;
+use tessera::prelude::*;
 
 /// A shape of 1 to 3 axes and a chunk length for each axis.
 fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
@@ -160,7 +160,11 @@ proptest! {
 fn schedulers_and_fusion_agree_bit_for_bit() {
     let x = Array::random(&[300, 200], 42, &ChunkSpec::parse("(64, 50)").expect("valid")).expect("valid");
     let y = (&x * &x.slice(&[Index::REVERSED, Index::REVERSED]).expect("ok")).expect("ok");
-    let total = y.sum(None).expect("ok").binary(BinaryOp::Add, &y.mean(Some(&[0])).expect("ok").sum(None).expect("ok")).expect("ok");
+    let total = y
+        .sum(None)
+        .expect("ok")
+        .binary(BinaryOp::Add, &y.mean(Some(&[0])).expect("ok").sum(None).expect("ok"))
+        .expect("ok");
     let single = values(&total, Scheduler::SingleThreaded);
     for threads in [1, 2, 3, 8] {
         assert_eq!(values(&total, Scheduler::Threads(threads)), single, "{threads} threads");

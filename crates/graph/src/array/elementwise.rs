@@ -10,12 +10,7 @@ impl Array {
     pub fn unary(&self, op: UnaryOp) -> Result<Array, GraphError> {
         let dtype = op.compute_dtype(self.dtype())?;
         let input = self.astype(dtype);
-        Ok(Array::new(
-            Op::Unary(op, input.clone()),
-            input.shape().to_vec(),
-            dtype,
-            input.chunks().clone(),
-        ))
+        Ok(Array::new(Op::Unary(op, input.clone()), input.shape().to_vec(), dtype, input.chunks().clone()))
     }
 
     /// `self.astype(dtype)`; the array itself when the dtype already matches.
@@ -92,12 +87,7 @@ impl Array {
             })
             .collect();
         let map = ViewMap { out_ndim: n, axes };
-        Ok(Array::new(
-            Op::View(self.clone(), map),
-            shape.to_vec(),
-            self.dtype(),
-            Chunks::from_lengths(lengths),
-        ))
+        Ok(Array::new(Op::View(self.clone(), map), shape.to_vec(), self.dtype(), Chunks::from_lengths(lengths)))
     }
 }
 

@@ -18,10 +18,7 @@ impl Array {
             )));
         }
         let input = self.astype(op.input_dtype(self.dtype()));
-        let shape: Vec<usize> = (0..self.ndim())
-            .filter(|a| !axes.contains(a))
-            .map(|a| self.shape()[a])
-            .collect();
+        let shape: Vec<usize> = (0..self.ndim()).filter(|a| !axes.contains(a)).map(|a| self.shape()[a]).collect();
         let chunks = self.chunks().without_axes(&axes);
         Ok(Array::new(Op::Reduce(op, input, axes), shape, op.result_dtype(self.dtype()), chunks))
     }
@@ -67,20 +64,15 @@ impl Array {
         };
         let lhs = self.astype(dtype);
         let rhs = other.astype(dtype);
-        let chunks = tessera_chunks::Chunks::from_lengths(vec![
-            lhs.chunks().axis(0).to_vec(),
-            rhs.chunks().axis(1).to_vec(),
-        ]);
+        let chunks =
+            tessera_chunks::Chunks::from_lengths(vec![lhs.chunks().axis(0).to_vec(), rhs.chunks().axis(1).to_vec()]);
         Ok(Array::new(Op::MatMul(lhs, rhs), vec![a[0], b[1]], dtype, chunks))
     }
 
     fn resolve_axes(&self, axes: Option<&[i64]>) -> Result<Vec<usize>, GraphError> {
         let mut resolved = match axes {
             None => (0..self.ndim()).collect::<Vec<_>>(),
-            Some(list) => list
-                .iter()
-                .map(|&a| normalize_axis(a, self.ndim()))
-                .collect::<Result<Vec<_>, _>>()?,
+            Some(list) => list.iter().map(|&a| normalize_axis(a, self.ndim())).collect::<Result<Vec<_>, _>>()?,
         };
         resolved.sort_unstable();
         let before = resolved.len();

@@ -56,12 +56,7 @@ impl Array {
         if map.is_identity() && shape == self.shape() {
             return Ok(self.clone());
         }
-        Ok(Array::new(
-            Op::View(self.clone(), map),
-            shape,
-            self.dtype(),
-            Chunks::from_lengths(lengths),
-        ))
+        Ok(Array::new(Op::View(self.clone(), map), shape, self.dtype(), Chunks::from_lengths(lengths)))
     }
 
     /// `self.transpose(perm)`; `None` reverses the axes like numpy.
@@ -70,10 +65,7 @@ impl Array {
         let perm: Vec<usize> = match perm {
             None => (0..ndim).rev().collect(),
             Some(p) => {
-                let axes = p
-                    .iter()
-                    .map(|&a| normalize_axis(a, ndim))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let axes = p.iter().map(|&a| normalize_axis(a, ndim)).collect::<Result<Vec<_>, _>>()?;
                 let mut sorted = axes.clone();
                 sorted.sort_unstable();
                 if sorted != (0..ndim).collect::<Vec<_>>() {
@@ -125,10 +117,7 @@ impl Array {
         let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
         let map = ViewMap {
             out_ndim: shape.len(),
-            axes: kept
-                .iter()
-                .map(|&o| SrcAxis { out_axis: Some(o), offset: 0, step: 1 })
-                .collect(),
+            axes: kept.iter().map(|&o| SrcAxis { out_axis: Some(o), offset: 0, step: 1 }).collect(),
         };
         let lengths = (0..shape.len())
             .map(|o| match kept.iter().position(|&k| k == o) {

@@ -21,7 +21,12 @@ pub struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     /// Prepares `expr` over the region starting at `off` with `shape`.
-    pub fn new(expr: &'a FusedExpr, off: &[usize], shape: &[usize], inputs: &'a Inputs<'a>) -> Result<Self, KernelError> {
+    pub fn new(
+        expr: &'a FusedExpr,
+        off: &[usize],
+        shape: &[usize],
+        inputs: &'a Inputs<'a>,
+    ) -> Result<Self, KernelError> {
         let sources = expr
             .nodes
             .iter()
@@ -52,7 +57,7 @@ impl<'a> Evaluator<'a> {
                 FNode::Binary(op, a, b) => ops::binary(*op, &values[*a], &values[*b]).ok_or_else(bad)?,
                 FNode::Where(c, a, b) => {
                     let TileVal::Bool(cond) = values[*c].cast(DType::Bool) else { return Err(bad()) };
-                    ops::select(&cond, &values[*a], &values[*b], tile.len()).ok_or_else(bad)?
+                    ops::select(&cond, &values[*a], &values[*b], tile.elements()).ok_or_else(bad)?
                 }
                 FNode::Cast(a) => values[*a].cast(*dtype),
             };
@@ -71,7 +76,7 @@ impl<'a> Evaluator<'a> {
                 let mut out: Vec<$t> = vec![<$t>::default(); n];
                 for t in tiles {
                     let start = t.flat_start(row);
-                    let dst = &mut out[start..start + t.len()];
+                    let dst = &mut out[start..start + t.elements()];
                     match self.tile(t)? {
                         TileVal::$variant(Col::Const(v)) => dst.fill(v),
                         TileVal::$variant(Col::Vec(v)) => dst.copy_from_slice(&v),

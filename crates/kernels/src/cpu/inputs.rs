@@ -64,11 +64,13 @@ impl<'a> Inputs<'a> {
     /// The region `[start, start + len)` per axis of `layer`'s array, borrowed when one
     /// block holds it, else gathered from the blocks that do. Returns the data and the
     /// global coordinates of its first element.
-    pub fn region(&self, layer: LayerId, bounds: &[(usize, usize)]) -> Result<(Cow<'a, Block>, Vec<usize>), KernelError> {
-        let chunks: &Chunks = self.graph.layers[layer]
-            .chunks
-            .as_ref()
-            .ok_or_else(|| self.error("input layer has no chunks"))?;
+    pub fn region(
+        &self,
+        layer: LayerId,
+        bounds: &[(usize, usize)],
+    ) -> Result<(Cow<'a, Block>, Vec<usize>), KernelError> {
+        let chunks: &Chunks =
+            self.graph.layers[layer].chunks.as_ref().ok_or_else(|| self.error("input layer has no chunks"))?;
         let pieces: Vec<_> = bounds
             .iter()
             .enumerate()

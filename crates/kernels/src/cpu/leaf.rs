@@ -109,7 +109,7 @@ impl<'a> Source<'a> {
             }
             rows.push(addr.row(&global));
         }
-        let len = tile.len();
+        let len = tile.elements();
         let cols = tile.ncols;
         // One row that does not move along the last axis is a constant.
         let constant = rows.len() == 1 && (rows[0].1 == 0 || cols == 1);
@@ -140,10 +140,8 @@ impl<'a> Source<'a> {
                 TileVal::F64(Col::Vec(out))
             }
             Source::Arange { start, step, dtype, .. } => {
-                let values: Vec<i64> = rows
-                    .iter()
-                    .flat_map(|&(base, delta)| (0..cols as i64).map(move |j| base + delta * j))
-                    .collect();
+                let values: Vec<i64> =
+                    rows.iter().flat_map(|&(base, delta)| (0..cols as i64).map(move |j| base + delta * j)).collect();
                 let v = if dtype.is_float() || matches!(start, Scalar::Float(_)) || matches!(step, Scalar::Float(_)) {
                     let (s, d) = (start.as_f64(), step.as_f64());
                     TileVal::F64(Col::Vec(values.iter().map(|&i| s + d * i as f64).collect()))

@@ -113,7 +113,13 @@ fn bool_binary(op: BinaryOp, a: &Col<bool>, b: &Col<bool>) -> TileVal {
 pub fn select(cond: &Col<bool>, a: &TileVal, b: &TileVal, len: usize) -> Option<TileVal> {
     fn pick<T: Copy>(cond: &Col<bool>, a: &Col<T>, b: &Col<T>, len: usize) -> Col<T> {
         match cond {
-            Col::Const(c) => if *c { a.clone() } else { b.clone() },
+            Col::Const(c) => {
+                if *c {
+                    a.clone()
+                } else {
+                    b.clone()
+                }
+            }
             Col::Vec(c) => Col::Vec((0..len).map(|i| if c[i] { a.at(i) } else { b.at(i) }).collect()),
         }
     }

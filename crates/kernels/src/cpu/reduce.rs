@@ -11,7 +11,9 @@ use crate::{Block, ExactSum, KernelError, Partial, PartialData};
 /// A fresh partial of `len` states for `op` over values of `dtype`.
 fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
     match (op, dtype) {
-        (ReduceOp::Sum | ReduceOp::Mean, DType::Float32 | DType::Float64) => PartialData::Exact(vec![ExactSum::new(); len]),
+        (ReduceOp::Sum | ReduceOp::Mean, DType::Float32 | DType::Float64) => {
+            PartialData::Exact(vec![ExactSum::new(); len])
+        }
         (ReduceOp::Sum, _) => PartialData::I64(vec![0; len]),
         (ReduceOp::Prod, DType::Int64 | DType::Bool) => PartialData::I64(vec![1; len]),
         (ReduceOp::Prod, _) => PartialData::F64(vec![1.0; len]),
@@ -91,31 +93,39 @@ impl Layout {
 /// Folds the values of one tile into the partial.
 fn fold(op: ReduceOp, data: &mut PartialData, layout: &Layout, tile: Tile, values: &TileVal) {
     let cols = tile.ncols;
+    // Convert once per tile, not per row.
+    let floats = matches!(data, PartialData::Exact(_) | PartialData::F64(_)).then(|| values.to_f64());
+    let ints = match (&*data, matches!(data, PartialData::I64(_)).then(|| values.cast(DType::Int64))) {
+        (PartialData::I64(_), Some(TileVal::I64(c))) => Some(c),
+        _ => None,
+    };
+    let bools = match (&*data, matches!(data, PartialData::Bool(_)).then(|| values.cast(DType::Bool))) {
+        (PartialData::Bool(_), Some(TileVal::Bool(c))) => Some(c),
+        _ => None,
+    };
     for (i, r) in (tile.row0..tile.row0 + tile.nrows).enumerate() {
         let base = layout.row_base(r);
         let range = i * cols..(i + 1) * cols;
         let target = |j: usize| if layout.last_reduced { base } else { base + tile.col0 + j };
-        match data {
-            PartialData::Exact(acc) => match values.to_f64() {
-                Col::Const(v) if layout.last_reduced => acc[base].add_repeated(v, cols),
+        match (&mut *data, &floats, &ints, &bools) {
+            (PartialData::Exact(acc), Some(col), _, _) => match col {
+                Col::Const(v) if layout.last_reduced => acc[base].add_repeated(*v, cols),
                 Col::Vec(v) if layout.last_reduced => acc[base].add_slice(&v[range]),
                 col => (0..cols).for_each(|j| acc[target(j)].add(col.at(i * cols + j))),
             },
-            PartialData::F64(acc) => {
+            (PartialData::F64(acc), Some(col), _, _) => {
                 let f = f64_op(op);
-                let col = values.to_f64();
                 (0..cols).for_each(|j| acc[target(j)] = f(acc[target(j)], col.at(i * cols + j)));
             }
-            PartialData::I64(acc) => {
+            (PartialData::I64(acc), _, Some(col), _) => {
                 let f = i64_op(op);
-                let TileVal::I64(col) = values.cast(DType::Int64) else { continue };
                 (0..cols).for_each(|j| acc[target(j)] = f(acc[target(j)], col.at(i * cols + j)));
             }
-            PartialData::Bool(acc) => {
+            (PartialData::Bool(acc), _, _, Some(col)) => {
                 let f = bool_op(op);
-                let TileVal::Bool(col) = values.cast(DType::Bool) else { continue };
                 (0..cols).for_each(|j| acc[target(j)] = f(acc[target(j)], col.at(i * cols + j)));
             }
+            _ => {}
         }
     }
 }

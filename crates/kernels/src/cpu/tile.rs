@@ -24,7 +24,7 @@ pub struct Tile {
 
 impl Tile {
     /// Elements in the tile.
-    pub fn len(&self) -> usize {
+    pub fn elements(&self) -> usize {
         self.nrows * self.ncols
     }
 
@@ -175,8 +175,8 @@ mod tests {
             let mut next = 0;
             for t in tiles(&shape) {
                 assert_eq!(t.flat_start(row), next, "shape {shape:?}");
-                assert!(t.len() <= TILE.max(row.min(TILE)));
-                next += t.len();
+                assert!(t.elements() <= TILE.max(row.min(TILE)));
+                next += t.elements();
             }
             assert_eq!(next, shape.iter().product::<usize>());
         }

@@ -1,0 +1,27 @@
+# tessera recipes. Install just with `cargo install just` (or your package manager);
+# every recipe is a plain cargo or script command you can also run by hand.
+
+# The seed's computation with a progress bar.
+run:
+    cargo run --release
+
+# Run an expression, e.g. `just expr "ones((1000, 1000)).sum()"`.
+expr EXPR *FLAGS:
+    cargo run --release -- run {{FLAGS}} "{{EXPR}}"
+
+# Everything CI runs.
+test:
+    cargo test --workspace
+
+# Lints as CI enforces them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Criterion benchmarks of kernels and scheduler overhead.
+bench:
+    cargo bench -p tessera-kernels -p tessera-runtime
+
+# tessera against Dask on this machine (creates bench/.venv with dask[array]).
+bench-vs-dask:
+    bench/vs_dask.sh

@@ -1,0 +1,59 @@
+//! Helpers for end-to-end tests: build the real `tessera` binary once and run it.
+//!
+//! The tests live in a package of their own (not beside the CLI) because they will also
+//! start schedulers, workers and the TUI; they always drive the binary a user runs.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The path of the `tessera` binary, built (in the test's profile) on first use.
+pub fn tessera_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // The test executable lives in <target>/<profile>/deps/.
+        let exe = std::env::current_exe().expect("the test knows its own path");
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps layout");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "tessera-cli", "--bin", "tessera"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo can be started");
+        assert!(status.success(), "building the tessera binary failed");
+        profile_dir.join("tessera")
+    })
+}
+
+/// The outcome of one run of the binary.
+pub struct Run {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output parsed as one JSON object.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `tessera` with `args`, without a terminal and with no standard input.
+pub fn tessera(args: &[&str]) -> Run {
+    let out: Output = Command::new(tessera_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the tessera binary starts");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

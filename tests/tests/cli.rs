@@ -1,0 +1,138 @@
+//! `tessera run` as a user and a script see it: results, JSON keys, exit codes.
+
+use proptest::prelude::*;
+use tessera_tests::tessera;
+
+const SEED_SMALL: &str = "x = ones((2000, 2000), chunks=(500, 500))\n(x * x[::-1, ::-1]).sum()";
+const RANDOM_SMALL: &str = "x = random((1500, 1300), seed=42, chunks=100); (x * x[::-1, ::-1]).sum()";
+
+#[test]
+fn json_has_the_documented_keys() {
+    let run = tessera(&["run", "--json", SEED_SMALL]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["result"], 4e6);
+    for key in [
+        "result",
+        "shape",
+        "dtype",
+        "chunksize",
+        "tasks",
+        "scheduler",
+        "workers",
+        "wall_s",
+        "cpu_percent",
+        "peak_memory_bytes",
+    ] {
+        assert!(j.get(key).is_some(), "missing key {key} in {j}");
+    }
+    assert_eq!(j["dtype"], "float64");
+    assert_eq!(j["scheduler"], "threads");
+    assert_eq!(j["chunksize"], serde_json::json!([500, 500]));
+    assert!(j["tasks"].as_u64().is_some_and(|t| t > 16));
+    assert!(j["peak_memory_bytes"].as_u64().is_some_and(|m| m > 0));
+}
+
+#[test]
+fn random_sums_are_identical_for_every_chunking_and_scheduler() {
+    let mut results = Vec::new();
+    for chunks in ["100", "(700, 333)", "auto", "-1"] {
+        for scheduler in ["threads", "single-threaded"] {
+            let run = tessera(&["run", "--json", "--chunks", chunks, "--scheduler", scheduler, RANDOM_SMALL]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            // Compare the printed number itself: JSON keeps every bit of an f64.
+            results.push(run.json()["result"].to_string());
+        }
+    }
+    assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
+    let no_fuse = tessera(&["run", "--json", "--no-fuse", "--workers", "3", RANDOM_SMALL]);
+    assert_eq!(no_fuse.json()["result"].to_string(), results[0]);
+}
+
+#[test]
+fn axis_reductions_report_shape_dtype_and_values() {
+    let run =
+        tessera(&["run", "--json", "arange(12, chunks=5).astype(float64).sum(axis=0) + ones((3, 4)).sum(axis=1)"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["result"]["shape"], serde_json::json!([3]));
+    assert_eq!(j["result"]["dtype"], "float64");
+    assert_eq!(j["result"]["values"], serde_json::json!([70.0, 70.0, 70.0]));
+    let plain = tessera(&["run", "arange(6, chunks=4) * 2"]);
+    assert_eq!(plain.stdout.trim(), "array(shape=[6], dtype=int64): [0, 2, 4, 6, 8, 10]");
+}
+
+#[test]
+fn expressions_can_come_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("seed.tsr");
+    std::fs::write(&file, SEED_SMALL).expect("write");
+    let run = tessera(&["run", "--file", file.to_str().expect("utf-8 path")]);
+    assert_eq!((run.code, run.stdout.trim()), (0, "4000000.0"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn progress_falls_back_to_plain_lines_without_a_terminal() {
+    let run = tessera(&["run", "--progress", RANDOM_SMALL]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("progress: 100%"), "{}", run.stderr);
+    assert!(run.stderr.contains("progress:  50%") || run.stderr.contains("progress:  60%"), "{}", run.stderr);
+}
+
+fn assert_one_line_error(args: &[&str], code: i32, needle: &str) {
+    let run = tessera(args);
+    assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{args:?} panicked: {}", run.stderr);
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(first.contains(needle), "{args:?}: expected {needle:?} in {:?}", run.stderr);
+    assert!(run.stdout.is_empty(), "{args:?} printed a result on failure: {}", run.stdout);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_clear_line() {
+    assert_one_line_error(&["run", "ones((3, 3)"], 2, "line 1, column 12: expected ')'");
+    assert_one_line_error(&["run", "ones((3, 4)) + ones((5,))"], 2, "shapes [3, 4] and [5]");
+    assert_one_line_error(&["run", "ones((3, 4)) @ ones((3, 4))"], 2, "matmul: shapes [3, 4] and [3, 4]");
+    assert_one_line_error(&["run", "ones(10, chunks=0).sum()"], 2, "chunk size 0 is invalid");
+    assert_one_line_error(&["run", "--chunks", "-3", "ones(10).sum()"], 2, "chunk size -3 is invalid");
+    assert_one_line_error(&["run", "--chunks", "12XB", "ones(10).sum()"], 2, "invalid chunks");
+    assert_one_line_error(&["run", "--chunk-size", "lots", "ones(10).sum()"], 2, "invalid size");
+    assert_one_line_error(&["run", "ones((2, 2)).sum(axis=5)"], 2, "axis 5 is out of bounds");
+    assert_one_line_error(&["run", "onez(3)"], 2, "unknown function 'onez'");
+    assert_one_line_error(&["run", "ones(\"big\")"], 2, "expected a shape");
+    assert_one_line_error(&["run", "--scheduler", "magic", "ones(3)"], 2, "invalid value 'magic'");
+    assert_one_line_error(&["run", "--file", "/nonexistent/expr.tsr"], 2, "cannot read /nonexistent/expr.tsr");
+    assert_one_line_error(&["run", "--workers", "0", "ones(3)"], 2, "--workers must be at least 1");
+    assert_one_line_error(&["run", "ones((10**9, 10**9), chunks=100).sum()"], 2, "use larger chunks");
+}
+
+#[test]
+fn resource_refusals_exit_3() {
+    assert_one_line_error(
+        &["run", "--memory-limit", "64MiB", "ones((10000, 10000), chunks=-1) + 1"],
+        3,
+        "more than the memory limit of 64.00 MiB",
+    );
+    assert_one_line_error(&["run", "--device", "gpu", "ones(3).sum()"], 3, "no GPU adapter");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// Whatever the text, the CLI answers with a documented exit code and never panics.
+    #[test]
+    fn arbitrary_expressions_never_panic(parts in proptest::collection::vec(prop_oneof![
+        Just("ones((40, 60), chunks=7)"), Just("random((40, 60), seed=1)"), Just("x"), Just("x = "),
+        Just("("), Just(")"), Just("["), Just("]"), Just(":"), Just("::-1"), Just(","), Just("+"), Just("*"),
+        Just("/"), Just("@"), Just(".T"), Just(".sum("), Just(".mean(axis=1)"), Just("axis="), Just("-1"),
+        Just("0"), Just("2.5"), Just(";"), Just("\n"), Just("where("), Just(".rechunk(13)"), Just("arange(60)"),
+        Just("\u{e9}"), Just("\""), Just("sqrt("), Just(".std()"), Just("**"), Just(">"),
+    ], 0..12)) {
+        let src: String = parts.concat();
+        let run = tessera(&["run", "--json", &src]);
+        prop_assert!([0, 2].contains(&run.code), "{:?} exited {}: {}", src, run.code, run.stderr);
+        prop_assert!(!run.stderr.contains("panicked"), "{:?}: {}", src, run.stderr);
+    }
+}
