@@ -24,6 +24,9 @@ pub use grid::{BlockIter, Chunks};
 pub use overlap::{AxisPiece, axis_overlaps};
 pub use size::{format_bytes, parse_bytes};
 pub use slicing::{AxisSlice, normalize_index, normalize_slice};
+/// The most blocks one axis may be cut into.
+pub const MAX_BLOCKS_PER_AXIS: usize = 10_000_000;
+
 pub use spec::{AxisChunks, ChunkSpec, DEFAULT_CHUNK_BYTES, chunk_byte_target};
 
 /// Everything that can be wrong with a chunk specification, a size string or a slice.
@@ -73,6 +76,20 @@ pub enum ChunkError {
         axis: usize,
         /// The axis length.
         len: usize,
+    },
+    /// So many chunks that the grid alone would exhaust memory.
+    #[error(
+        "chunks of {size} along axis {axis} (length {len}) make {count} blocks, more than the limit of {MAX_BLOCKS_PER_AXIS}; use larger chunks"
+    )]
+    TooManyChunks {
+        /// The axis.
+        axis: usize,
+        /// The axis length.
+        len: usize,
+        /// The chunk length.
+        size: usize,
+        /// The number of blocks it would make.
+        count: usize,
     },
     /// A dtype name that is not supported.
     #[error("unknown dtype {0:?}: expected float64, float32, int64 or bool")]

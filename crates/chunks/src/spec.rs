@@ -1,7 +1,7 @@
 //! Chunk specifications as users write them, and their normalization into a grid.
 
 use crate::grid::regular;
-use crate::{ChunkError, Chunks, DType, parse_bytes};
+use crate::{ChunkError, Chunks, DType, MAX_BLOCKS_PER_AXIS, parse_bytes};
 
 /// Dask's default target size for one `auto` chunk: 128 MiB.
 pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 20;
@@ -79,6 +79,14 @@ impl ChunkSpec {
                 (axes.clone(), auto_bytes)
             }
         };
+        for (axis, (spec, &len)) in axes.iter().zip(shape).enumerate() {
+            if let AxisChunks::Size(size) = spec {
+                let count = len.div_ceil(*size);
+                if count > MAX_BLOCKS_PER_AXIS {
+                    return Err(ChunkError::TooManyChunks { axis, len, size: *size, count });
+                }
+            }
+        }
         let mut lengths: Vec<Option<Vec<usize>>> = Vec::with_capacity(ndim);
         for (axis, (spec, &len)) in axes.iter().zip(shape).enumerate() {
             lengths.push(match spec {
