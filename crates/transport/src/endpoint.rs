@@ -1,0 +1,62 @@
+//! QUIC endpoints tuned for bulk transfers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, Endpoint, IdleTimeout, TransportConfig, VarInt};
+
+use crate::{ClusterIdentity, Result, TransportError, io, tls};
+
+/// Keep-alive interval: well below the idle timeout, so quiet connections stay open.
+const KEEP_ALIVE: Duration = Duration::from_secs(2);
+/// A peer silent this long is gone.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn transport_config() -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    t.max_idle_timeout(Some(IdleTimeout::from(VarInt::from_u32(IDLE_TIMEOUT.as_millis() as u32))));
+    // Windows sized for chunk transfers: 64 MiB per connection, 16 MiB per stream.
+    t.receive_window(VarInt::from_u32(64 << 20));
+    t.stream_receive_window(VarInt::from_u32(16 << 20));
+    t.send_window(64 << 20);
+    t.max_concurrent_bidi_streams(VarInt::from_u32(1024));
+    t.max_concurrent_uni_streams(VarInt::from_u32(1024));
+    Arc::new(t)
+}
+
+/// A server endpoint bound to `address` with the cluster's certificate. Must be called
+/// inside a tokio runtime.
+pub fn server_endpoint(identity: &ClusterIdentity, address: SocketAddr) -> Result<Endpoint> {
+    let crypto =
+        QuicServerConfig::try_from(tls::server_config(identity)?).map_err(|e| TransportError::Tls(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport_config());
+    Endpoint::server(config, address).map_err(io(format!("cannot listen on {address}")))
+}
+
+/// A client endpoint that trusts only the pinned certificate.
+pub fn client_endpoint(pinned_certificate: &[u8]) -> Result<Endpoint> {
+    let crypto = QuicClientConfig::try_from(tls::client_config(pinned_certificate)?)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport_config());
+    let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
+    let mut endpoint = Endpoint::client(bind).map_err(io("cannot open a UDP socket"))?;
+    endpoint.set_default_client_config(config);
+    Ok(endpoint)
+}
+
+/// Connects to the scheduler at `address`, failing within `timeout`.
+pub async fn connect(endpoint: &Endpoint, address: SocketAddr, timeout: Duration) -> Result<Connection> {
+    let connecting = endpoint
+        .connect(address, tls::SERVER_NAME)
+        .map_err(|e| TransportError::Connection(format!("{address}: {e}")))?;
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(TransportError::Connection(format!("{address}: {e}"))),
+        Err(_) => Err(TransportError::Timeout(format!("no answer from {address} within {timeout:?}"))),
+    }
+}

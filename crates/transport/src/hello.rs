@@ -1,0 +1,121 @@
+//! The first exchange on every connection: the peer proves the secret.
+
+use std::time::Duration;
+
+use quinn::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, TransportError, read_frame, write_frame};
+
+/// The protocol version; peers with another version are refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// A peer must finish its hello within this time.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Hello frames are tiny; anything larger is hostile.
+const HELLO_LIMIT: usize = 4096;
+/// QUIC application close code for a refused peer.
+const REFUSED: u32 = 0x5e;
+
+/// Who is connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// A worker with a name, its threads and memory limit.
+    Worker {
+        /// Its name.
+        name: String,
+        /// Threads it computes with.
+        threads: u32,
+        /// Its memory limit in bytes.
+        memory_limit: u64,
+    },
+    /// A client that submits computations.
+    Client,
+}
+
+/// The first message a peer sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the peer.
+    pub protocol: u32,
+    /// The cluster secret.
+    #[serde(with = "serde_bytes")]
+    pub secret: Vec<u8>,
+    /// Who the peer is.
+    pub role: Role,
+}
+
+/// The scheduler's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Accepted.
+    Welcome,
+    /// Refused, with the reason.
+    Refused(String),
+}
+
+/// Peer side: opens the control stream, proves the secret and waits for the verdict.
+/// Returns the control stream for further messages.
+pub async fn send_hello(
+    conn: &Connection,
+    secret: &[u8; 32],
+    role: Role,
+) -> Result<(quinn::SendStream, quinn::RecvStream)> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| TransportError::Connection(e.to_string()))?;
+    let hello = Hello { protocol: PROTOCOL_VERSION, secret: secret.to_vec(), role };
+    write_frame(&mut send, &hello).await?;
+    let verdict = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, Verdict>(&mut recv, HELLO_LIMIT))
+        .await
+        .map_err(|_| TransportError::Timeout("the scheduler did not answer the hello".into()))?;
+    match verdict {
+        Ok(Verdict::Welcome) => Ok((send, recv)),
+        Ok(Verdict::Refused(reason)) => Err(TransportError::Refused(reason)),
+        Err(TransportError::Connection(_)) => {
+            Err(TransportError::Refused(conn.close_reason().map_or("connection closed".into(), |r| r.to_string())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Scheduler side: reads the hello on the first stream and checks version and secret.
+/// On failure the connection is closed with the reason and an error is returned; no
+/// other message from this peer is read.
+pub async fn accept_hello(
+    conn: &Connection,
+    secret: &[u8; 32],
+) -> Result<(Role, quinn::SendStream, quinn::RecvStream)> {
+    let refuse = |reason: String| {
+        conn.close(REFUSED.into(), reason.as_bytes());
+        TransportError::Refused(reason)
+    };
+    let first = tokio::time::timeout(HELLO_TIMEOUT, async {
+        let (send, mut recv) = conn.accept_bi().await.map_err(|e| TransportError::Connection(e.to_string()))?;
+        let hello: Hello = read_frame(&mut recv, HELLO_LIMIT).await?;
+        Ok::<_, TransportError>((hello, send, recv))
+    })
+    .await;
+    let (hello, mut send, recv) = match first {
+        Err(_) => return Err(refuse("no hello within 5 s".into())),
+        Ok(Err(e)) => return Err(refuse(format!("bad hello: {e}"))),
+        Ok(Ok(x)) => x,
+    };
+    if hello.protocol != PROTOCOL_VERSION {
+        let reason = format!("protocol version {} is not {PROTOCOL_VERSION}", hello.protocol);
+        let _ = write_frame(&mut send, &Verdict::Refused(reason.clone())).await;
+        return Err(refuse(reason));
+    }
+    if !constant_time_eq(&hello.secret, secret) {
+        let reason = "wrong cluster secret".to_string();
+        let _ = write_frame(&mut send, &Verdict::Refused(reason.clone())).await;
+        let _ = send.finish();
+        // Give the verdict a moment to leave before the close overtakes it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return Err(refuse(reason));
+    }
+    write_frame(&mut send, &Verdict::Welcome).await?;
+    Ok((hello.role, send, recv))
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
