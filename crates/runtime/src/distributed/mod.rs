@@ -1,0 +1,165 @@
+//! The distributed scheduler's logic, without any I/O.
+//!
+//! [`ClusterScheduler`] is a state machine in the style of `quinn-proto`: the transport
+//! feeds it [`Event`]s (a worker joined, a task finished, a connection dropped) and
+//! carries out the [`Command`]s it returns (compute this task there, release that
+//! value, tell the client). Because it never touches a socket or a clock, every
+//! scheduling decision — assignment with data locality, recomputation of values lost
+//! with a worker, cancellation when a client leaves, memory checks — is tested
+//! deterministically, and the same core can run behind QUIC or in-process.
+
+mod scheduler;
+#[cfg(test)]
+mod tests;
+
+pub use scheduler::ClusterScheduler;
+
+use std::sync::Arc;
+
+use tessera_graph::{TaskGraph, TaskId};
+
+/// A worker's id, given by the transport.
+pub type WorkerId = u64;
+/// A client's id, given by the transport.
+pub type ClientId = u64;
+/// A submitted graph's id, unique within the scheduler.
+pub type GraphId = u64;
+
+/// What the scheduler knows about a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Tasks it computes at once.
+    pub threads: usize,
+    /// Bytes it may use; tasks projected above this are not sent to it.
+    pub memory_limit: u64,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A worker proved the secret and is ready.
+    WorkerJoined {
+        /// Its id.
+        worker: WorkerId,
+        /// Its resources.
+        info: WorkerInfo,
+    },
+    /// A worker's connection dropped or it missed its heartbeats: its values are gone.
+    WorkerLost {
+        /// Its id.
+        worker: WorkerId,
+    },
+    /// A client submitted a graph.
+    Submitted {
+        /// The client.
+        client: ClientId,
+        /// The graph's id.
+        graph: GraphId,
+        /// The lowered graph.
+        tasks: Arc<TaskGraph>,
+    },
+    /// A worker computed a task and holds its value.
+    TaskFinished {
+        /// The worker.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
+        /// Bytes of the value.
+        bytes: u64,
+    },
+    /// A worker could not fetch an input (its holder is gone): run the task again later.
+    InputsLost {
+        /// The worker.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
+    },
+    /// A task failed for good (a kernel error).
+    TaskFailed {
+        /// The worker.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
+        /// What went wrong.
+        error: String,
+    },
+    /// The client has the results; everything of the graph can go.
+    ResultsDelivered {
+        /// The graph.
+        graph: GraphId,
+    },
+    /// A client went away: its graphs are cancelled.
+    ClientLeft {
+        /// The client.
+        client: ClientId,
+    },
+}
+
+/// Something the transport must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send the graph to a worker (before the first task of it).
+    ShareGraph {
+        /// The worker.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+    },
+    /// Compute a task; its inputs are held by the listed workers.
+    Compute {
+        /// The worker that computes.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
+        /// For each dependency, in order: the task and a worker that holds it.
+        inputs: Vec<(TaskId, WorkerId)>,
+    },
+    /// Drop a value.
+    Release {
+        /// The worker holding it.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
+    },
+    /// Progress for the client.
+    Progress {
+        /// The client.
+        client: ClientId,
+        /// The graph.
+        graph: GraphId,
+        /// Tasks done.
+        done: usize,
+        /// Tasks in all.
+        total: usize,
+    },
+    /// All done: the outputs and who holds them.
+    Finished {
+        /// The client.
+        client: ClientId,
+        /// The graph.
+        graph: GraphId,
+        /// Each output task and a worker that holds it.
+        outputs: Vec<(TaskId, WorkerId)>,
+    },
+    /// The graph failed.
+    Failed {
+        /// The client.
+        client: ClientId,
+        /// The graph.
+        graph: GraphId,
+        /// Why.
+        error: String,
+        /// Whether it was refused for resources (exit code 3) rather than an error.
+        resources: bool,
+    },
+}

@@ -1,0 +1,400 @@
+//! The state machine.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use tessera_graph::{TaskGraph, TaskId};
+
+use super::{ClientId, Command, Event, GraphId, WorkerId, WorkerInfo};
+
+/// Tasks a worker may have in flight per thread: one running, one queued, so a worker
+/// never waits for a round trip between tasks.
+const IN_FLIGHT_PER_THREAD: usize = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Waiting for this many dependencies to be in memory somewhere.
+    Waiting(u32),
+    /// All inputs available, not assigned.
+    Ready,
+    /// Assigned to a worker.
+    Running(WorkerId),
+    /// Computed; held by these workers.
+    Memory(Vec<WorkerId>),
+    /// Computed, then dropped because no task needs it any more.
+    Released,
+}
+
+struct GraphState {
+    client: ClientId,
+    tasks: Arc<TaskGraph>,
+    state: Vec<State>,
+    bytes: Vec<u64>,
+    /// Tasks that still have to read each value (outputs count one extra reader).
+    readers: Vec<u32>,
+    dependents: Vec<Vec<TaskId>>,
+    ready: BTreeSet<TaskId>,
+    done: usize,
+    shared_with: HashSet<WorkerId>,
+    is_output: Vec<bool>,
+}
+
+struct Worker {
+    info: WorkerInfo,
+    in_flight: usize,
+}
+
+/// The cluster scheduler: feed it events with [`ClusterScheduler::handle`], carry out
+/// the commands it returns.
+#[derive(Default)]
+pub struct ClusterScheduler {
+    workers: BTreeMap<WorkerId, Worker>,
+    graphs: BTreeMap<GraphId, GraphState>,
+}
+
+impl ClusterScheduler {
+    /// An empty scheduler.
+    pub fn new() -> ClusterScheduler {
+        ClusterScheduler::default()
+    }
+
+    /// Number of live workers.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Number of graphs in progress.
+    pub fn graphs(&self) -> usize {
+        self.graphs.len()
+    }
+
+    /// Applies one event and returns what must be done.
+    pub fn handle(&mut self, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::WorkerJoined { worker, info } => {
+                self.workers.insert(worker, Worker { info, in_flight: 0 });
+            }
+            Event::WorkerLost { worker } => self.worker_lost(worker, &mut out),
+            Event::Submitted { client, graph, tasks } => self.submit(client, graph, tasks, &mut out),
+            Event::TaskFinished { worker, graph, task, bytes } => self.finished(worker, graph, task, bytes, &mut out),
+            Event::InputsLost { worker, graph, task } => {
+                self.task_returned(worker);
+                if let Some(g) = self.graphs.get_mut(&graph) {
+                    if g.state[task] == State::Running(worker) {
+                        g.state[task] = State::Waiting(0);
+                        let lost: Vec<TaskId> = unavailable_deps(g, task);
+                        for d in &lost {
+                            recompute(g, *d, false);
+                        }
+                        g.state[task] = State::Waiting(lost.len() as u32);
+                        if lost.is_empty() {
+                            g.state[task] = State::Ready;
+                            g.ready.insert(task);
+                        }
+                    }
+                }
+            }
+            Event::TaskFailed { worker, graph, task, error } => {
+                self.task_returned(worker);
+                if let Some(g) = self.graphs.remove(&graph) {
+                    let key = g.tasks.key(task);
+                    out.push(Command::Failed {
+                        client: g.client,
+                        graph,
+                        error: format!("task {key} failed on worker {worker}: {error}"),
+                        resources: false,
+                    });
+                    release_all(graph, &g, &mut out);
+                }
+            }
+            Event::ResultsDelivered { graph } => {
+                if let Some(g) = self.graphs.remove(&graph) {
+                    release_all(graph, &g, &mut out);
+                }
+            }
+            Event::ClientLeft { client } => {
+                let gone: Vec<GraphId> =
+                    self.graphs.iter().filter(|(_, g)| g.client == client).map(|(&id, _)| id).collect();
+                for id in gone {
+                    if let Some(g) = self.graphs.remove(&id) {
+                        release_all(id, &g, &mut out);
+                    }
+                }
+            }
+        }
+        self.assign(&mut out);
+        out
+    }
+
+    fn task_returned(&mut self, worker: WorkerId) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.in_flight = w.in_flight.saturating_sub(1);
+        }
+    }
+
+    fn submit(&mut self, client: ClientId, id: GraphId, tasks: Arc<TaskGraph>, out: &mut Vec<Command>) {
+        let need = tasks.max_projected_bytes();
+        let largest = self.workers.values().map(|w| w.info.memory_limit).max();
+        if let Some(limit) = largest.filter(|&l| need > l) {
+            out.push(Command::Failed {
+                client,
+                graph: id,
+                error: format!(
+                    "a task would need about {need} bytes of memory, more than any worker's limit ({limit} bytes); use smaller chunks"
+                ),
+                resources: true,
+            });
+            return;
+        }
+        let n = tasks.tasks.len();
+        let mut dependents = vec![Vec::new(); n];
+        let mut state = Vec::with_capacity(n);
+        let mut ready = BTreeSet::new();
+        for (id, t) in tasks.tasks.iter().enumerate() {
+            for &d in &t.deps {
+                dependents[d].push(id);
+            }
+            if t.deps.is_empty() {
+                state.push(State::Ready);
+                ready.insert(id);
+            } else {
+                state.push(State::Waiting(t.deps.len() as u32));
+            }
+        }
+        let mut is_output = vec![false; n];
+        for &o in &tasks.outputs {
+            is_output[o] = true;
+        }
+        let readers = tasks.dependents_count();
+        self.graphs.insert(
+            id,
+            GraphState {
+                client,
+                tasks,
+                state,
+                bytes: vec![0; n],
+                readers,
+                dependents,
+                ready,
+                done: 0,
+                shared_with: HashSet::new(),
+                is_output,
+            },
+        );
+    }
+
+    fn finished(&mut self, worker: WorkerId, graph: GraphId, task: TaskId, bytes: u64, out: &mut Vec<Command>) {
+        self.task_returned(worker);
+        let Some(g) = self.graphs.get_mut(&graph) else {
+            out.push(Command::Release { worker, graph, task });
+            return;
+        };
+        match &mut g.state[task] {
+            State::Running(w) if *w == worker => {}
+            State::Memory(holders) => {
+                if !holders.contains(&worker) {
+                    holders.push(worker);
+                }
+                return;
+            }
+            _ => {
+                // A stale result (the task was reset meanwhile): drop it.
+                out.push(Command::Release { worker, graph, task });
+                return;
+            }
+        }
+        g.state[task] = State::Memory(vec![worker]);
+        g.bytes[task] = bytes;
+        g.done += 1;
+        let deps = g.tasks.tasks[task].deps.clone();
+        for d in deps {
+            g.readers[d] = g.readers[d].saturating_sub(1);
+            if g.readers[d] == 0 {
+                if let State::Memory(holders) = std::mem::replace(&mut g.state[d], State::Released) {
+                    for h in holders {
+                        out.push(Command::Release { worker: h, graph, task: d });
+                    }
+                }
+            }
+        }
+        for &next in &g.dependents[task] {
+            if let State::Waiting(n) = &mut g.state[next] {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    g.state[next] = State::Ready;
+                    g.ready.insert(next);
+                }
+            }
+        }
+        let total = g.tasks.tasks.len();
+        out.push(Command::Progress { client: g.client, graph, done: g.done, total });
+        if g.done == total {
+            let outputs = g
+                .tasks
+                .outputs
+                .iter()
+                .map(|&o| match &g.state[o] {
+                    State::Memory(h) => (o, h[0]),
+                    _ => (o, worker),
+                })
+                .collect();
+            out.push(Command::Finished { client: g.client, graph, outputs });
+        }
+    }
+
+    fn worker_lost(&mut self, worker: WorkerId, out: &mut Vec<Command>) {
+        self.workers.remove(&worker);
+        for g in self.graphs.values_mut() {
+            g.shared_with.remove(&worker);
+            let mut lost = Vec::new();
+            for t in 0..g.state.len() {
+                match &mut g.state[t] {
+                    State::Running(w) if *w == worker => {
+                        g.state[t] = State::Waiting(0);
+                        lost.push((t, false));
+                    }
+                    State::Memory(holders) if holders.contains(&worker) => {
+                        holders.retain(|&h| h != worker);
+                        if holders.is_empty() {
+                            lost.push((t, true));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (t, was_done) in lost {
+                if was_done {
+                    let needed = g.readers[t] > 0 || g.is_output[t];
+                    if needed {
+                        recompute(g, t, true);
+                    } else {
+                        g.state[t] = State::Released;
+                    }
+                } else {
+                    let missing = unavailable_deps(g, t);
+                    for &d in &missing {
+                        recompute(g, d, false);
+                    }
+                    if missing.is_empty() {
+                        g.state[t] = State::Ready;
+                        g.ready.insert(t);
+                    } else {
+                        g.state[t] = State::Waiting(missing.len() as u32);
+                    }
+                }
+            }
+        }
+        let _ = out;
+    }
+
+    /// Hands ready tasks to workers with free slots, preferring the worker that already
+    /// holds the most input bytes.
+    fn assign(&mut self, out: &mut Vec<Command>) {
+        let graph_ids: Vec<GraphId> = self.graphs.keys().copied().collect();
+        for id in graph_ids {
+            loop {
+                let capacity = |w: &Worker| w.info.threads.max(1) * IN_FLIGHT_PER_THREAD;
+                if self.workers.values().all(|w| w.in_flight >= capacity(w)) {
+                    return;
+                }
+                let Some(g) = self.graphs.get_mut(&id) else { break };
+                let Some(task) = g.ready.pop_first() else { break };
+                let need = g.tasks.tasks[task].projected_bytes;
+                let deps = &g.tasks.tasks[task].deps;
+                let local_bytes = |w: WorkerId| -> u64 {
+                    deps.iter()
+                        .filter(|&&d| matches!(&g.state[d], State::Memory(h) if h.contains(&w)))
+                        .map(|&d| g.bytes[d])
+                        .sum()
+                };
+                // The worker holding the most input bytes may queue a little deeper than
+                // the others: moving data costs more than waiting for a slot.
+                let candidates: Vec<(WorkerId, u64, usize, bool)> = self
+                    .workers
+                    .iter()
+                    .filter(|(_, w)| w.info.memory_limit >= need && w.in_flight < 2 * capacity(w))
+                    .map(|(&id, w)| (id, local_bytes(id), w.in_flight, w.in_flight < capacity(w)))
+                    .collect();
+                let best_local = candidates.iter().filter(|c| c.1 > 0).max_by_key(|c| (c.1, std::cmp::Reverse(c.2)));
+                let best_free = candidates.iter().filter(|c| c.3).min_by_key(|c| (c.2, c.0));
+                let Some(&(worker, ..)) = best_local.or(best_free) else {
+                    // No worker has room for it now: try again when one frees up.
+                    g.ready.insert(task);
+                    break;
+                };
+                let inputs: Vec<(TaskId, WorkerId)> = deps
+                    .iter()
+                    .map(|&d| match &g.state[d] {
+                        State::Memory(h) => (d, if h.contains(&worker) { worker } else { h[0] }),
+                        _ => (d, worker),
+                    })
+                    .collect();
+                if g.shared_with.insert(worker) {
+                    out.push(Command::ShareGraph { worker, graph: id });
+                }
+                g.state[task] = State::Running(worker);
+                out.push(Command::Compute { worker, graph: id, task, inputs });
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.in_flight += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Dependencies of `task` that are not in memory anywhere.
+fn unavailable_deps(g: &GraphState, task: TaskId) -> Vec<TaskId> {
+    g.tasks.tasks[task].deps.iter().copied().filter(|&d| !matches!(g.state[d], State::Memory(_))).collect()
+}
+
+/// Makes `task`, whose value is gone, computable again: its unavailable inputs are
+/// recomputed first, recursively. `was_done` says the task had finished (its inputs
+/// were released by it and must be read again); its dependents now wait for it.
+fn recompute(g: &mut GraphState, task: TaskId, was_done: bool) {
+    if matches!(g.state[task], State::Waiting(_) | State::Ready | State::Running(_)) && !was_done {
+        return;
+    }
+    if matches!(g.state[task], State::Memory(_) | State::Released) || was_done {
+        g.done = g.done.saturating_sub(1);
+    }
+    // Dependents that counted this value as available must wait for it again.
+    for i in 0..g.dependents[task].len() {
+        let next = g.dependents[task][i];
+        match g.state[next] {
+            State::Waiting(n) => g.state[next] = State::Waiting(n + 1),
+            State::Ready => {
+                g.ready.remove(&next);
+                g.state[next] = State::Waiting(1);
+            }
+            _ => {}
+        }
+    }
+    let deps = g.tasks.tasks[task].deps.clone();
+    let mut missing = 0;
+    for d in deps {
+        g.readers[d] += 1;
+        if !matches!(g.state[d], State::Memory(_)) {
+            missing += 1;
+            if matches!(g.state[d], State::Released) {
+                recompute(g, d, false);
+            }
+        }
+    }
+    if missing == 0 {
+        g.state[task] = State::Ready;
+        g.ready.insert(task);
+    } else {
+        g.state[task] = State::Waiting(missing);
+    }
+}
+
+fn release_all(graph: GraphId, g: &GraphState, out: &mut Vec<Command>) {
+    for (task, s) in g.state.iter().enumerate() {
+        if let State::Memory(holders) = s {
+            for &worker in holders {
+                out.push(Command::Release { worker, graph, task });
+            }
+        }
+    }
+}

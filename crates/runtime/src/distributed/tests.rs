@@ -1,0 +1,234 @@
+//! The scheduler driven by a simulated cluster that really computes: every worker has
+//! its own value store, inputs are fetched from the holders the scheduler names, and a
+//! killed worker loses everything it held.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use tessera_graph::{Array, ChunkSpec, Index, LowerOptions, TaskGraph, lower};
+use tessera_kernels::cpu::CpuBackend;
+use tessera_kernels::{Backend, Value};
+
+use super::{ClusterScheduler, Command, Event, WorkerId, WorkerInfo};
+use crate::{NoObserver, Scheduler, run};
+
+const INFO: WorkerInfo = WorkerInfo { threads: 2, memory_limit: 1 << 30 };
+
+fn seed_graph() -> Arc<TaskGraph> {
+    let x = Array::random(&[60, 50], 7, &ChunkSpec::parse("(7, 9)").expect("valid")).expect("valid");
+    let y = x.slice(&[Index::REVERSED, Index::REVERSED]).expect("ok");
+    let z = (&x * &y).expect("ok").rechunk(&ChunkSpec::parse("(20, 25)").expect("valid")).expect("ok");
+    // A materialized intermediate (the transpose of an unfused product) so values move.
+    let total = (&z.t().t() + &z).expect("ok").sum(Some(&[0])).expect("ok").sum(None).expect("ok");
+    Arc::new(lower(&total, &LowerOptions::unfused()).expect("lowers"))
+}
+
+struct Sim {
+    core: ClusterScheduler,
+    stores: BTreeMap<WorkerId, HashMap<usize, Value>>,
+    queue: VecDeque<Command>,
+    computed_on: HashMap<WorkerId, usize>,
+    finished: Option<Vec<(usize, WorkerId)>>,
+    failed: Option<(String, bool)>,
+    graph: Arc<TaskGraph>,
+}
+
+impl Sim {
+    fn new(workers: &[WorkerId], graph: Arc<TaskGraph>) -> Sim {
+        let mut sim = Sim {
+            core: ClusterScheduler::new(),
+            stores: BTreeMap::new(),
+            queue: VecDeque::new(),
+            computed_on: HashMap::new(),
+            finished: None,
+            failed: None,
+            graph,
+        };
+        for &w in workers {
+            sim.join(w);
+        }
+        sim
+    }
+
+    fn join(&mut self, w: WorkerId) {
+        self.stores.insert(w, HashMap::new());
+        let cmds = self.core.handle(Event::WorkerJoined { worker: w, info: INFO });
+        self.queue.extend(cmds);
+    }
+
+    fn kill(&mut self, w: WorkerId) {
+        self.stores.remove(&w);
+        let cmds = self.core.handle(Event::WorkerLost { worker: w });
+        self.queue.extend(cmds);
+    }
+
+    fn submit(&mut self) {
+        let cmds = self.core.handle(Event::Submitted { client: 1, graph: 9, tasks: self.graph.clone() });
+        self.queue.extend(cmds);
+    }
+
+    /// Carries out one command; returns false when there is none.
+    fn step(&mut self) -> bool {
+        let Some(cmd) = self.queue.pop_front() else { return false };
+        let event = match cmd {
+            Command::Compute { worker, graph, task, inputs } => {
+                let Some(store) = self.stores.get(&worker) else { return true };
+                let mut values = Vec::new();
+                for (dep, holder) in &inputs {
+                    match self.stores.get(holder).and_then(|s| s.get(dep)) {
+                        Some(v) => values.push(v.clone()),
+                        None => {
+                            let cmds = self.core.handle(Event::InputsLost { worker, graph, task });
+                            self.queue.extend(cmds);
+                            return true;
+                        }
+                    }
+                }
+                let _ = store;
+                let refs: Vec<&Value> = values.iter().collect();
+                let value = CpuBackend.execute(&self.graph, task, &refs).expect("kernel runs");
+                let bytes = value.nbytes() as u64;
+                self.stores.get_mut(&worker).expect("alive").insert(task, value);
+                *self.computed_on.entry(worker).or_default() += 1;
+                Event::TaskFinished { worker, graph, task, bytes }
+            }
+            Command::Release { worker, task, .. } => {
+                if let Some(s) = self.stores.get_mut(&worker) {
+                    s.remove(&task);
+                }
+                return true;
+            }
+            Command::Finished { outputs, .. } => {
+                self.finished = Some(outputs);
+                return true;
+            }
+            Command::Failed { error, resources, .. } => {
+                self.failed = Some((error, resources));
+                return true;
+            }
+            Command::ShareGraph { .. } | Command::Progress { .. } => return true,
+        };
+        let cmds = self.core.handle(event);
+        self.queue.extend(cmds);
+        true
+    }
+
+    fn result(&self) -> f64 {
+        let outputs = self.finished.as_ref().expect("finished");
+        let (task, holder) = outputs[0];
+        match &self.stores[&holder][&task] {
+            Value::Block(b) => b.get_f64(0).expect("scalar"),
+            Value::Partial(_) => panic!("output is a partial"),
+        }
+    }
+}
+
+fn local_result(graph: &TaskGraph) -> f64 {
+    let done = run(graph, &CpuBackend, Scheduler::SingleThreaded, &NoObserver).expect("runs");
+    match &done.outputs[0] {
+        Value::Block(b) => b.get_f64(0).expect("scalar"),
+        Value::Partial(_) => panic!("output is a partial"),
+    }
+}
+
+#[test]
+fn two_workers_share_the_work_and_match_the_local_result() {
+    let graph = seed_graph();
+    let mut sim = Sim::new(&[1, 2], graph.clone());
+    sim.submit();
+    while sim.step() {}
+    assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
+    assert!(sim.computed_on.values().all(|&n| n > graph.tasks.len() / 4), "{:?}", sim.computed_on);
+    // Everything but the output was released.
+    let held: usize = sim.stores.values().map(HashMap::len).sum();
+    assert_eq!(held, 1);
+    sim.queue.extend(sim.core.handle(Event::ResultsDelivered { graph: 9 }));
+    while sim.step() {}
+    assert_eq!(sim.stores.values().map(HashMap::len).sum::<usize>(), 0);
+    assert_eq!(sim.core.graphs(), 0);
+}
+
+#[test]
+fn a_killed_worker_is_recovered_with_the_same_result() {
+    let graph = seed_graph();
+    let want = local_result(&graph).to_bits();
+    for kill_after in [5, graph.tasks.len() / 3, graph.tasks.len() / 2, graph.tasks.len() - 3] {
+        let mut sim = Sim::new(&[1, 2, 3], graph.clone());
+        sim.submit();
+        let mut steps = 0;
+        let mut finished_tasks = 0;
+        while finished_tasks < kill_after && sim.step() {
+            steps += 1;
+            finished_tasks = sim.computed_on.values().sum();
+        }
+        sim.kill(2);
+        while sim.step() {
+            steps += 1;
+            assert!(steps < 100_000, "the run does not finish");
+        }
+        assert!(sim.failed.is_none(), "{:?}", sim.failed);
+        assert_eq!(sim.result().to_bits(), want, "killed after {kill_after} tasks");
+    }
+}
+
+#[test]
+fn a_worker_that_joins_mid_run_gets_work() {
+    let graph = seed_graph();
+    let mut sim = Sim::new(&[1], graph.clone());
+    sim.submit();
+    for _ in 0..10 {
+        sim.step();
+    }
+    sim.join(5);
+    while sim.step() {}
+    assert!(sim.computed_on.get(&5).is_some_and(|&n| n > 0), "{:?}", sim.computed_on);
+    assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
+}
+
+#[test]
+fn tasks_run_where_their_inputs_are() {
+    let graph = seed_graph();
+    let mut sim = Sim::new(&[1, 2], graph.clone());
+    sim.submit();
+    let mut local = 0;
+    let mut remote = 0;
+    while let Some(cmd) = sim.queue.front().cloned() {
+        if let Command::Compute { worker, inputs, .. } = &cmd {
+            for (_, holder) in inputs {
+                if holder == worker { local += 1 } else { remote += 1 }
+            }
+        }
+        sim.step();
+    }
+    assert!(local > 2 * remote, "local {local}, remote {remote}");
+}
+
+#[test]
+fn plans_larger_than_every_worker_are_refused() {
+    let graph = seed_graph();
+    let mut core = ClusterScheduler::new();
+    core.handle(Event::WorkerJoined { worker: 1, info: WorkerInfo { threads: 1, memory_limit: 10 } });
+    let cmds = core.handle(Event::Submitted { client: 3, graph: 1, tasks: graph });
+    assert!(
+        matches!(&cmds[..], [Command::Failed { resources: true, error, .. }] if error.contains("memory")),
+        "{cmds:?}"
+    );
+    assert_eq!(core.graphs(), 0);
+}
+
+#[test]
+fn a_client_that_leaves_cancels_its_graph() {
+    let graph = seed_graph();
+    let mut sim = Sim::new(&[1, 2], graph);
+    sim.submit();
+    for _ in 0..30 {
+        sim.step();
+    }
+    let cmds = sim.core.handle(Event::ClientLeft { client: 1 });
+    assert!(cmds.iter().all(|c| matches!(c, Command::Release { .. })), "{cmds:?}");
+    sim.queue.extend(cmds);
+    while sim.step() {}
+    assert_eq!(sim.core.graphs(), 0);
+    assert!(sim.finished.is_none());
+    assert_eq!(sim.stores.values().map(HashMap::len).sum::<usize>(), 0, "every held value was released");
+}
