@@ -75,24 +75,15 @@ impl ClusterScheduler {
             Event::WorkerJoined { worker, info } => {
                 self.workers.insert(worker, Worker { info, in_flight: 0 });
             }
-            Event::WorkerLost { worker } => self.worker_lost(worker, &mut out),
+            Event::WorkerLost { worker } => self.worker_lost(worker),
             Event::Submitted { client, graph, tasks } => self.submit(client, graph, tasks, &mut out),
             Event::TaskFinished { worker, graph, task, bytes } => self.finished(worker, graph, task, bytes, &mut out),
             Event::InputsLost { worker, graph, task } => {
                 self.task_returned(worker);
-                if let Some(g) = self.graphs.get_mut(&graph) {
-                    if g.state[task] == State::Running(worker) {
-                        g.state[task] = State::Waiting(0);
-                        let lost: Vec<TaskId> = unavailable_deps(g, task);
-                        for d in &lost {
-                            recompute(g, *d, false);
-                        }
-                        g.state[task] = State::Waiting(lost.len() as u32);
-                        if lost.is_empty() {
-                            g.state[task] = State::Ready;
-                            g.ready.insert(task);
-                        }
-                    }
+                if let Some(g) = self.graphs.get_mut(&graph)
+                    && g.state[task] == State::Running(worker)
+                {
+                    requeue(g, task);
                 }
             }
             Event::TaskFailed { worker, graph, task, error } => {
@@ -210,11 +201,11 @@ impl ClusterScheduler {
         let deps = g.tasks.tasks[task].deps.clone();
         for d in deps {
             g.readers[d] = g.readers[d].saturating_sub(1);
-            if g.readers[d] == 0 {
-                if let State::Memory(holders) = std::mem::replace(&mut g.state[d], State::Released) {
-                    for h in holders {
-                        out.push(Command::Release { worker: h, graph, task: d });
-                    }
+            if g.readers[d] == 0
+                && let State::Memory(holders) = std::mem::replace(&mut g.state[d], State::Released)
+            {
+                for h in holders {
+                    out.push(Command::Release { worker: h, graph, task: d });
                 }
             }
         }
@@ -243,7 +234,7 @@ impl ClusterScheduler {
         }
     }
 
-    fn worker_lost(&mut self, worker: WorkerId, out: &mut Vec<Command>) {
+    fn worker_lost(&mut self, worker: WorkerId) {
         self.workers.remove(&worker);
         for g in self.graphs.values_mut() {
             g.shared_with.remove(&worker);
@@ -272,20 +263,10 @@ impl ClusterScheduler {
                         g.state[t] = State::Released;
                     }
                 } else {
-                    let missing = unavailable_deps(g, t);
-                    for &d in &missing {
-                        recompute(g, d, false);
-                    }
-                    if missing.is_empty() {
-                        g.state[t] = State::Ready;
-                        g.ready.insert(t);
-                    } else {
-                        g.state[t] = State::Waiting(missing.len() as u32);
-                    }
+                    requeue(g, t);
                 }
             }
         }
-        let _ = out;
     }
 
     /// Hands ready tasks to workers with free slots, preferring the worker that already
@@ -340,6 +321,21 @@ impl ClusterScheduler {
                 }
             }
         }
+    }
+}
+
+/// Puts a task that was running back in line: its inputs that are gone are recomputed
+/// first, and it waits for them.
+fn requeue(g: &mut GraphState, task: TaskId) {
+    let missing = unavailable_deps(g, task);
+    for &d in &missing {
+        recompute(g, d, false);
+    }
+    if missing.is_empty() {
+        g.state[task] = State::Ready;
+        g.ready.insert(task);
+    } else {
+        g.state[task] = State::Waiting(missing.len() as u32);
     }
 }
 
