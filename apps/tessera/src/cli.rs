@@ -18,6 +18,41 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate an expression and print its result.
     Run(RunArgs),
+    /// Start a cluster scheduler and write its cluster file.
+    Scheduler(SchedulerArgs),
+    /// Start a worker that joins the cluster described by a cluster file.
+    Worker(WorkerArgs),
+}
+
+/// `tessera scheduler`
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (use a LAN address for workers on other machines).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Where to write the cluster file (address, certificate, secret; mode 0600).
+    #[arg(long, default_value = "tessera-cluster.json")]
+    pub cluster_file: PathBuf,
+}
+
+/// `tessera worker`
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The scheduler's cluster file.
+    #[arg(long)]
+    pub cluster_file: PathBuf,
+    /// Tasks computed at once (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Memory this worker may use (default: 80% of available memory).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// The worker's name in logs.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The device that computes.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
 }
 
 /// Schedulers available in this build.
@@ -27,6 +62,8 @@ pub enum SchedulerKind {
     SingleThreaded,
     /// A thread pool (one thread per core unless --workers says otherwise).
     Threads,
+    /// A scheduler and --workers worker processes started on this machine for the run.
+    LocalCluster,
 }
 
 /// Devices.
@@ -58,9 +95,15 @@ pub struct RunArgs {
     /// Where to run the tasks.
     #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
     pub scheduler: SchedulerKind,
-    /// Threads of the threads scheduler (default: one per core).
+    /// Threads of the threads scheduler, or worker processes of local-cluster (default: one per core / 2).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Threads of each local-cluster worker.
+    #[arg(long, default_value_t = 1)]
+    pub threads_per_worker: usize,
+    /// Run on an existing cluster (see `tessera scheduler`).
+    #[arg(long, conflicts_with = "scheduler")]
+    pub cluster_file: Option<PathBuf>,
     /// Refuse plans with a task projected to need more memory than this (default: 80% of available memory).
     #[arg(long)]
     pub memory_limit: Option<String>,
@@ -88,6 +131,8 @@ impl RunArgs {
             chunk_size: None,
             scheduler: SchedulerKind::Threads,
             workers: None,
+            threads_per_worker: 1,
+            cluster_file: None,
             memory_limit: None,
             device: Device::Cpu,
             json: false,

@@ -5,8 +5,26 @@
 //! crate reports. Every failure becomes one line on stderr and an exit code: 2 for bad
 //! input, 3 for refused resources, 1 for anything else.
 
+/// `println!` that ignores a closed stdout (`tessera run ... | head`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr instead of panicking.
+macro_rules! warn {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod cli;
+mod cluster;
 mod error;
+mod local_cluster;
 mod progress;
 mod report;
 mod run;
@@ -31,16 +49,18 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Scheduler(args)) => cluster::scheduler(&args),
+        Some(Command::Worker(args)) => cluster::worker(&args),
         None => {
-            eprintln!("tessera: no command given; running the seed's computation (see `tessera --help`):");
-            eprintln!("  {}", SEED_DEMO.replace('\n', "; "));
+            warn!("tessera: no command given; running the seed's computation (see `tessera --help`):");
+            warn!("  {}", SEED_DEMO.replace('\n', "; "));
             run::run(&cli::RunArgs::demo(SEED_DEMO))
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            warn!("error: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -30,6 +30,20 @@ impl Progress {
         Progress { bar, total, done: AtomicUsize::new(0) }
     }
 
+    /// Sets the count of finished tasks (cluster runs report counts, not events).
+    pub fn set(&self, done: usize, total: usize) {
+        let before = self.done.swap(done, Ordering::Relaxed);
+        match &self.bar {
+            Some(bar) => bar.set_position(done as u64),
+            None => {
+                let tenth = |n: usize| n * 10 / total.max(1);
+                if tenth(done) != tenth(before) || (done == total && before != total) {
+                    plain_line(done, total);
+                }
+            }
+        }
+    }
+
     /// Ends the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
@@ -47,9 +61,15 @@ impl Observer for Progress {
                 // Plain lines at every tenth, for logs and pipes.
                 let tenth = |n: usize| n * 10 / self.total.max(1);
                 if tenth(done) != tenth(done - 1) {
-                    eprintln!("progress: {:>3}% ({done}/{} tasks)", done * 100 / self.total.max(1), self.total);
+                    plain_line(done, self.total);
                 }
             }
         }
     }
+}
+
+/// One plain progress line; a closed stderr is not worth failing the run for.
+fn plain_line(done: usize, total: usize) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "progress: {:>3}% ({done}/{total} tasks)", done * 100 / total.max(1));
 }

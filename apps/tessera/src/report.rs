@@ -100,23 +100,18 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             projected_task_bytes: m.projected_task_bytes,
             memory_limit_bytes: m.memory_limit_bytes,
         };
-        println!("{}", serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+        say!("{}", serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
         return;
     }
     if array.shape().is_empty() {
-        println!("{}", human(&result));
+        say!("{}", human(&result));
     } else {
         let n = array.len();
         let values: Vec<String> = result["values"].as_array().map_or(Vec::new(), |v| v.iter().map(human).collect());
         let more = if n > SHOWN_VALUES { ", ..." } else { "" };
-        println!(
-            "array(shape={:?}, dtype={}): [{}{more}]",
-            array.shape(),
-            dtype_name(array.dtype()),
-            values.join(", ")
-        );
+        say!("array(shape={:?}, dtype={}): [{}{more}]", array.shape(), dtype_name(array.dtype()), values.join(", "));
     }
-    eprintln!(
+    warn!(
         "{} tasks in {:.3} s on {} ({} threads), cpu {:.0}%, peak memory {}",
         computed.tasks,
         computed.wall.as_secs_f64(),

@@ -8,8 +8,11 @@ use tessera_metrics::{Usage, available_memory_bytes};
 
 use crate::cli::{Device, RunArgs, SchedulerKind};
 use crate::error::CliError;
+use crate::local_cluster::LocalCluster;
 use crate::progress::Progress;
 use crate::report::{Measurements, print_report};
+use tessera::cluster::{Client, ClusterError};
+use tessera_transport::TransportError;
 
 /// Share of available memory used as the default limit.
 const DEFAULT_MEMORY_SHARE: f64 = 0.8;
@@ -29,7 +32,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
                 "no GPU adapter: this build of tessera has no GPU backend yet; use --device cpu".into(),
             ));
         }
-        Device::Auto => eprintln!("device auto: no GPU backend in this build, using the CPU"),
+        Device::Auto => warn!("device auto: no GPU backend in this build, using the CPU"),
     }
     let bad = |e: &dyn std::fmt::Display| CliError::BadInput(e.to_string());
     let auto_bytes = match &args.chunk_size {
@@ -37,15 +40,14 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         None => tessera::chunk_byte_target().map_err(|e| CliError::BadInput(format!("TESSERA_CHUNK_SIZE: {e}")))?,
     };
     let chunks = args.chunks.as_deref().map(ChunkSpec::parse).transpose().map_err(|e| bad(&e))?;
-    let memory_limit = match &args.memory_limit {
-        Some(s) => tessera::parse_bytes(s).map_err(|e| bad(&e))?,
-        None => available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64),
-    };
+    let memory_limit = memory_limit(args.memory_limit.as_deref())?;
+    if args.workers == Some(0) || args.threads_per_worker == 0 {
+        return Err(CliError::BadInput("--workers and --threads-per-worker must be at least 1".into()));
+    }
     let scheduler = match (args.scheduler, args.workers) {
-        (_, Some(0)) => return Err(CliError::BadInput("--workers must be at least 1".into())),
         (SchedulerKind::SingleThreaded, _) => Scheduler::SingleThreaded,
-        (SchedulerKind::Threads, Some(n)) => Scheduler::Threads(n),
-        (SchedulerKind::Threads, None) => Scheduler::threads(),
+        (SchedulerKind::Threads | SchedulerKind::LocalCluster, Some(n)) => Scheduler::Threads(n),
+        (SchedulerKind::Threads | SchedulerKind::LocalCluster, None) => Scheduler::threads(),
     };
 
     let value = tessera_expr::evaluate(&source, &EvalOptions { chunks, auto_bytes }).map_err(|e| bad(&e))?;
@@ -73,18 +75,38 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         )));
     }
     let progress = args.progress.then(|| Progress::new(graph.tasks.len()));
-    let observer: &dyn Observer = match &progress {
-        Some(p) => p,
-        None => &NoObserver,
+    let (computed, scheduler_name, workers) = if args.cluster_file.is_some()
+        || args.scheduler == SchedulerKind::LocalCluster
+    {
+        let workers = args.workers.unwrap_or(2);
+        let local = match args.cluster_file {
+            Some(_) => None,
+            None => Some(LocalCluster::start(workers, args.threads_per_worker, memory_limit / workers as u64)?),
+        };
+        let file = local.as_ref().map_or_else(|| args.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
+        let mut client = Client::connect(&file).map_err(cluster_error)?;
+        let report = |done: u64, total: u64| {
+            if let Some(p) = &progress {
+                p.set(done as usize, total as usize);
+            }
+        };
+        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &report, start).map_err(cluster_error)?;
+        let name = if local.is_some() { "local-cluster" } else { "cluster" };
+        (computed, name, workers)
+    } else {
+        let observer: &dyn Observer = match &progress {
+            Some(p) => p,
+            None => &NoObserver,
+        };
+        (tessera::run_graph(&graph, scheduler, observer, start)?, scheduler.name(), scheduler.workers())
     };
-    let computed = tessera::run_graph(&graph, scheduler, observer, start)?;
     if let Some(p) = &progress {
         p.finish();
     }
     let after = Usage::now();
     let measurements = Measurements {
-        scheduler: scheduler.name(),
-        workers: scheduler.workers(),
+        scheduler: scheduler_name,
+        workers,
         fused: !args.no_fuse,
         cpu_percent: after.cpu_percent_since(&before),
         peak_memory_bytes: after.peak_rss_bytes,
@@ -94,6 +116,24 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     };
     print_report(&array, &computed, &measurements, args.json);
     Ok(())
+}
+
+/// The memory limit: the given size, or 80% of available memory.
+pub fn memory_limit(given: Option<&str>) -> Result<u64, CliError> {
+    match given {
+        Some(s) => tessera::parse_bytes(s).map_err(|e| CliError::BadInput(e.to_string())),
+        None => Ok(available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64)),
+    }
+}
+
+fn cluster_error(e: ClusterError) -> CliError {
+    match e {
+        ClusterError::Resources(m) => CliError::Resources(m),
+        ClusterError::Transport(t @ (TransportError::ClusterFile { .. } | TransportError::Io { .. })) => {
+            CliError::BadInput(t.to_string())
+        }
+        other => CliError::Failed(other.to_string()),
+    }
 }
 
 /// numpy's name for a dtype (re-exported for the report).

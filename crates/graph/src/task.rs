@@ -1,5 +1,6 @@
 //! The lowered task graph: layers (what to compute) and tasks (one per block).
 
+use serde::{Deserialize, Serialize};
 use tessera_chunks::{Chunks, DType};
 
 use crate::{FusedExpr, ReduceOp};
@@ -10,7 +11,7 @@ pub type LayerId = usize;
 pub type TaskId = usize;
 
 /// The stage of a tree reduction a layer computes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReduceStage {
     /// Evaluate `expr` over one block of the input grid and reduce it to a partial.
     Partial {
@@ -29,7 +30,7 @@ pub enum ReduceStage {
 }
 
 /// A reduction layer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReduceKernel {
     /// The reduction.
     pub op: ReduceOp,
@@ -45,7 +46,7 @@ pub struct ReduceKernel {
 
 /// A 2-D matrix product layer: output block `(i, j)` is the sum over the inner blocks
 /// `k` of `a[i, k] @ b[k, j]`, in increasing `k`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatMulKernel {
     /// The left operand, evaluated per block (generators inline, or an input).
     pub a: FusedExpr,
@@ -56,7 +57,7 @@ pub struct MatMulKernel {
 }
 
 /// What a layer's tasks compute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Kernel {
     /// Evaluate a fused elementwise expression over the output block.
     Blockwise(FusedExpr),
@@ -67,7 +68,7 @@ pub enum Kernel {
 }
 
 /// A set of tasks that compute the same kernel over different blocks.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Layer {
     /// A readable, deterministic name, e.g. `mul-random-sum-partial-2`.
     pub name: String,
@@ -85,7 +86,7 @@ pub struct Layer {
 }
 
 /// One unit of work: a kernel applied to one block.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     /// The layer.
     pub layer: LayerId,
@@ -100,7 +101,7 @@ pub struct Task {
 }
 
 /// A lowered computation: tasks in priority order (a topological, depth-first order).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskGraph {
     /// The layers.
     pub layers: Vec<Layer>,

@@ -220,6 +220,31 @@ impl ExactSum {
         self.pending = 0;
     }
 
+    /// The accumulator's state for the wire: normalized limbs and the special flags
+    /// (bit 0 NaN, bit 1 +inf, bit 2 -inf).
+    pub fn to_parts(&self) -> (Vec<i64>, u8) {
+        let mut n = self.clone();
+        n.normalize();
+        (n.limbs.to_vec(), u8::from(n.nan) | (u8::from(n.pos_inf) << 1) | (u8::from(n.neg_inf) << 2))
+    }
+
+    /// Rebuilds an accumulator from [`ExactSum::to_parts`]; `None` if the limbs are not
+    /// a normalized state.
+    pub fn from_parts(limbs: &[i64], flags: u8) -> Option<ExactSum> {
+        if limbs.len() != LIMBS || limbs[..LIMBS - 1].iter().any(|&l| !(0..1 << 32).contains(&l)) {
+            return None;
+        }
+        let mut s = ExactSum::new();
+        s.limbs.copy_from_slice(limbs);
+        s.nan = flags & 1 != 0;
+        s.pos_inf = flags & 2 != 0;
+        s.neg_inf = flags & 4 != 0;
+        Some(s)
+    }
+
+    /// Number of limbs in [`ExactSum::to_parts`].
+    pub const LIMBS: usize = LIMBS;
+
     /// The sum, correctly rounded to float64 (round half to even).
     pub fn value(&self) -> f64 {
         if self.nan || (self.pos_inf && self.neg_inf) {

@@ -20,6 +20,7 @@ mod error;
 mod exact_sum;
 pub mod philox;
 mod value;
+pub mod wire;
 
 pub use error::KernelError;
 pub use exact_sum::ExactSum;

@@ -19,6 +19,8 @@
 //! `tessera-graph` (the expression and its lowering), `tessera-kernels` (computing one
 //! task) and `tessera-runtime` (scheduling).
 
+pub mod cluster;
+
 use std::time::{Duration, Instant};
 
 pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes};
@@ -115,8 +117,24 @@ pub fn run_graph(
     start: Instant,
 ) -> Result<Computed, Error> {
     let done = tessera_runtime::run(graph, &CpuBackend, scheduler, observer)?;
-    let blocks = done
-        .outputs
+    Ok(Computed { block: assemble(graph, &done.outputs)?, tasks: done.tasks, busy: done.busy, wall: start.elapsed() })
+}
+
+/// Runs an already lowered graph on a cluster; `progress(done, total)` hears about it.
+pub fn run_graph_on_cluster(
+    graph: &TaskGraph,
+    client: &mut cluster::Client,
+    progress: &dyn Fn(u64, u64),
+    start: Instant,
+) -> Result<Computed, cluster::ClusterError> {
+    let outputs = client.compute(graph, progress)?;
+    let block = assemble(graph, &outputs).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
+    Ok(Computed { block, tasks: graph.tasks.len(), busy: Vec::new(), wall: start.elapsed() })
+}
+
+/// Joins the output values of a graph into the result block.
+fn assemble(graph: &TaskGraph, outputs: &[tessera_kernels::Value]) -> Result<Block, Error> {
+    let blocks = outputs
         .iter()
         .map(|v| match v {
             tessera_kernels::Value::Block(b) => Some(b),
@@ -124,6 +142,5 @@ pub fn run_graph(
         })
         .collect::<Option<Vec<_>>>()
         .ok_or(Error::Assemble)?;
-    let block = Block::assemble(&graph.chunks, &blocks).ok_or(Error::Assemble)?;
-    Ok(Computed { block, tasks: done.tasks, busy: done.busy, wall: start.elapsed() })
+    Block::assemble(&graph.chunks, &blocks).ok_or(Error::Assemble)
 }

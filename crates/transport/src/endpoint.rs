@@ -10,9 +10,9 @@ use quinn::{Connection, Endpoint, IdleTimeout, TransportConfig, VarInt};
 use crate::{ClusterIdentity, Result, TransportError, io, tls};
 
 /// Keep-alive interval: well below the idle timeout, so quiet connections stay open.
-const KEEP_ALIVE: Duration = Duration::from_secs(2);
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// A peer silent this long is gone.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn transport_config() -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();

@@ -9,15 +9,45 @@ use crate::{Result, TransportError};
 /// The largest control frame accepted (chunk bytes travel on their own streams).
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
-/// Writes `message` as a 4-byte big-endian length and its MessagePack encoding.
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(out: &mut W, message: &T) -> Result<()> {
-    let body = rmp_serde::to_vec_named(message).map_err(|e| TransportError::Malformed(e.to_string()))?;
-    if body.len() > MAX_FRAME_BYTES {
-        return Err(TransportError::FrameTooLarge { size: body.len() as u64, limit: MAX_FRAME_BYTES });
+/// Appends `message` to `buffer` as a 4-byte big-endian length and its MessagePack
+/// encoding. Senders batch several frames into one write this way.
+pub fn encode_frame<T: Serialize>(buffer: &mut Vec<u8>, message: &T) -> Result<()> {
+    let start = buffer.len();
+    buffer.extend_from_slice(&[0; 4]);
+    rmp_serde::encode::write_named(buffer, message).map_err(|e| TransportError::Malformed(e.to_string()))?;
+    let len = buffer.len() - start - 4;
+    if len > u32::MAX as usize {
+        buffer.truncate(start);
+        return Err(TransportError::FrameTooLarge { size: len as u64, limit: u32::MAX as usize });
     }
-    out.write_all(&(body.len() as u32).to_be_bytes()).await.map_err(conn_err)?;
-    out.write_all(&body).await.map_err(conn_err)?;
+    buffer[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(())
+}
+
+/// Writes one frame (see [`encode_frame`]).
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(out: &mut W, message: &T) -> Result<()> {
+    let mut buffer = Vec::new();
+    encode_frame(&mut buffer, message)?;
+    out.write_all(&buffer).await.map_err(conn_err)
+}
+
+/// Writes every message waiting in `queue` (at least one, waiting for it) as one write.
+/// Returns `Ok(false)` when the queue is closed.
+pub async fn write_batch<W: AsyncWrite + Unpin, T: Serialize>(
+    out: &mut W,
+    queue: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> Result<bool> {
+    let Some(first) = queue.recv().await else { return Ok(false) };
+    let mut buffer = Vec::new();
+    encode_frame(&mut buffer, &first)?;
+    while buffer.len() < (1 << 20) {
+        match queue.try_recv() {
+            Ok(next) => encode_frame(&mut buffer, &next)?,
+            Err(_) => break,
+        }
+    }
+    out.write_all(&buffer).await.map_err(conn_err)?;
+    Ok(true)
 }
 
 /// Reads one frame of at most `limit` bytes and decodes it. An oversized or malformed

@@ -27,6 +27,11 @@ pub enum Role {
         threads: u32,
         /// Its memory limit in bytes.
         memory_limit: u64,
+        /// Where its peers fetch values from it.
+        listen: std::net::SocketAddr,
+        /// The certificate its peer endpoint presents (pinned by whoever fetches).
+        #[serde(with = "serde_bytes")]
+        certificate: Vec<u8>,
     },
     /// A client that submits computations.
     Client,

@@ -22,7 +22,7 @@ mod identity;
 mod tls;
 
 pub use endpoint::{client_endpoint, connect, server_endpoint};
-pub use frame::{MAX_FRAME_BYTES, read_frame, write_frame};
+pub use frame::{MAX_FRAME_BYTES, encode_frame, read_frame, write_batch, write_frame};
 pub use hello::{Hello, PROTOCOL_VERSION, Role, Verdict, accept_hello, send_hello};
 pub use identity::{ClusterFile, ClusterIdentity};
 

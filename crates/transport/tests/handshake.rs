@@ -51,7 +51,13 @@ async fn a_peer_with_the_cluster_file_gets_in() {
     let (addr, mut outcomes) = serve(identity).await;
     let endpoint = client_endpoint(&certificate).expect("client");
     let conn = connect(&endpoint, addr, WAIT).await.expect("connects");
-    let role = Role::Worker { name: "w1".into(), threads: 2, memory_limit: 1 << 30 };
+    let role = Role::Worker {
+        name: "w1".into(),
+        threads: 2,
+        memory_limit: 1 << 30,
+        listen: ([127, 0, 0, 1], 9).into(),
+        certificate: vec![1, 2, 3],
+    };
     let (mut send, mut recv) = send_hello(&conn, &secret, role.clone()).await.expect("welcome");
     assert_eq!(outcomes.recv().await, Some(Ok(role)));
     write_frame(&mut send, &"ping".to_string()).await.expect("send");

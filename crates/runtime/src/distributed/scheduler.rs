@@ -7,9 +7,9 @@ use tessera_graph::{TaskGraph, TaskId};
 
 use super::{ClientId, Command, Event, GraphId, WorkerId, WorkerInfo};
 
-/// Tasks a worker may have in flight per thread: one running, one queued, so a worker
-/// never waits for a round trip between tasks.
-const IN_FLIGHT_PER_THREAD: usize = 2;
+/// Tasks a worker may have in flight per thread: enough queued that tiny tasks do not
+/// wait for a round trip to the scheduler between them.
+const IN_FLIGHT_PER_THREAD: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {

@@ -1,0 +1,56 @@
+//! `tessera scheduler` and `tessera worker`.
+
+use std::net::SocketAddr;
+
+use tessera::cluster::{WorkerOptions, run_worker, serve_scheduler};
+use tessera_transport::{ClusterFile, ClusterIdentity, server_endpoint};
+
+use crate::cli::{Device, SchedulerArgs, WorkerArgs};
+use crate::error::CliError;
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the network runtime: {e}")))
+}
+
+/// Runs a scheduler until it is interrupted.
+pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
+    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+        CliError::BadInput(format!("--listen {}: expected host:port such as 0.0.0.0:7878", args.listen))
+    })?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let identity = ClusterIdentity::generate().map_err(|e| CliError::Failed(e.to_string()))?;
+        let endpoint = server_endpoint(&identity, listen).map_err(|e| CliError::Failed(e.to_string()))?;
+        let address = endpoint.local_addr().map_err(|e| CliError::Failed(e.to_string()))?;
+        identity.cluster_file(address).write(&args.cluster_file).map_err(|e| CliError::Failed(e.to_string()))?;
+        warn!("scheduler: listening on {address}; cluster file {}", args.cluster_file.display());
+        tokio::select! {
+            _ = serve_scheduler(endpoint, identity.secret) => Ok(()),
+            _ = tokio::signal::ctrl_c() => {
+                warn!("scheduler: interrupted, shutting down");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Runs a worker until the scheduler goes away.
+pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
+    if args.device == Device::Gpu {
+        return Err(CliError::Resources("no GPU adapter: this build of tessera has no GPU backend yet".into()));
+    }
+    let file = ClusterFile::read(&args.cluster_file).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let threads = match args.threads {
+        Some(0) => return Err(CliError::BadInput("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
+    let name = args.name.clone().unwrap_or_else(|| format!("worker-{}", std::process::id()));
+    let options = WorkerOptions { name, threads, memory_limit };
+    let rt = runtime()?;
+    rt.block_on(run_worker(file, options)).map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
+}

@@ -1,0 +1,99 @@
+//! `--scheduler local-cluster`: a scheduler and worker processes of this same binary on
+//! loopback, torn down when the run ends — normally, on error, or when this process is
+//! killed (children get SIGKILL when their parent dies, so none is ever orphaned).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::CliError;
+
+/// How long the scheduler may take to write its cluster file.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running local cluster; dropping it stops every process and removes its files.
+pub struct LocalCluster {
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
+    let exe = std::env::current_exe().map_err(|e| CliError::Failed(format!("cannot find the tessera binary: {e}")))?;
+    let log =
+        std::fs::File::create(log).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", log.display())))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and only changes this child's own settings.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().map_err(|e| CliError::Failed(format!("cannot start {}: {e}", args[0])))
+}
+
+impl LocalCluster {
+    /// Starts a scheduler and `workers` workers with `threads` threads each.
+    pub fn start(workers: usize, threads: usize, memory_limit: u64) -> Result<LocalCluster, CliError> {
+        let dir = std::env::temp_dir().join(format!("tessera-local-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        let mut cluster = LocalCluster { dir, children: Vec::new() };
+        let file = cluster.cluster_file();
+        let file_arg = file.to_string_lossy().into_owned();
+        cluster.children.push(spawn(
+            &["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &file_arg],
+            &cluster.dir.join("scheduler.log"),
+        )?);
+        let started = Instant::now();
+        while tessera_transport::ClusterFile::read(&file).is_err() {
+            if let Ok(Some(status)) = cluster.children[0].try_wait() {
+                return Err(CliError::Failed(format!("the local scheduler exited at start ({status})")));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(CliError::Failed("the local scheduler did not start within 15 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (threads, memory) = (threads.to_string(), memory_limit.to_string());
+        for i in 0..workers {
+            let name = format!("local-{i}");
+            cluster.children.push(spawn(
+                &[
+                    "worker",
+                    "--cluster-file",
+                    &file_arg,
+                    "--threads",
+                    &threads,
+                    "--memory-limit",
+                    &memory,
+                    "--name",
+                    &name,
+                ],
+                &cluster.dir.join(format!("{name}.log")),
+            )?);
+        }
+        Ok(cluster)
+    }
+
+    /// The cluster file of the running scheduler.
+    pub fn cluster_file(&self) -> PathBuf {
+        self.dir.join("cluster.json")
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+        }
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

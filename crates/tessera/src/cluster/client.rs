@@ -1,0 +1,86 @@
+//! A client: submits graphs to a scheduler and fetches their results from workers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quinn::{Endpoint, RecvStream, SendStream};
+use tessera_graph::TaskGraph;
+use tessera_kernels::Value;
+use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
+
+use super::ClusterError;
+use super::protocol::{FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
+use super::worker::PeerPool;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to a cluster's scheduler.
+pub struct Client {
+    runtime: tokio::runtime::Runtime,
+    _endpoint: Endpoint,
+    send: SendStream,
+    recv: RecvStream,
+    peers: PeerPool,
+    next_request: u64,
+}
+
+impl Client {
+    /// Reads the cluster file, connects, and proves the secret.
+    pub fn connect(cluster_file: &Path) -> Result<Client, ClusterError> {
+        let file = ClusterFile::read(cluster_file)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| ClusterError::Failed(format!("cannot start the network runtime: {e}")))?;
+        let (endpoint, send, recv) = runtime.block_on(async {
+            let endpoint = client_endpoint(&file.certificate)?;
+            let conn = connect(&endpoint, file.address, CONNECT_TIMEOUT).await?;
+            let (send, recv) = send_hello(&conn, &file.secret, Role::Client).await?;
+            Ok::<_, ClusterError>((endpoint, send, recv))
+        })?;
+        Ok(Client { runtime, _endpoint: endpoint, send, recv, peers: PeerPool::new(file.secret), next_request: 1 })
+    }
+
+    /// Computes `graph` on the cluster; `progress(done, total)` hears about progress.
+    /// Returns the values of `graph.outputs`, in order.
+    pub fn compute(&mut self, graph: &TaskGraph, progress: &dyn Fn(u64, u64)) -> Result<Vec<Value>, ClusterError> {
+        let request = self.next_request;
+        self.next_request += 1;
+        let tasks = rmp_serde::to_vec(graph).map_err(|e| ClusterError::Failed(e.to_string()))?;
+        let Client { runtime, send, recv, peers, .. } = self;
+        runtime.block_on(async {
+            write_frame(send, &ToScheduler::Submit { request, tasks }).await?;
+            loop {
+                let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
+                    .await
+                    .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
+                match message {
+                    FromScheduler::Progress { request: r, done, total } if r == request => progress(done, total),
+                    FromScheduler::Failed { request: r, error, resources } if r == request => {
+                        return Err(if resources {
+                            ClusterError::Resources(error)
+                        } else {
+                            ClusterError::Failed(error)
+                        });
+                    }
+                    FromScheduler::Result { request: r, graph: id, outputs } if r == request => {
+                        let mut values = Vec::with_capacity(outputs.len());
+                        for (task, peer) in outputs {
+                            let v = peers.fetch(&peer, id, task).await.ok_or_else(|| {
+                                ClusterError::Failed(format!(
+                                    "could not fetch result block {task} from {}",
+                                    peer.listen
+                                ))
+                            })?;
+                            values.push(v);
+                        }
+                        write_frame(send, &ToScheduler::Delivered { request }).await?;
+                        return Ok(values);
+                    }
+                    _ => {}
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! Messages between scheduler, workers and clients.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a value can be fetched: a worker's peer endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Its address.
+    pub listen: SocketAddr,
+    /// Its certificate, pinned by the fetcher.
+    #[serde(with = "serde_bytes")]
+    pub certificate: Vec<u8>,
+}
+
+/// From a worker or a client to the scheduler.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToScheduler {
+    /// Worker: a task is computed and held.
+    Finished {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
+        /// Bytes of the value.
+        bytes: u64,
+    },
+    /// Worker: an input could not be fetched.
+    InputsLost {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
+    },
+    /// Worker: a task failed.
+    Failed {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
+        /// The error.
+        error: String,
+    },
+    /// Client: compute this graph (rmp-serde encoded `TaskGraph`).
+    Submit {
+        /// The client's id for the request.
+        request: u64,
+        /// The graph.
+        #[serde(with = "serde_bytes")]
+        tasks: Vec<u8>,
+    },
+    /// Client: results fetched, release everything.
+    Delivered {
+        /// The request.
+        request: u64,
+    },
+}
+
+/// From the scheduler to a worker or a client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromScheduler {
+    /// Worker: a graph it will compute tasks of.
+    Graph {
+        /// The graph id.
+        graph: u64,
+        /// The rmp-serde encoded `TaskGraph`.
+        #[serde(with = "serde_bytes")]
+        tasks: Vec<u8>,
+    },
+    /// Worker: compute a task; for each input, the peer holding it (`None`: itself).
+    Compute {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
+        /// Inputs in dependency order.
+        inputs: Vec<(u64, Option<Peer>)>,
+    },
+    /// Worker: drop a value.
+    Release {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
+    },
+    /// Client: progress.
+    Progress {
+        /// The request.
+        request: u64,
+        /// Tasks done.
+        done: u64,
+        /// Tasks in all.
+        total: u64,
+    },
+    /// Client: finished; fetch the outputs from these peers.
+    Result {
+        /// The request.
+        request: u64,
+        /// The graph id to fetch with.
+        graph: u64,
+        /// Output tasks and their holders.
+        outputs: Vec<(u64, Peer)>,
+    },
+    /// Client: the request failed.
+    Failed {
+        /// The request.
+        request: u64,
+        /// Why.
+        error: String,
+        /// Refused for resources.
+        resources: bool,
+    },
+}
+
+/// A value request on a peer stream.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Fetch {
+    /// The graph.
+    pub graph: u64,
+    /// The task.
+    pub task: u64,
+}
+
+/// The answer to a [`Fetch`]: the byte count that follows, or absent.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FetchReply {
+    /// This many bytes of an encoded value follow on the stream.
+    Found(u64),
+    /// The value is not here.
+    Missing,
+}
+
+/// Control frames from a trusted scheduler may carry whole graphs.
+pub const GRAPH_FRAME_LIMIT: usize = 1 << 30;
+/// Largest value a peer accepts.
+pub const VALUE_LIMIT: u64 = 16 << 30;

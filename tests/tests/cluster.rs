@@ -1,0 +1,193 @@
+//! Clusters of real processes on loopback: a scheduler, workers, clients, and faults.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera_tests::{tessera, tessera_bin};
+
+/// Processes killed when the test ends, whatever happens.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn start(args: &[&str]) -> Child {
+    Command::new(tessera_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts")
+}
+
+/// Waits until `file` is a readable cluster file.
+fn wait_for_file(file: &Path) {
+    let start = Instant::now();
+    while std::fs::read_to_string(file).map_or(true, |t| !t.contains("secret")) {
+        assert!(start.elapsed() < Duration::from_secs(15), "the scheduler did not write {}", file.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads a child's stderr until a line contains `needle`; the rest keeps being read in
+/// the background (so the child never writes into a closed pipe) and is returned by
+/// the handle.
+fn wait_for_line(child: &mut Child, needle: &str) -> std::thread::JoinHandle<Vec<String>> {
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            lines.push(line);
+        }
+        lines
+    });
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(needle) => return handle,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("never saw {needle:?} in {seen:?}"),
+        }
+    }
+}
+
+fn cluster(name: &str, workers: usize) -> (Procs, PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let file = dir.join("cluster.json");
+    let f = file.to_str().expect("utf-8").to_string();
+    let mut procs = Procs(vec![start(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f])]);
+    wait_for_file(&file);
+    for i in 0..workers {
+        let name = format!("w{i}");
+        let mut w = start(&["worker", "--cluster-file", &f, "--threads", "1", "--name", &name]);
+        wait_for_line(&mut w, "joined");
+        procs.0.push(w);
+    }
+    (procs, dir, file)
+}
+
+const S2_SMALL: &str = "x = random((1200, 1000), seed=42, chunks=100); (x * x[::-1, ::-1]).sum()";
+/// Moves chunks between workers: a materialized product read transposed.
+const MOVING: &str = "x = random((600, 600), seed=3, chunks=100); y = (x @ x); (y + y.T).sum()";
+
+fn result_of(args: &[&str]) -> String {
+    let run = tessera(args);
+    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    run.json()["result"].to_string()
+}
+
+#[test]
+fn local_cluster_matches_threads_bit_for_bit_and_leaves_no_process() {
+    for expr in [S2_SMALL, MOVING] {
+        let local = result_of(&["run", "--json", expr]);
+        let run = tessera(&[
+            "run",
+            "--json",
+            "--scheduler",
+            "local-cluster",
+            "--workers",
+            "2",
+            "--threads-per-worker",
+            "1",
+            expr,
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let j = run.json();
+        assert_eq!(j["result"].to_string(), local, "{expr}");
+        assert_eq!(j["scheduler"], "local-cluster");
+        assert_eq!(j["workers"], 2);
+    }
+    // The launcher's temp directory names its pid; nothing of it may survive.
+    let leftovers: Vec<String> = std::fs::read_dir("/proc")
+        .expect("procfs")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("tessera-local-") && c.contains("--cluster-file"))
+        .collect();
+    assert!(leftovers.is_empty(), "orphan processes: {leftovers:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_run_is_recovered_with_the_same_result() {
+    let expr = "x = random((1500, 1500), seed=5, chunks=50); y = (x + 1).rechunk(300); (y * y.T).sum()";
+    let want = result_of(&["run", "--json", expr]);
+    let (mut procs, _dir, file) = cluster("kill", 3);
+    let f = file.to_str().expect("utf-8");
+    let mut client = Command::new(tessera_bin())
+        .args(["run", "--json", "--progress", "--no-fuse", "--cluster-file", f, expr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    // Kill a worker once the run is under way.
+    let log = wait_for_line(&mut client, "progress:  20%");
+    procs.0[2].kill().expect("kill -9");
+    let out = client.wait_with_output().expect("client ends");
+    let log = log.join().expect("log reader");
+    assert!(out.status.success(), "{log:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(j["result"].to_string(), want);
+    let mut scheduler_log = String::new();
+    procs.0[0].kill().expect("stop scheduler");
+    use std::io::Read;
+    procs.0[0].stderr.take().expect("piped").read_to_string(&mut scheduler_log).expect("log");
+    let _ = &mut scheduler_log;
+    assert!(scheduler_log.contains("lost worker"), "{scheduler_log}");
+}
+
+#[test]
+fn a_killed_scheduler_stops_clients_and_workers_quickly() {
+    let (mut procs, _dir, file) = cluster("sched", 1);
+    let f = file.to_str().expect("utf-8").to_string();
+    let mut client = Command::new(tessera_bin())
+        .args(["run", "--cluster-file", &f, "--progress", "x = random((8000, 8000), chunks=100); (x * 2).sum()"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    wait_for_line(&mut client, "progress:");
+    procs.0[0].kill().expect("kill scheduler");
+    let killed = Instant::now();
+    let status = client.wait().expect("client ends");
+    assert!(!status.success());
+    assert!(killed.elapsed() < Duration::from_secs(10), "client took {:?}", killed.elapsed());
+    let worker_status = procs.0[1].wait().expect("worker ends");
+    assert!(!worker_status.success());
+    assert!(killed.elapsed() < Duration::from_secs(10), "worker took {:?}", killed.elapsed());
+}
+
+#[test]
+fn a_client_with_the_wrong_secret_is_refused_and_others_are_served() {
+    let (_procs, dir, file) = cluster("secret", 1);
+    let text = std::fs::read_to_string(&file).expect("cluster file");
+    let j: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let secret = j["secret"].as_str().expect("secret").to_string();
+    let flipped: String = secret.chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
+    let forged = dir.join("forged.json");
+    std::fs::write(&forged, text.replace(&secret, &flipped)).expect("write");
+    let run = tessera(&["run", "--cluster-file", forged.to_str().expect("utf-8"), "ones(10).sum()"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("wrong cluster secret"), "{}", run.stderr);
+    let ok = tessera(&["run", "--cluster-file", file.to_str().expect("utf-8"), "ones(10).sum()"]);
+    assert_eq!((ok.code, ok.stdout.trim()), (0, "10.0"), "{}", ok.stderr);
+    let missing = tessera(&["run", "--cluster-file", "/nonexistent/cluster.json", "ones(10).sum()"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+}
