@@ -1,6 +1,6 @@
 """Runs one workload in Dask and prints a JSON line: result, wall_s, peak_memory_bytes.
 
-Usage: python dask_workload.py WORKLOAD CHUNKS
+Usage: python dask_workload.py WORKLOAD CHUNKS [threads|cluster]
 WORKLOAD is s1 (ones), s2 (random) or o1 (scheduler overhead); CHUNKS an int or auto.
 Only the compute() call is timed, as tessera's wall_s times only the computation.
 """
@@ -28,12 +28,23 @@ def build(workload, chunks):
 
 def main():
     workload, chunks = sys.argv[1], sys.argv[2]
+    mode = sys.argv[3] if len(sys.argv) > 3 else "threads"
     chunks = chunks if chunks == "auto" else int(chunks)
     expr = build(workload, chunks)
-    start = time.perf_counter()
-    with dask.config.set(scheduler="threads"):
-        result = float(expr.compute())
-    wall = time.perf_counter() - start
+    if mode == "cluster":
+        # The same shape as tessera's local-cluster: 2 worker processes, 1 thread each.
+        from dask.distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with Client(cluster):
+                start = time.perf_counter()
+                result = float(expr.compute())
+                wall = time.perf_counter() - start
+    else:
+        start = time.perf_counter()
+        with dask.config.set(scheduler="threads"):
+            result = float(expr.compute())
+        wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"result": result, "wall_s": wall, "peak_memory_bytes": peak, "dask": dask.__version__}))
 

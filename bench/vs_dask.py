@@ -39,12 +39,13 @@ def median_of(cmd):
     }
 
 
-def tessera(workload, chunks, *extra):
-    return median_of([TESSERA, "run", "--json", "--scheduler", "threads", "--chunks", chunks, *extra, EXPRS[workload]])
+def tessera(workload, chunks, *extra, scheduler="threads"):
+    cluster = ["--workers", "2", "--threads-per-worker", "1"] if scheduler == "local-cluster" else []
+    return median_of([TESSERA, "run", "--json", "--scheduler", scheduler, *cluster, "--chunks", chunks, *extra, EXPRS[workload]])
 
 
-def dask(workload, chunks):
-    return median_of([sys.executable, os.path.join(ROOT, "bench", "dask_workload.py"), workload, chunks])
+def dask(workload, chunks, mode="threads"):
+    return median_of([sys.executable, os.path.join(ROOT, "bench", "dask_workload.py"), workload, chunks, mode])
 
 
 def mib(b):
@@ -66,7 +67,23 @@ def main():
     per_task = unfused["wall_s"] / unfused["tasks"] * 1e6
     rows.append(("O1 chunks=10, fusion off", o1_dask, unfused, f"{per_task:.1f} µs/task"))
 
-    print(f"| workload | Dask threads | tessera threads | speed-up | Dask peak RSS | tessera peak RSS | note |")
+    # Clusters: Dask LocalCluster(2 workers x 1 thread) against tessera local-cluster(2 x 1).
+    if os.environ.get("CLUSTER", "1") == "1":
+        for workload, c in (("s1", "2000"), ("s2", "2000"), ("s2", "10000")):
+            t = tessera(workload, c, scheduler="local-cluster")
+            threads = tessera(workload, c)
+            note = f"{t['wall_s'] / threads['wall_s']:.2f}x tessera threads"
+            if workload == "s2":
+                s2_results |= t["results"]
+            rows.append((f"{workload.upper()} C={c}, cluster 2x1", dask(workload, c, "cluster"), t, note))
+        t = tessera("o1", "10", scheduler="local-cluster")
+        rows.append(("O1 chunks=10, cluster 2x1", dask("o1", "10", "cluster"), t, ""))
+        t = tessera("o1", "10", "--no-fuse", scheduler="local-cluster")
+        rows.append(("O1 fusion off, cluster 2x1", dask("o1", "10", "cluster"), t, f"{t['wall_s'] / t['tasks'] * 1e6:.0f} µs/task"))
+
+    print("Cluster rows compare Dask's LocalCluster with tessera's local-cluster; their peak RSS is the client process only.")
+    print()
+    print(f"| workload | Dask | tessera | speed-up | Dask peak RSS | tessera peak RSS | note |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, d, t, note in rows:
         speedup = d["wall_s"] / t["wall_s"]

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
-  bench/.venv/bin/pip install --quiet "dask[array]"
+  bench/.venv/bin/pip install --quiet "dask[array,distributed]"
 fi
 cargo build --release --quiet -p tessera-cli
 bench/.venv/bin/python bench/vs_dask.py

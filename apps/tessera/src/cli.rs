@@ -122,15 +122,15 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The arguments for running `expr` with a progress bar and default settings.
+    /// The arguments for running `expr` on a 2-worker local cluster with a progress bar.
     pub fn demo(expr: &str) -> RunArgs {
         RunArgs {
             expr: Some(expr.to_string()),
             file: None,
             chunks: None,
             chunk_size: None,
-            scheduler: SchedulerKind::Threads,
-            workers: None,
+            scheduler: SchedulerKind::LocalCluster,
+            workers: Some(2),
             threads_per_worker: 1,
             cluster_file: None,
             memory_limit: None,

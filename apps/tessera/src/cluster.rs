@@ -8,8 +8,11 @@ use tessera_transport::{ClusterFile, ClusterIdentity, server_endpoint};
 use crate::cli::{Device, SchedulerArgs, WorkerArgs};
 use crate::error::CliError;
 
+/// One event-loop thread: scheduler and worker loops are message pumps, and on a small
+/// machine extra runtime threads only add context switches. Kernels run on blocking
+/// threads of their own.
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the network runtime: {e}")))

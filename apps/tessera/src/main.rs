@@ -52,8 +52,8 @@ fn main() -> ExitCode {
         Some(Command::Scheduler(args)) => cluster::scheduler(&args),
         Some(Command::Worker(args)) => cluster::worker(&args),
         None => {
-            warn!("tessera: no command given; running the seed's computation (see `tessera --help`):");
-            warn!("  {}", SEED_DEMO.replace('\n', "; "));
+            warn!("tessera: no command given; running the seed's computation on a 2-worker local cluster");
+            warn!("  {}   (see `tessera --help`)", SEED_DEMO.replace('\n', "; "));
             run::run(&cli::RunArgs::demo(SEED_DEMO))
         }
     };

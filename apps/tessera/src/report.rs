@@ -28,6 +28,8 @@ pub struct Measurements {
     pub memory_limit_bytes: u64,
     /// The chunk size of the blocks the computation walks.
     pub chunksize: Vec<usize>,
+    /// Whose CPU and memory `cpu_percent` and `peak_memory_bytes` measure.
+    pub resource_scope: &'static str,
 }
 
 #[derive(Serialize)]
@@ -47,6 +49,7 @@ struct RunReport<'a> {
     peak_memory_bytes: u64,
     projected_task_bytes: u64,
     memory_limit_bytes: u64,
+    resource_scope: &'static str,
 }
 
 fn element(block: &Block, i: usize) -> Json {
@@ -99,6 +102,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             peak_memory_bytes: m.peak_memory_bytes,
             projected_task_bytes: m.projected_task_bytes,
             memory_limit_bytes: m.memory_limit_bytes,
+            resource_scope: m.resource_scope,
         };
         say!("{}", serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
         return;
@@ -111,13 +115,23 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
         let more = if n > SHOWN_VALUES { ", ..." } else { "" };
         say!("array(shape={:?}, dtype={}): [{}{more}]", array.shape(), dtype_name(array.dtype()), values.join(", "));
     }
-    warn!(
-        "{} tasks in {:.3} s on {} ({} threads), cpu {:.0}%, peak memory {}",
-        computed.tasks,
-        computed.wall.as_secs_f64(),
-        m.scheduler,
-        m.workers,
-        m.cpu_percent,
-        format_bytes(m.peak_memory_bytes)
-    );
+    if m.resource_scope == "process" {
+        warn!(
+            "{} tasks in {:.3} s on {} ({} threads), cpu {:.0}%, peak memory {}",
+            computed.tasks,
+            computed.wall.as_secs_f64(),
+            m.scheduler,
+            m.workers,
+            m.cpu_percent,
+            format_bytes(m.peak_memory_bytes)
+        );
+    } else {
+        warn!(
+            "{} tasks in {:.3} s on {} ({} workers)",
+            computed.tasks,
+            computed.wall.as_secs_f64(),
+            m.scheduler,
+            m.workers
+        );
+    }
 }

@@ -113,6 +113,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         projected_task_bytes: projected,
         memory_limit_bytes: memory_limit,
         chunksize: graph.work_chunksize(),
+        // Workers do not report their resource use yet: on a cluster only the client is measured.
+        resource_scope: if scheduler_name.contains("cluster") { "client process" } else { "process" },
     };
     print_report(&array, &computed, &measurements, args.json);
     Ok(())

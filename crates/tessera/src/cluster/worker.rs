@@ -21,6 +21,8 @@ use super::ClusterError;
 use super::protocol::{Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tasks projected to touch at most this many bytes run inline on the event loop.
+const INLINE_TASK_BYTES: u64 = 256 << 10;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -115,6 +117,7 @@ async fn compute(
     slots: &Semaphore,
     peers: &PeerPool,
 ) -> ToScheduler {
+    let small = tasks.tasks.get(task as usize).is_none_or(|t| t.projected_bytes <= INLINE_TASK_BYTES);
     let mut values = Vec::with_capacity(inputs.len());
     for (dep, holder) in inputs {
         let local = lock(store).get(&(graph, dep)).cloned();
@@ -131,11 +134,12 @@ async fn compute(
     let Ok(_permit) = slots.acquire().await else {
         return ToScheduler::Failed { graph, task, error: "worker is shutting down".into() };
     };
-    let result = tokio::task::spawn_blocking(move || {
+    let run = move || {
         let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
         CpuBackend.execute(&tasks, task as usize, &refs)
-    })
-    .await;
+    };
+    // Tiny tasks run on the event loop: handing them to a thread costs more than they do.
+    let result = if small { Ok(run()) } else { tokio::task::spawn_blocking(run).await };
     match result {
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
