@@ -191,3 +191,30 @@ fn a_client_with_the_wrong_secret_is_refused_and_others_are_served() {
     let missing = tessera(&["run", "--cluster-file", "/nonexistent/cluster.json", "ones(10).sum()"]);
     assert_eq!(missing.code, 2, "{}", missing.stderr);
 }
+
+#[test]
+fn a_worker_that_joins_mid_run_gets_work() {
+    let (mut procs, _dir, file) = cluster("join", 1);
+    let f = file.to_str().expect("utf-8").to_string();
+    let expr = "x = random((4000, 4000), seed=9, chunks=100); (x * x.T).sum()";
+    let want = result_of(&["run", "--json", expr]);
+    let mut client = Command::new(tessera_bin())
+        .args(["run", "--json", "--progress", "--cluster-file", &f, expr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    let log = wait_for_line(&mut client, "progress:  10%");
+    let mut late = start(&["worker", "--cluster-file", &f, "--threads", "1", "--name", "late"]);
+    let late_log = wait_for_line(&mut late, "joined");
+    procs.0.push(late);
+    let out = client.wait_with_output().expect("client ends");
+    assert!(out.status.success(), "{:?}", log.join());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(j["result"].to_string(), want);
+    // The scheduler's summary names the late worker with a share of the tasks
+    // (a worker appears there only once it finished tasks).
+    procs.0[0].kill().expect("stop scheduler");
+    wait_for_line(&mut procs.0[0], " on late");
+    drop(late_log);
+}

@@ -41,8 +41,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     };
     let chunks = args.chunks.as_deref().map(ChunkSpec::parse).transpose().map_err(|e| bad(&e))?;
     let memory_limit = memory_limit(args.memory_limit.as_deref())?;
-    if args.workers == Some(0) || args.threads_per_worker == 0 {
-        return Err(CliError::BadInput("--workers and --threads-per-worker must be at least 1".into()));
+    if args.workers == Some(0) {
+        return Err(CliError::BadInput("--workers must be at least 1".into()));
+    }
+    if args.threads_per_worker == 0 {
+        return Err(CliError::BadInput("--threads-per-worker must be at least 1".into()));
     }
     let scheduler = match (args.scheduler, args.workers) {
         (SchedulerKind::SingleThreaded, _) => Scheduler::SingleThreaded,

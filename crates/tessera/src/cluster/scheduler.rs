@@ -22,6 +22,8 @@ struct Graph {
     request: u64,
     bytes: Arc<Vec<u8>>,
     last_progress: u64,
+    /// Tasks finished per worker name, logged when the graph is done.
+    finished_by: std::collections::BTreeMap<String, u64>,
 }
 
 /// Serves the cluster on `endpoint` until the endpoint is closed. `secret` is the
@@ -46,6 +48,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
     });
     let mut core = ClusterScheduler::new();
     let mut workers: HashMap<u64, (Peer, UnboundedSender<FromScheduler>)> = HashMap::new();
+    let mut names: HashMap<u64, String> = HashMap::new();
     let mut clients: HashMap<u64, UnboundedSender<FromScheduler>> = HashMap::new();
     let mut graphs: HashMap<u64, Graph> = HashMap::new();
     let mut next_graph = 1u64;
@@ -54,6 +57,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             Input::Joined { id, role: Role::Worker { name, threads, memory_limit, listen, certificate }, tx } => {
                 eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads)");
                 workers.insert(id, (Peer { listen, certificate }, tx));
+                names.insert(id, name);
                 vec![Event::WorkerJoined { worker: id, info: WorkerInfo { threads: threads as usize, memory_limit } }]
             }
             Input::Joined { id, role: Role::Client, tx } => {
@@ -73,6 +77,9 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Message { id, message } => match message {
                 ToScheduler::Finished { graph, task, bytes } => {
+                    if let (Some(g), Some(name)) = (graphs.get_mut(&graph), names.get(&id)) {
+                        *g.finished_by.entry(name.clone()).or_default() += 1;
+                    }
                     vec![Event::TaskFinished { worker: id, graph, task: task as usize, bytes }]
                 }
                 ToScheduler::InputsLost { graph, task } => {
@@ -85,7 +92,16 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                     Ok(decoded) => {
                         let graph = next_graph;
                         next_graph += 1;
-                        graphs.insert(graph, Graph { client: id, request, bytes: Arc::new(tasks), last_progress: 0 });
+                        graphs.insert(
+                            graph,
+                            Graph {
+                                client: id,
+                                request,
+                                bytes: Arc::new(tasks),
+                                last_progress: 0,
+                                finished_by: Default::default(),
+                            },
+                        );
                         vec![Event::Submitted { client: id, graph, tasks: Arc::new(decoded) }]
                     }
                     Err(e) => {
@@ -163,6 +179,10 @@ fn dispatch(
             }
         }
         Command::Finished { client, graph, outputs } => {
+            if let Some(g) = graphs.get(&graph) {
+                let shares: Vec<String> = g.finished_by.iter().map(|(w, n)| format!("{n} on {w}")).collect();
+                eprintln!("scheduler: graph {graph} finished: {} tasks", shares.join(", "));
+            }
             if let (Some(c), Some(g)) = (clients.get(&client), graphs.get(&graph)) {
                 let outputs = outputs
                     .into_iter()
