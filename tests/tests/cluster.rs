@@ -215,6 +215,6 @@ fn a_worker_that_joins_mid_run_gets_work() {
     // The scheduler's summary names the late worker with a share of the tasks
     // (a worker appears there only once it finished tasks).
     procs.0[0].kill().expect("stop scheduler");
-    wait_for_line(&mut procs.0[0], " on late");
+    wait_for_line(&mut procs.0[0], " tasks on late");
     drop(late_log);
 }

@@ -180,8 +180,8 @@ fn dispatch(
         }
         Command::Finished { client, graph, outputs } => {
             if let Some(g) = graphs.get(&graph) {
-                let shares: Vec<String> = g.finished_by.iter().map(|(w, n)| format!("{n} on {w}")).collect();
-                eprintln!("scheduler: graph {graph} finished: {} tasks", shares.join(", "));
+                let shares: Vec<String> = g.finished_by.iter().map(|(w, n)| format!("{n} tasks on {w}")).collect();
+                eprintln!("scheduler: graph {graph} finished: {}", shares.join(", "));
             }
             if let (Some(c), Some(g)) = (clients.get(&client), graphs.get(&graph)) {
                 let outputs = outputs
