@@ -25,3 +25,7 @@ bench:
 # tessera against Dask on this machine (creates bench/.venv with dask[array]).
 bench-vs-dask:
     bench/vs_dask.sh
+
+# A 1,000,000-task graph on a scheduler and two workers (scheduler RSS and wall time).
+bench-million:
+    bench/million_tasks.sh
