@@ -157,6 +157,25 @@ impl TaskGraph {
             .map_or_else(Vec::new, |c| c.chunksize())
     }
 
+    /// Checks the structure a graph from the network must have before anyone indexes
+    /// into it: every task names an existing layer and a block inside its grid, depends
+    /// only on earlier tasks, and the outputs exist.
+    pub fn validate(&self) -> Result<(), String> {
+        for (id, t) in self.tasks.iter().enumerate() {
+            let layer = self.layers.get(t.layer).ok_or_else(|| format!("task {id} names a missing layer"))?;
+            if t.block.len() != layer.grid.len() || t.block.iter().zip(&layer.grid).any(|(b, g)| b >= g) {
+                return Err(format!("task {id} names a block outside its layer"));
+            }
+            if t.deps.iter().any(|&d| d >= id) {
+                return Err(format!("task {id} depends on a later task"));
+            }
+        }
+        if self.tasks.is_empty() || self.outputs.iter().any(|&o| o >= self.tasks.len()) {
+            return Err("the outputs are not tasks of the graph".into());
+        }
+        Ok(())
+    }
+
     /// The largest projected task size.
     pub fn max_projected_bytes(&self) -> u64 {
         self.tasks.iter().map(|t| t.projected_bytes).max().unwrap_or(0)

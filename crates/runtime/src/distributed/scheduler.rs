@@ -68,9 +68,17 @@ impl ClusterScheduler {
         self.graphs.len()
     }
 
-    /// Applies one event and returns what must be done.
+    /// Applies one event and returns what must be done. Events about tasks that do not
+    /// exist (a confused or hostile peer) change nothing.
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
+        if let Event::TaskFinished { graph, task, .. }
+        | Event::InputsLost { graph, task, .. }
+        | Event::TaskFailed { graph, task, .. } = &event
+            && self.graphs.get(graph).is_some_and(|g| *task >= g.state.len())
+        {
+            return out;
+        }
         match event {
             Event::WorkerJoined { worker, info } => {
                 self.workers.insert(worker, Worker { info, in_flight: 0 });

@@ -232,3 +232,16 @@ fn a_client_that_leaves_cancels_its_graph() {
     assert!(sim.finished.is_none());
     assert_eq!(sim.stores.values().map(HashMap::len).sum::<usize>(), 0, "every held value was released");
 }
+
+#[test]
+fn events_about_unknown_tasks_change_nothing() {
+    let graph = seed_graph();
+    let mut sim = Sim::new(&[1], graph.clone());
+    sim.submit();
+    let n = graph.tasks.len();
+    assert!(sim.core.handle(Event::TaskFinished { worker: 1, graph: 9, task: n + 5, bytes: 1 }).is_empty());
+    assert!(sim.core.handle(Event::InputsLost { worker: 1, graph: 9, task: n }).is_empty());
+    assert!(sim.core.handle(Event::TaskFailed { worker: 1, graph: 9, task: usize::MAX, error: "x".into() }).is_empty());
+    while sim.step() {}
+    assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
+}

@@ -88,7 +88,10 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 ToScheduler::Failed { graph, task, error } => {
                     vec![Event::TaskFailed { worker: id, graph, task: task as usize, error }]
                 }
-                ToScheduler::Submit { request, tasks } => match rmp_serde::from_slice::<TaskGraph>(&tasks) {
+                ToScheduler::Submit { request, tasks } => match rmp_serde::from_slice::<TaskGraph>(&tasks)
+                    .map_err(|e| e.to_string())
+                    .and_then(|g| g.validate().map(|()| g))
+                {
                     Ok(decoded) => {
                         let graph = next_graph;
                         next_graph += 1;

@@ -85,8 +85,10 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
         match message {
             FromScheduler::Graph { graph, tasks } => {
-                let decoded: TaskGraph =
-                    rmp_serde::from_slice(&tasks).map_err(|e| ClusterError::Failed(format!("malformed graph: {e}")))?;
+                let decoded: TaskGraph = rmp_serde::from_slice(&tasks)
+                    .map_err(|e| e.to_string())
+                    .and_then(|g: TaskGraph| g.validate().map(|()| g))
+                    .map_err(|e| ClusterError::Failed(format!("malformed graph: {e}")))?;
                 lock(&graphs).insert(graph, Arc::new(decoded));
             }
             FromScheduler::Compute { graph, task, inputs } => {
@@ -139,7 +141,11 @@ async fn compute(
         CpuBackend.execute(&tasks, task as usize, &refs)
     };
     // Tiny tasks run on the event loop: handing them to a thread costs more than they do.
-    let result = if small { Ok(run()) } else { tokio::task::spawn_blocking(run).await };
+    let result = if small {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|_| "the task panicked".to_string())
+    } else {
+        tokio::task::spawn_blocking(run).await.map_err(|e| format!("the task panicked: {e}"))
+    };
     match result {
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
@@ -147,7 +153,7 @@ async fn compute(
             ToScheduler::Finished { graph, task, bytes }
         }
         Ok(Err(e)) => ToScheduler::Failed { graph, task, error: e.to_string() },
-        Err(e) => ToScheduler::Failed { graph, task, error: format!("the task panicked: {e}") },
+        Err(error) => ToScheduler::Failed { graph, task, error },
     }
 }
 
