@@ -218,3 +218,28 @@ fn a_worker_that_joins_mid_run_gets_work() {
     wait_for_line(&mut procs.0[0], " tasks on late");
     drop(late_log);
 }
+
+#[test]
+fn several_clients_share_one_cluster() {
+    let (_procs, _dir, file) = cluster("clients", 2);
+    let f = file.to_str().expect("utf-8").to_string();
+    let exprs = [S2_SMALL, MOVING, "arange(1000, chunks=7).sum()"];
+    let wants: Vec<String> = exprs.iter().map(|e| result_of(&["run", "--json", e])).collect();
+    let clients: Vec<Child> = exprs
+        .iter()
+        .map(|e| {
+            Command::new(tessera_bin())
+                .args(["run", "--json", "--cluster-file", &f, e])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("client starts")
+        })
+        .collect();
+    for (client, want) in clients.into_iter().zip(wants) {
+        let out = client.wait_with_output().expect("client ends");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(j["result"].to_string(), want);
+    }
+}
