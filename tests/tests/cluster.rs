@@ -149,7 +149,6 @@ fn a_worker_killed_mid_run_is_recovered_with_the_same_result() {
     procs.0[0].kill().expect("stop scheduler");
     use std::io::Read;
     procs.0[0].stderr.take().expect("piped").read_to_string(&mut scheduler_log).expect("log");
-    let _ = &mut scheduler_log;
     assert!(scheduler_log.contains("lost worker"), "{scheduler_log}");
 }
 

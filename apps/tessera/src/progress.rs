@@ -35,12 +35,7 @@ impl Progress {
         let before = self.done.swap(done, Ordering::Relaxed);
         match &self.bar {
             Some(bar) => bar.set_position(done as u64),
-            None => {
-                let tenth = |n: usize| n * 10 / total.max(1);
-                if tenth(done) != tenth(before) || (done == total && before != total) {
-                    plain_line(done, total);
-                }
-            }
+            None => plain_line(before, done, total),
         }
     }
 
@@ -57,19 +52,18 @@ impl Observer for Progress {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.bar {
             Some(bar) => bar.inc(1),
-            None => {
-                // Plain lines at every tenth, for logs and pipes.
-                let tenth = |n: usize| n * 10 / self.total.max(1);
-                if tenth(done) != tenth(done - 1) {
-                    plain_line(done, self.total);
-                }
-            }
+            None => plain_line(done - 1, done, self.total),
         }
     }
 }
 
-/// One plain progress line; a closed stderr is not worth failing the run for.
-fn plain_line(done: usize, total: usize) {
+/// Prints a plain progress line when the count moves from `before` into a new tenth of
+/// `total` (or reaches it), for logs and pipes. A closed stderr is not worth failing
+/// the run for.
+fn plain_line(before: usize, done: usize, total: usize) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "progress: {:>3}% ({done}/{total} tasks)", done * 100 / total.max(1));
+    let tenth = |n: usize| n * 10 / total.max(1);
+    if tenth(done) != tenth(before) || (done == total && before != total) {
+        let _ = writeln!(std::io::stderr(), "progress: {:>3}% ({done}/{total} tasks)", done * 100 / total.max(1));
+    }
 }

@@ -5,8 +5,6 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 use tessera::{Array, Block, Computed, format_bytes};
 
-use crate::run::dtype_name;
-
 /// Values shown of an array result.
 const SHOWN_VALUES: usize = 10;
 
@@ -68,7 +66,7 @@ fn result_json(block: &Block) -> Json {
     let n: usize = block.shape().iter().product();
     json!({
         "shape": block.shape(),
-        "dtype": dtype_name(block.dtype()),
+        "dtype": block.dtype().name(),
         "values": (0..n.min(SHOWN_VALUES)).map(|i| element(block, i)).collect::<Vec<_>>(),
     })
 }
@@ -89,7 +87,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
         let report = RunReport {
             result,
             shape: array.shape(),
-            dtype: dtype_name(array.dtype()),
+            dtype: array.dtype().name(),
             chunksize: m.chunksize.clone(),
             nchunks: array.chunks().num_blocks(),
             tasks: computed.tasks,
@@ -113,7 +111,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
         let n = array.len();
         let values: Vec<String> = result["values"].as_array().map_or(Vec::new(), |v| v.iter().map(human).collect());
         let more = if n > SHOWN_VALUES { ", ..." } else { "" };
-        say!("array(shape={:?}, dtype={}): [{}{more}]", array.shape(), dtype_name(array.dtype()), values.join(", "));
+        say!("array(shape={:?}, dtype={}): [{}{more}]", array.shape(), array.dtype().name(), values.join(", "));
     }
     if m.resource_scope == "process" {
         warn!(

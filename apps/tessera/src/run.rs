@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use tessera::{Array, ChunkSpec, DType, LowerOptions, NoObserver, Observer, Scheduler, format_bytes, lower};
+use tessera::{Array, ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, format_bytes, lower};
 use tessera_expr::{EvalOptions, Value};
 use tessera_metrics::{Usage, available_memory_bytes};
 
@@ -139,9 +139,4 @@ fn cluster_error(e: ClusterError) -> CliError {
         }
         other => CliError::Failed(other.to_string()),
     }
-}
-
-/// numpy's name for a dtype (re-exported for the report).
-pub fn dtype_name(d: DType) -> &'static str {
-    d.name()
 }

@@ -72,7 +72,9 @@ impl Sim {
         let Some(cmd) = self.queue.pop_front() else { return false };
         let event = match cmd {
             Command::Compute { worker, graph, task, inputs } => {
-                let Some(store) = self.stores.get(&worker) else { return true };
+                if !self.stores.contains_key(&worker) {
+                    return true;
+                }
                 let mut values = Vec::new();
                 for (dep, holder) in &inputs {
                     match self.stores.get(holder).and_then(|s| s.get(dep)) {
@@ -84,7 +86,6 @@ impl Sim {
                         }
                     }
                 }
-                let _ = store;
                 let refs: Vec<&Value> = values.iter().collect();
                 let value = CpuBackend.execute(&self.graph, task, &refs).expect("kernel runs");
                 let bytes = value.nbytes() as u64;

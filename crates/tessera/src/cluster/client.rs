@@ -1,18 +1,15 @@
 //! A client: submits graphs to a scheduler and fetches their results from workers.
 
 use std::path::Path;
-use std::time::Duration;
 
 use quinn::{Endpoint, RecvStream, SendStream};
 use tessera_graph::TaskGraph;
 use tessera_kernels::Value;
 use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
 
-use super::ClusterError;
 use super::protocol::{FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
 use super::worker::PeerPool;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use super::{CONNECT_TIMEOUT, ClusterError};
 
 /// A connection to a cluster's scheduler.
 pub struct Client {

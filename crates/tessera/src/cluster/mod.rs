@@ -12,6 +12,9 @@ mod scheduler;
 mod worker;
 
 pub use client::Client;
+
+/// How long connecting to the scheduler or a peer may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub use scheduler::serve_scheduler;
 pub use worker::{WorkerOptions, run_worker};
 

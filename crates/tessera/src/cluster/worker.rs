@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use quinn::{Connection, Endpoint};
 use tessera_graph::TaskGraph;
@@ -17,10 +16,9 @@ use tessera_transport::{
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::ClusterError;
 use super::protocol::{Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT};
+use super::{CONNECT_TIMEOUT, ClusterError};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tasks projected to touch at most this many bytes run inline on the event loop.
 const INLINE_TASK_BYTES: u64 = 256 << 10;
 
@@ -201,17 +199,18 @@ impl PeerPool {
     }
 
     async fn connection(&self, peer: &Peer) -> Option<Connection> {
-        let mut conns = self.connections.lock().await;
-        if let Some((_, c)) = conns.get(&peer.listen)
+        if let Some((_, c)) = self.connections.lock().await.get(&peer.listen)
             && c.close_reason().is_none()
         {
             return Some(c.clone());
         }
+        // Connect without holding the pool: an unreachable peer must not stall fetches
+        // from the others while its connection attempt times out.
         let endpoint = client_endpoint(&peer.certificate).ok()?;
         let conn = connect(&endpoint, peer.listen, CONNECT_TIMEOUT).await.ok()?;
         // The control stream of a peer connection carries only the hello.
         send_hello(&conn, &self.secret, Role::Client).await.ok()?;
-        conns.insert(peer.listen, (endpoint, conn.clone()));
+        self.connections.lock().await.insert(peer.listen, (endpoint, conn.clone()));
         Some(conn)
     }
 
