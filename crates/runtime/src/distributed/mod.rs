@@ -3,9 +3,10 @@
 //! [`ClusterScheduler`] is a state machine in the style of `quinn-proto`: the transport
 //! feeds it [`Event`]s (a worker joined, a task finished, a connection dropped) and
 //! carries out the [`Command`]s it returns (compute this task there, release that
-//! value, tell the client). Because it never touches a socket or a clock, every
-//! scheduling decision — assignment with data locality, recomputation of values lost
-//! with a worker, cancellation when a client leaves, memory checks — is tested
+//! value, tell the client). Because it never touches a socket or a clock (time comes in
+//! with the events), every scheduling decision — assignment with data locality, work
+//! stealing, heartbeats, recomputation of values lost with a worker, cancellation when
+//! a client leaves, memory checks — is tested
 //! deterministically, and the same core can run behind QUIC or in-process.
 
 mod scheduler;
@@ -99,7 +100,36 @@ pub enum Event {
         /// The client.
         client: ClientId,
     },
+    /// A worker's heartbeat arrived at `at_ms` (the transport's clock, in milliseconds).
+    Heartbeat {
+        /// The worker.
+        worker: WorkerId,
+        /// When.
+        at_ms: u64,
+    },
+    /// The transport's clock ticked: workers silent for [`HEARTBEAT_TIMEOUT_MS`] are lost.
+    Tick {
+        /// Now, in milliseconds.
+        at_ms: u64,
+    },
+    /// A worker answered a [`Command::Steal`]: `stolen` if the task had not started and
+    /// will not run there.
+    StealAnswered {
+        /// The worker asked.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
+        /// Whether it gave the task up.
+        stolen: bool,
+    },
 }
+
+/// How often workers send heartbeats.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 250;
+/// A worker silent this long is treated as dead.
+pub const HEARTBEAT_TIMEOUT_MS: u64 = 3000;
 
 /// Something the transport must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +180,20 @@ pub enum Command {
         graph: GraphId,
         /// Each output task and a worker that holds it.
         outputs: Vec<(TaskId, WorkerId)>,
+    },
+    /// The worker missed its heartbeats and is treated as lost: close its connection.
+    Disconnect {
+        /// The worker.
+        worker: WorkerId,
+    },
+    /// Ask a worker to give up a task it has not started, so an idle one can run it.
+    Steal {
+        /// The worker holding the task.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task.
+        task: TaskId,
     },
     /// The graph failed.
     Failed {

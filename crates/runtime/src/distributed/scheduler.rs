@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use tessera_graph::{TaskGraph, TaskId};
 
-use super::{ClientId, Command, Event, GraphId, WorkerId, WorkerInfo};
+use super::{ClientId, Command, Event, GraphId, HEARTBEAT_TIMEOUT_MS, WorkerId, WorkerInfo};
 
 /// Tasks a worker may have in flight per thread: enough queued that tiny tasks do not
 /// wait for a round trip to the scheduler between them.
 const IN_FLIGHT_PER_THREAD: usize = 8;
+
+/// Tasks whose inputs on their worker pass this size are not stolen: moving them would
+/// cost more than waiting.
+const STEAL_MAX_INPUT_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -37,11 +41,24 @@ struct GraphState {
     done: usize,
     shared_with: HashSet<WorkerId>,
     is_output: Vec<bool>,
+    /// Stolen tasks and the idle worker they were taken for.
+    preferred: BTreeMap<TaskId, WorkerId>,
 }
 
 struct Worker {
     info: WorkerInfo,
     in_flight: usize,
+    /// Tasks sent to it and not yet answered; `false` once a steal of it was refused
+    /// (it has started) or is pending.
+    assigned: BTreeMap<(GraphId, TaskId), bool>,
+    /// Its last heartbeat (`None` until the first tick or beat).
+    last_seen_ms: Option<u64>,
+}
+
+impl Worker {
+    fn capacity(&self) -> usize {
+        self.info.threads.max(1) * IN_FLIGHT_PER_THREAD
+    }
 }
 
 /// The cluster scheduler: feed it events with [`ClusterScheduler::handle`], carry out
@@ -50,6 +67,9 @@ struct Worker {
 pub struct ClusterScheduler {
     workers: BTreeMap<WorkerId, Worker>,
     graphs: BTreeMap<GraphId, GraphState>,
+    /// Steals asked for: the task and the idle worker that will run it.
+    stealing: BTreeMap<(GraphId, TaskId), WorkerId>,
+    last_tick_ms: Option<u64>,
 }
 
 impl ClusterScheduler {
@@ -74,20 +94,29 @@ impl ClusterScheduler {
         let mut out = Vec::new();
         if let Event::TaskFinished { graph, task, .. }
         | Event::InputsLost { graph, task, .. }
-        | Event::TaskFailed { graph, task, .. } = &event
+        | Event::TaskFailed { graph, task, .. }
+        | Event::StealAnswered { graph, task, .. } = &event
             && self.graphs.get(graph).is_some_and(|g| *task >= g.state.len())
         {
             return out;
         }
         match event {
             Event::WorkerJoined { worker, info } => {
-                self.workers.insert(worker, Worker { info, in_flight: 0 });
+                let last_seen_ms = self.last_tick_ms;
+                self.workers.insert(worker, Worker { info, in_flight: 0, assigned: BTreeMap::new(), last_seen_ms });
             }
             Event::WorkerLost { worker } => self.worker_lost(worker),
+            Event::Heartbeat { worker, at_ms } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.last_seen_ms = Some(at_ms);
+                }
+            }
+            Event::Tick { at_ms } => self.tick(at_ms, &mut out),
+            Event::StealAnswered { worker, graph, task, stolen } => self.steal_answered(worker, graph, task, stolen),
             Event::Submitted { client, graph, tasks } => self.submit(client, graph, tasks, &mut out),
             Event::TaskFinished { worker, graph, task, bytes } => self.finished(worker, graph, task, bytes, &mut out),
             Event::InputsLost { worker, graph, task } => {
-                self.task_returned(worker);
+                self.task_returned(worker, graph, task);
                 if let Some(g) = self.graphs.get_mut(&graph)
                     && g.state[task] == State::Running(worker)
                 {
@@ -95,7 +124,7 @@ impl ClusterScheduler {
                 }
             }
             Event::TaskFailed { worker, graph, task, error } => {
-                self.task_returned(worker);
+                self.task_returned(worker, graph, task);
                 if let Some(g) = self.graphs.remove(&graph) {
                     let key = g.tasks.key(task);
                     out.push(Command::Failed {
@@ -123,12 +152,95 @@ impl ClusterScheduler {
             }
         }
         self.assign(&mut out);
+        self.steal(&mut out);
         out
     }
 
-    fn task_returned(&mut self, worker: WorkerId) {
-        if let Some(w) = self.workers.get_mut(&worker) {
+    fn task_returned(&mut self, worker: WorkerId, graph: GraphId, task: TaskId) {
+        if let Some(w) = self.workers.get_mut(&worker)
+            && w.assigned.remove(&(graph, task)).is_some()
+        {
             w.in_flight = w.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Declares workers that stopped beating dead. A gap between ticks longer than the
+    /// timeout means this process itself stalled (a huge graph being decoded): then
+    /// nobody's silence is held against them.
+    fn tick(&mut self, at_ms: u64, out: &mut Vec<Command>) {
+        let stalled = self.last_tick_ms.is_some_and(|t| at_ms.saturating_sub(t) > HEARTBEAT_TIMEOUT_MS / 2);
+        self.last_tick_ms = Some(at_ms);
+        let mut dead = Vec::new();
+        for (&id, w) in &mut self.workers {
+            match w.last_seen_ms {
+                Some(seen) if !stalled && at_ms.saturating_sub(seen) > HEARTBEAT_TIMEOUT_MS => dead.push(id),
+                Some(_) if !stalled => {}
+                _ => w.last_seen_ms = Some(at_ms),
+            }
+        }
+        for worker in dead {
+            out.push(Command::Disconnect { worker });
+            self.worker_lost(worker);
+        }
+    }
+
+    fn steal_answered(&mut self, worker: WorkerId, graph: GraphId, task: TaskId, stolen: bool) {
+        let thief = self.stealing.remove(&(graph, task));
+        if !stolen {
+            return;
+        }
+        self.task_returned(worker, graph, task);
+        let Some(g) = self.graphs.get_mut(&graph) else { return };
+        if g.state[task] != State::Running(worker) {
+            return;
+        }
+        requeue(g, task);
+        if let Some(thief) = thief
+            && g.state[task] == State::Ready
+        {
+            g.preferred.insert(task, thief);
+        }
+    }
+
+    /// Idle workers take tasks that busy workers have queued but not started, when no
+    /// task is ready for them.
+    fn steal(&mut self, out: &mut Vec<Command>) {
+        if self.graphs.values().any(|g| !g.ready.is_empty()) {
+            return;
+        }
+        let pending = |thief: WorkerId, stealing: &BTreeMap<(GraphId, TaskId), WorkerId>| {
+            stealing.values().filter(|&&t| t == thief).count()
+        };
+        let thieves: Vec<(WorkerId, usize)> = self
+            .workers
+            .iter()
+            .map(|(&id, w)| (id, w.info.threads.max(1).saturating_sub(w.in_flight + pending(id, &self.stealing))))
+            .filter(|&(_, want)| want > 0)
+            .collect();
+        for (thief, want) in thieves {
+            for _ in 0..want {
+                // The victim with the longest queue beyond its threads; its newest task.
+                let queued = |w: &Worker| w.assigned.values().filter(|&&stealable| stealable).count();
+                let victim = self
+                    .workers
+                    .iter()
+                    .filter(|&(&id, w)| id != thief && queued(w) > w.info.threads.max(1))
+                    .max_by_key(|(_, w)| queued(w))
+                    .map(|(&id, _)| id);
+                let Some(victim) = victim else { return };
+                let graphs = &self.graphs;
+                let Some(w) = self.workers.get_mut(&victim) else { return };
+                let candidate = w.assigned.iter().rev().find(|&(&(graph, task), &stealable)| {
+                    stealable
+                        && graphs.get(&graph).is_some_and(|g| {
+                            g.tasks.tasks[task].deps.iter().map(|&d| g.bytes[d]).sum::<u64>() <= STEAL_MAX_INPUT_BYTES
+                        })
+                });
+                let Some((&(graph, task), _)) = candidate else { return };
+                w.assigned.insert((graph, task), false);
+                self.stealing.insert((graph, task), thief);
+                out.push(Command::Steal { worker: victim, graph, task });
+            }
         }
     }
 
@@ -179,12 +291,13 @@ impl ClusterScheduler {
                 done: 0,
                 shared_with: HashSet::new(),
                 is_output,
+                preferred: BTreeMap::new(),
             },
         );
     }
 
     fn finished(&mut self, worker: WorkerId, graph: GraphId, task: TaskId, bytes: u64, out: &mut Vec<Command>) {
-        self.task_returned(worker);
+        self.task_returned(worker, graph, task);
         let Some(g) = self.graphs.get_mut(&graph) else {
             out.push(Command::Release { worker, graph, task });
             return;
@@ -243,9 +356,15 @@ impl ClusterScheduler {
     }
 
     fn worker_lost(&mut self, worker: WorkerId) {
-        self.workers.remove(&worker);
+        if let Some(w) = self.workers.remove(&worker) {
+            for key in w.assigned.keys() {
+                self.stealing.remove(key);
+            }
+        }
+        self.stealing.retain(|_, thief| *thief != worker);
         for g in self.graphs.values_mut() {
             g.shared_with.remove(&worker);
+            g.preferred.retain(|_, thief| *thief != worker);
             let mut lost = Vec::new();
             for t in 0..g.state.len() {
                 match &mut g.state[t] {
@@ -283,8 +402,7 @@ impl ClusterScheduler {
         let graph_ids: Vec<GraphId> = self.graphs.keys().copied().collect();
         for id in graph_ids {
             loop {
-                let capacity = |w: &Worker| w.info.threads.max(1) * IN_FLIGHT_PER_THREAD;
-                if self.workers.values().all(|w| w.in_flight >= capacity(w)) {
+                if self.workers.values().all(|w| w.in_flight >= w.capacity()) {
                     return;
                 }
                 let Some(g) = self.graphs.get_mut(&id) else { break };
@@ -302,12 +420,14 @@ impl ClusterScheduler {
                 let candidates: Vec<(WorkerId, u64, usize, bool)> = self
                     .workers
                     .iter()
-                    .filter(|(_, w)| w.info.memory_limit >= need && w.in_flight < 2 * capacity(w))
-                    .map(|(&id, w)| (id, local_bytes(id), w.in_flight, w.in_flight < capacity(w)))
+                    .filter(|(_, w)| w.info.memory_limit >= need && w.in_flight < 2 * w.capacity())
+                    .map(|(&id, w)| (id, local_bytes(id), w.in_flight, w.in_flight < w.capacity()))
                     .collect();
+                let thief = g.preferred.remove(&task);
+                let stolen_for = candidates.iter().find(|c| Some(c.0) == thief && c.3);
                 let best_local = candidates.iter().filter(|c| c.1 > 0).max_by_key(|c| (c.1, std::cmp::Reverse(c.2)));
                 let best_free = candidates.iter().filter(|c| c.3).min_by_key(|c| (c.2, c.0));
-                let Some(&(worker, ..)) = best_local.or(best_free) else {
+                let Some(&(worker, ..)) = stolen_for.or(best_local).or(best_free) else {
                     // No worker has room for it now: try again when one frees up.
                     g.ready.insert(task);
                     break;
@@ -326,6 +446,7 @@ impl ClusterScheduler {
                 out.push(Command::Compute { worker, graph: id, task, inputs });
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.in_flight += 1;
+                    w.assigned.insert((id, task), true);
                 }
             }
         }

@@ -107,6 +107,12 @@ impl Sim {
                 self.failed = Some((error, resources));
                 return true;
             }
+            // Commands run in order here, so a task asked for has always started.
+            Command::Steal { worker, graph, task } => Event::StealAnswered { worker, graph, task, stolen: false },
+            Command::Disconnect { worker } => {
+                self.stores.remove(&worker);
+                return true;
+            }
             Command::ShareGraph { .. } | Command::Progress { .. } => return true,
         };
         let cmds = self.core.handle(event);
@@ -245,4 +251,92 @@ fn events_about_unknown_tasks_change_nothing() {
     assert!(sim.core.handle(Event::TaskFailed { worker: 1, graph: 9, task: usize::MAX, error: "x".into() }).is_empty());
     while sim.step() {}
     assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
+}
+
+/// Twelve independent tasks, each its own output.
+fn independent_tasks() -> Arc<TaskGraph> {
+    let x = Array::ones(&[12], &ChunkSpec::parse("1").expect("valid")).expect("valid");
+    Arc::new(lower(&x, &LowerOptions::unfused()).expect("lowers"))
+}
+
+fn computes_on(cmds: &[Command], on: WorkerId) -> Vec<usize> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Compute { worker, task, .. } if *worker == on => Some(*task),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_idle_worker_steals_tasks_queued_on_a_busy_one() {
+    let mut core = ClusterScheduler::new();
+    core.handle(Event::WorkerJoined { worker: 1, info: INFO });
+    let cmds = core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks() });
+    assert_eq!(computes_on(&cmds, 1).len(), 12, "one worker with room for 16 queues all 12");
+    let cmds = core.handle(Event::WorkerJoined { worker: 2, info: INFO });
+    let asked: Vec<usize> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Steal { worker: 1, graph: 4, task } => Some(*task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 2, "the newcomer asks for one task per idle thread: {cmds:?}");
+    // The first had not started: it moves. The second had: it stays.
+    let moved = core.handle(Event::StealAnswered { worker: 1, graph: 4, task: asked[0], stolen: true });
+    assert_eq!(computes_on(&moved, 2), vec![asked[0]]);
+    let refused = core.handle(Event::StealAnswered { worker: 1, graph: 4, task: asked[1], stolen: false });
+    assert!(computes_on(&refused, 2).is_empty());
+    let again: Vec<usize> = refused
+        .iter()
+        .filter_map(|c| match c {
+            Command::Steal { task, .. } => Some(*task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again.len(), 1, "the thread left idle asks for another task: {refused:?}");
+    assert!(!again.contains(&asked[1]) && !again.contains(&asked[0]), "a task is asked for once");
+    // A result from the victim for the stolen task is stale: it is released.
+    let stale = core.handle(Event::TaskFinished { worker: 1, graph: 4, task: asked[0], bytes: 8 });
+    assert!(stale.iter().any(|c| matches!(c, Command::Release { worker: 1, task, .. } if *task == asked[0])));
+}
+
+#[test]
+fn a_silent_worker_is_disconnected_and_its_work_moves() {
+    let mut core = ClusterScheduler::new();
+    core.handle(Event::WorkerJoined { worker: 1, info: INFO });
+    core.handle(Event::WorkerJoined { worker: 2, info: INFO });
+    core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks() });
+    let mut disconnected_at = None;
+    let mut moved = Vec::new();
+    for step in 0..30u64 {
+        let now = step * super::HEARTBEAT_INTERVAL_MS;
+        core.handle(Event::Heartbeat { worker: 1, at_ms: now });
+        if now <= 1000 {
+            core.handle(Event::Heartbeat { worker: 2, at_ms: now });
+        }
+        let cmds = core.handle(Event::Tick { at_ms: now });
+        if cmds.iter().any(|c| matches!(c, Command::Disconnect { worker: 2 })) {
+            disconnected_at = Some(now);
+            moved = computes_on(&cmds, 1);
+        }
+        assert!(!cmds.iter().any(|c| matches!(c, Command::Disconnect { worker: 1 })), "worker 1 kept beating");
+    }
+    let at = disconnected_at.expect("worker 2 stopped beating at 1000 ms");
+    assert!(at > 1000 + super::HEARTBEAT_TIMEOUT_MS && at <= 1000 + super::HEARTBEAT_TIMEOUT_MS + 250, "{at}");
+    assert_eq!(core.workers(), 1);
+    assert_eq!(moved.len(), 6, "worker 2's tasks went to worker 1: {moved:?}");
+}
+
+#[test]
+fn a_stalled_scheduler_does_not_blame_its_workers() {
+    let mut core = ClusterScheduler::new();
+    core.handle(Event::WorkerJoined { worker: 1, info: INFO });
+    core.handle(Event::Tick { at_ms: 0 });
+    core.handle(Event::Heartbeat { worker: 1, at_ms: 0 });
+    // The scheduler's own loop was blocked for 10 s: beats queued up unread.
+    assert!(core.handle(Event::Tick { at_ms: 10_000 }).is_empty());
+    assert!(core.handle(Event::Tick { at_ms: 10_250 }).is_empty());
+    assert_eq!(core.workers(), 1);
 }
