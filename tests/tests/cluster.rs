@@ -114,6 +114,18 @@ fn local_cluster_matches_threads_bit_for_bit_and_leaves_no_process() {
         assert_eq!(j["result"].to_string(), local, "{expr}");
         assert_eq!(j["scheduler"], "local-cluster");
         assert_eq!(j["workers"], 2);
+        // Every worker reports its share: tasks, CPU and memory, bytes moved.
+        let workers = j["cluster_workers"].as_array().expect("per-worker usage");
+        assert_eq!(workers.len(), 2, "{j}");
+        let tasks: u64 = workers.iter().map(|w| w["tasks"].as_u64().expect("tasks")).sum();
+        assert_eq!(tasks, j["tasks"].as_u64().expect("tasks"), "{j}");
+        assert!(workers.iter().all(|w| w["peak_rss_bytes"].as_u64() > Some(1 << 20)), "{j}");
+        assert!(workers.iter().map(|w| w["cpu_seconds"].as_f64().expect("cpu")).sum::<f64>() > 0.0, "{j}");
+        let moved = |key: &str| workers.iter().map(|w| w[key].as_u64().expect("bytes")).sum::<u64>();
+        if expr == MOVING {
+            assert!(moved("bytes_in") > 0 && moved("bytes_out") >= moved("bytes_in"), "{j}");
+            assert!(j["transfer"]["gb_per_s"].as_f64() > Some(0.0), "{j}");
+        }
     }
     // The launcher's temp directory names its pid; nothing of it may survive.
     let leftovers: Vec<String> = std::fs::read_dir("/proc")
@@ -125,11 +137,12 @@ fn local_cluster_matches_threads_bit_for_bit_and_leaves_no_process() {
     assert!(leftovers.is_empty(), "orphan processes: {leftovers:?}");
 }
 
-#[test]
-fn a_worker_killed_mid_run_is_recovered_with_the_same_result() {
+/// Runs a moving workload on 3 workers, does `fault` to the last one once the run is
+/// under way, checks the result, and returns the scheduler's log.
+fn survive(name: &str, fault: impl FnOnce(&mut Child)) -> String {
     let expr = "x = random((1500, 1500), seed=5, chunks=50); y = (x + 1).rechunk(300); (y * y.T).sum()";
     let want = result_of(&["run", "--json", expr]);
-    let (mut procs, _dir, file) = cluster("kill", 3);
+    let (mut procs, _dir, file) = cluster(name, 3);
     let f = file.to_str().expect("utf-8");
     let mut client = Command::new(tessera_bin())
         .args(["run", "--json", "--progress", "--no-fuse", "--cluster-file", f, expr])
@@ -137,9 +150,8 @@ fn a_worker_killed_mid_run_is_recovered_with_the_same_result() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("client starts");
-    // Kill a worker once the run is under way.
     let log = wait_for_line(&mut client, "progress:  20%");
-    procs.0[2].kill().expect("kill -9");
+    fault(&mut procs.0[2]);
     let out = client.wait_with_output().expect("client ends");
     let log = log.join().expect("log reader");
     assert!(out.status.success(), "{log:?}");
@@ -149,7 +161,24 @@ fn a_worker_killed_mid_run_is_recovered_with_the_same_result() {
     procs.0[0].kill().expect("stop scheduler");
     use std::io::Read;
     procs.0[0].stderr.take().expect("piped").read_to_string(&mut scheduler_log).expect("log");
-    assert!(scheduler_log.contains("lost worker"), "{scheduler_log}");
+    scheduler_log
+}
+
+#[test]
+fn a_worker_killed_mid_run_is_recovered_with_the_same_result() {
+    let log = survive("kill", |w| w.kill().expect("kill -9"));
+    // A dead process sends nothing: its silence (or the dropped connection) gives it away.
+    assert!(log.contains("worker w1 missed its heartbeats") || log.contains("lost worker w1"), "{log}");
+}
+
+#[test]
+fn a_frozen_worker_misses_its_heartbeats_and_is_replaced() {
+    // SIGSTOP keeps its sockets open: only the missing heartbeats give it away.
+    let log = survive("freeze", |w| {
+        let stopped = Command::new("kill").args(["-STOP", &w.id().to_string()]).status().expect("kill runs");
+        assert!(stopped.success());
+    });
+    assert!(log.contains("worker w1 missed its heartbeats"), "{log}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
-use tessera::{Array, Block, Computed, format_bytes};
+use tessera::{Array, Block, Computed, WorkerRun, format_bytes};
 
 /// Values shown of an array result.
 const SHOWN_VALUES: usize = 10;
@@ -48,6 +48,24 @@ struct RunReport<'a> {
     projected_task_bytes: u64,
     memory_limit_bytes: u64,
     resource_scope: &'static str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    cluster_workers: &'a [WorkerRun],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transfer: Option<Transfer>,
+}
+
+/// Value bytes moved between workers and how fast they moved.
+#[derive(Serialize)]
+struct Transfer {
+    bytes: u64,
+    /// Bytes over the time at least one fetch was in flight, summed over workers.
+    gb_per_s: f64,
+}
+
+fn transfer(workers: &[WorkerRun]) -> Option<Transfer> {
+    let bytes: u64 = workers.iter().map(|w| w.bytes_in).sum();
+    let seconds: f64 = workers.iter().map(|w| w.fetch_seconds).sum();
+    (bytes > 0 && seconds > 0.0).then(|| Transfer { bytes, gb_per_s: bytes as f64 / seconds / 1e9 })
 }
 
 fn element(block: &Block, i: usize) -> Json {
@@ -101,6 +119,8 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             projected_task_bytes: m.projected_task_bytes,
             memory_limit_bytes: m.memory_limit_bytes,
             resource_scope: m.resource_scope,
+            cluster_workers: &computed.workers,
+            transfer: transfer(&computed.workers),
         };
         say!("{}", serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
         return;
@@ -113,23 +133,28 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
         let more = if n > SHOWN_VALUES { ", ..." } else { "" };
         say!("array(shape={:?}, dtype={}): [{}{more}]", array.shape(), array.dtype().name(), values.join(", "));
     }
-    if m.resource_scope == "process" {
+    let unit = if computed.workers.is_empty() { "threads" } else { "workers" };
+    warn!(
+        "{} tasks in {:.3} s on {} ({} {unit}), cpu {:.0}%, peak memory {}",
+        computed.tasks,
+        computed.wall.as_secs_f64(),
+        m.scheduler,
+        m.workers,
+        m.cpu_percent,
+        format_bytes(m.peak_memory_bytes)
+    );
+    for w in &computed.workers {
         warn!(
-            "{} tasks in {:.3} s on {} ({} threads), cpu {:.0}%, peak memory {}",
-            computed.tasks,
-            computed.wall.as_secs_f64(),
-            m.scheduler,
-            m.workers,
-            m.cpu_percent,
-            format_bytes(m.peak_memory_bytes)
+            "  {}: {} tasks, cpu {:.1} s, peak memory {}, fetched {}, served {}",
+            w.name,
+            w.tasks,
+            w.cpu_seconds,
+            format_bytes(w.peak_rss_bytes),
+            format_bytes(w.bytes_in),
+            format_bytes(w.bytes_out)
         );
-    } else {
-        warn!(
-            "{} tasks in {:.3} s on {} ({} workers)",
-            computed.tasks,
-            computed.wall.as_secs_f64(),
-            m.scheduler,
-            m.workers
-        );
+    }
+    if let Some(t) = transfer(&computed.workers) {
+        warn!("  moved {} between workers at {:.2} GB/s", format_bytes(t.bytes), t.gb_per_s);
     }
 }

@@ -11,7 +11,7 @@ use crate::error::CliError;
 use crate::local_cluster::LocalCluster;
 use crate::progress::Progress;
 use crate::report::{Measurements, print_report};
-use tessera::cluster::{Client, ClusterError};
+use tessera::cluster::{Client, ClusterError, Watch};
 use tessera_transport::TransportError;
 
 /// Share of available memory used as the default limit.
@@ -88,12 +88,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         };
         let file = local.as_ref().map_or_else(|| args.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
         let mut client = Client::connect(&file).map_err(cluster_error)?;
-        let report = |done: u64, total: u64| {
-            if let Some(p) = &progress {
-                p.set(done as usize, total as usize);
-            }
-        };
-        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &report, start).map_err(cluster_error)?;
+        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &ClusterProgress(progress.as_ref()), start)
+            .map_err(cluster_error)?;
         let name = if local.is_some() { "local-cluster" } else { "cluster" };
         (computed, name, workers)
     } else {
@@ -107,20 +103,34 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         p.finish();
     }
     let after = Usage::now();
+    // On a cluster the workers' CPU and memory count too.
+    let worker_cpu: f64 = computed.workers.iter().map(|w| w.cpu_seconds).sum();
+    let worker_peaks: u64 = computed.workers.iter().map(|w| w.peak_rss_bytes).sum();
+    let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
     let measurements = Measurements {
         scheduler: scheduler_name,
         workers,
         fused: !args.no_fuse,
-        cpu_percent: after.cpu_percent_since(&before),
-        peak_memory_bytes: after.peak_rss_bytes,
+        cpu_percent: after.cpu_percent_since(&before) + 100.0 * worker_cpu / wall,
+        peak_memory_bytes: after.peak_rss_bytes + worker_peaks,
         projected_task_bytes: projected,
         memory_limit_bytes: memory_limit,
         chunksize: graph.work_chunksize(),
-        // Workers do not report their resource use yet: on a cluster only the client is measured.
-        resource_scope: if scheduler_name.contains("cluster") { "client process" } else { "process" },
+        resource_scope: if computed.workers.is_empty() { "process" } else { "client and workers" },
     };
     print_report(&array, &computed, &measurements, args.json);
     Ok(())
+}
+
+/// Shows a cluster run's progress on the progress bar, if there is one.
+struct ClusterProgress<'a>(Option<&'a Progress>);
+
+impl Watch for ClusterProgress<'_> {
+    fn progress(&self, done: u64, total: u64) {
+        if let Some(p) = self.0 {
+            p.set(done as usize, total as usize);
+        }
+    }
 }
 
 /// The memory limit: the given size, or 80% of available memory.

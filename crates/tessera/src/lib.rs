@@ -28,6 +28,7 @@ pub use tessera_graph::{
     Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower,
 };
 pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
+pub use tessera_metrics::{WorkerRun, WorkerStatus};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 
 /// Everything needed to build and compute arrays.
@@ -78,6 +79,8 @@ pub struct Computed {
     pub busy: Vec<Duration>,
     /// Wall time of the run (lowering included).
     pub wall: Duration,
+    /// On a cluster, each worker's share of the run (empty for local runs).
+    pub workers: Vec<tessera_metrics::WorkerRun>,
 }
 
 impl Computed {
@@ -117,19 +120,25 @@ pub fn run_graph(
     start: Instant,
 ) -> Result<Computed, Error> {
     let done = tessera_runtime::run(graph, &CpuBackend, scheduler, observer)?;
-    Ok(Computed { block: assemble(graph, &done.outputs)?, tasks: done.tasks, busy: done.busy, wall: start.elapsed() })
+    Ok(Computed {
+        block: assemble(graph, &done.outputs)?,
+        tasks: done.tasks,
+        busy: done.busy,
+        wall: start.elapsed(),
+        workers: Vec::new(),
+    })
 }
 
 /// Runs an already lowered graph on a cluster; `progress(done, total)` hears about it.
 pub fn run_graph_on_cluster(
     graph: &TaskGraph,
     client: &mut cluster::Client,
-    progress: &dyn Fn(u64, u64),
+    watch: &dyn cluster::Watch,
     start: Instant,
 ) -> Result<Computed, cluster::ClusterError> {
-    let outputs = client.compute(graph, progress)?;
-    let block = assemble(graph, &outputs).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
-    Ok(Computed { block, tasks: graph.tasks.len(), busy: Vec::new(), wall: start.elapsed() })
+    let run = client.compute(graph, watch)?;
+    let block = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
+    Ok(Computed { block, tasks: graph.tasks.len(), busy: Vec::new(), wall: start.elapsed(), workers: run.workers })
 }
 
 /// Joins the output values of a graph into the result block.

@@ -27,6 +27,25 @@ fn transport_config() -> Arc<TransportConfig> {
     Arc::new(t)
 }
 
+/// UDP socket buffers: bursts of a bulk transfer must not overflow the kernel's
+/// default ~200 KiB and turn into losses. The kernel caps this at `net.core.rmem_max`.
+const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+
+/// A UDP socket bound to `address` with large buffers.
+fn udp_socket(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(address), socket2::Type::DGRAM, None)?;
+    // Best effort: a smaller buffer still works, only slower.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
+fn endpoint(address: SocketAddr, server: Option<quinn::ServerConfig>) -> std::io::Result<Endpoint> {
+    let runtime = quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime"))?;
+    Endpoint::new(quinn::EndpointConfig::default(), server, udp_socket(address)?, runtime)
+}
+
 /// A server endpoint bound to `address` with the cluster's certificate. Must be called
 /// inside a tokio runtime.
 pub fn server_endpoint(identity: &ClusterIdentity, address: SocketAddr) -> Result<Endpoint> {
@@ -34,7 +53,7 @@ pub fn server_endpoint(identity: &ClusterIdentity, address: SocketAddr) -> Resul
         QuicServerConfig::try_from(tls::server_config(identity)?).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport_config());
-    Endpoint::server(config, address).map_err(io(format!("cannot listen on {address}")))
+    endpoint(address, Some(config)).map_err(io(format!("cannot listen on {address}")))
 }
 
 /// A client endpoint that trusts only the pinned certificate.
@@ -44,7 +63,7 @@ pub fn client_endpoint(pinned_certificate: &[u8]) -> Result<Endpoint> {
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport_config());
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-    let mut endpoint = Endpoint::client(bind).map_err(io("cannot open a UDP socket"))?;
+    let mut endpoint = endpoint(bind, None).map_err(io("cannot open a UDP socket"))?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
 }

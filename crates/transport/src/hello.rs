@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Result, TransportError, read_frame, write_frame};
 
 /// The protocol version; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// A peer must finish its hello within this time.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Hello frames are tiny; anything larger is hostile.

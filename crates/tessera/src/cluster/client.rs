@@ -5,11 +5,32 @@ use std::path::Path;
 use quinn::{Endpoint, RecvStream, SendStream};
 use tessera_graph::TaskGraph;
 use tessera_kernels::Value;
+use tessera_metrics::{WorkerRun, WorkerStatus};
 use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
 
 use super::protocol::{FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
 use super::worker::PeerPool;
 use super::{CONNECT_TIMEOUT, ClusterError};
+
+/// Hears what a cluster run is doing while it runs.
+pub trait Watch {
+    /// Tasks done out of the total.
+    fn progress(&self, _done: u64, _total: u64) {}
+    /// The workers' latest state (several times a second).
+    fn workers(&self, _workers: &[WorkerStatus]) {}
+}
+
+/// Watches nothing.
+pub struct NoWatch;
+impl Watch for NoWatch {}
+
+/// What a cluster run returns.
+pub struct ClusterRun {
+    /// The values of the graph's outputs, in order.
+    pub values: Vec<Value>,
+    /// Each worker's share of the run.
+    pub workers: Vec<WorkerRun>,
+}
 
 /// A connection to a cluster's scheduler.
 pub struct Client {
@@ -39,9 +60,8 @@ impl Client {
         Ok(Client { runtime, _endpoint: endpoint, send, recv, peers: PeerPool::new(file.secret), next_request: 1 })
     }
 
-    /// Computes `graph` on the cluster; `progress(done, total)` hears about progress.
-    /// Returns the values of `graph.outputs`, in order.
-    pub fn compute(&mut self, graph: &TaskGraph, progress: &dyn Fn(u64, u64)) -> Result<Vec<Value>, ClusterError> {
+    /// Computes `graph` on the cluster; `watch` hears about progress and the workers.
+    pub fn compute(&mut self, graph: &TaskGraph, watch: &dyn Watch) -> Result<ClusterRun, ClusterError> {
         let request = self.next_request;
         self.next_request += 1;
         let tasks = rmp_serde::to_vec(graph).map_err(|e| ClusterError::Failed(e.to_string()))?;
@@ -53,7 +73,8 @@ impl Client {
                     .await
                     .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
                 match message {
-                    FromScheduler::Progress { request: r, done, total } if r == request => progress(done, total),
+                    FromScheduler::Progress { request: r, done, total } if r == request => watch.progress(done, total),
+                    FromScheduler::Workers(status) => watch.workers(&status),
                     FromScheduler::Failed { request: r, error, resources } if r == request => {
                         return Err(if resources {
                             ClusterError::Resources(error)
@@ -61,7 +82,7 @@ impl Client {
                             ClusterError::Failed(error)
                         });
                     }
-                    FromScheduler::Result { request: r, graph: id, outputs } if r == request => {
+                    FromScheduler::Result { request: r, graph: id, outputs, usage } if r == request => {
                         let mut values = Vec::with_capacity(outputs.len());
                         for (task, peer) in outputs {
                             let v = peers.fetch(&peer, id, task).await.ok_or_else(|| {
@@ -73,7 +94,7 @@ impl Client {
                             values.push(v);
                         }
                         write_frame(send, &ToScheduler::Delivered { request }).await?;
-                        return Ok(values);
+                        return Ok(ClusterRun { values, workers: usage });
                     }
                     _ => {}
                 }

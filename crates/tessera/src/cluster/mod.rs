@@ -11,7 +11,7 @@ mod protocol;
 mod scheduler;
 mod worker;
 
-pub use client::Client;
+pub use client::{Client, ClusterRun, NoWatch, Watch};
 
 /// How long connecting to the scheduler or a peer may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
+use tessera_metrics::{WorkerRun, WorkerStatus};
 
 /// Where a value can be fetched: a worker's peer endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +26,19 @@ pub enum ToScheduler {
         task: u64,
         /// Bytes of the value.
         bytes: u64,
+        /// The worker's CPU seconds so far, so a run's CPU use is exact at its end.
+        cpu_seconds: f64,
+    },
+    /// Worker: its resource use, every [`tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS`].
+    Heartbeat(Beat),
+    /// Worker: the answer to a [`FromScheduler::Steal`].
+    StealAnswer {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
+        /// It had not started and will not run here.
+        stolen: bool,
     },
     /// Worker: an input could not be fetched.
     InputsLost {
@@ -57,6 +71,29 @@ pub enum ToScheduler {
     },
 }
 
+/// A worker's heartbeat: its resource use so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Beat {
+    /// CPU seconds of the process.
+    pub cpu_seconds: f64,
+    /// Resident memory now.
+    pub rss_bytes: u64,
+    /// Peak resident memory.
+    pub peak_rss_bytes: u64,
+    /// Bytes of values held.
+    pub held_bytes: u64,
+    /// Value bytes fetched from peers.
+    pub bytes_in: u64,
+    /// Value bytes served.
+    pub bytes_out: u64,
+    /// Seconds during which at least one fetch was in flight.
+    pub fetch_seconds: f64,
+    /// Tasks computing now.
+    pub tasks_running: u64,
+    /// Tasks finished.
+    pub tasks_done: u64,
+}
+
 /// From the scheduler to a worker or a client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FromScheduler {
@@ -76,6 +113,13 @@ pub enum FromScheduler {
         task: u64,
         /// Inputs in dependency order.
         inputs: Vec<(u64, Option<Peer>)>,
+    },
+    /// Worker: give up this task if it has not started.
+    Steal {
+        /// The graph.
+        graph: u64,
+        /// The task.
+        task: u64,
     },
     /// Worker: drop a value.
     Release {
@@ -101,7 +145,11 @@ pub enum FromScheduler {
         graph: u64,
         /// Output tasks and their holders.
         outputs: Vec<(u64, Peer)>,
+        /// Each worker's share of the run.
+        usage: Vec<WorkerRun>,
     },
+    /// Client: the workers' state, several times a second while its graph runs.
+    Workers(Vec<WorkerStatus>),
     /// Client: the request failed.
     Failed {
         /// The request.

@@ -1,20 +1,33 @@
 //! The scheduler process: accepts workers and clients, drives the sans-IO core.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use tessera_graph::TaskGraph;
-use tessera_runtime::distributed::{ClusterScheduler, Command, Event, WorkerInfo};
+use tessera_metrics::{WorkerRun, WorkerStatus};
+use tessera_runtime::distributed::{ClusterScheduler, Command, Event, HEARTBEAT_INTERVAL_MS, WorkerInfo};
 use tessera_transport::{MAX_FRAME_BYTES, Role, accept_hello, read_frame, write_batch};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::protocol::{FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
+use super::protocol::{Beat, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
 
 enum Input {
-    Joined { id: u64, role: Role, tx: UnboundedSender<FromScheduler> },
+    Joined { id: u64, role: Role, tx: UnboundedSender<FromScheduler>, conn: Connection },
     Message { id: u64, message: ToScheduler },
     Lost { id: u64 },
+    Tick,
+}
+
+/// A connected worker and what its heartbeats said.
+struct Worker {
+    peer: Peer,
+    tx: UnboundedSender<FromScheduler>,
+    conn: Connection,
+    status: WorkerStatus,
+    beat: Beat,
+    beat_at: Instant,
 }
 
 struct Graph {
@@ -22,8 +35,33 @@ struct Graph {
     request: u64,
     bytes: Arc<Vec<u8>>,
     last_progress: u64,
-    /// Tasks finished per worker name, logged when the graph is done.
-    finished_by: std::collections::BTreeMap<String, u64>,
+    /// Tasks finished per worker, for the log line and the client's usage report.
+    finished_by: BTreeMap<u64, u64>,
+    /// Each worker's counters when the graph arrived.
+    baseline: HashMap<u64, Beat>,
+}
+
+impl Graph {
+    /// Each worker's share of this graph, measured against the baseline.
+    fn usage(&self, workers: &HashMap<u64, Worker>) -> Vec<WorkerRun> {
+        let mut usage: Vec<WorkerRun> = workers
+            .iter()
+            .map(|(id, w)| {
+                let base = self.baseline.get(id).cloned().unwrap_or_default();
+                WorkerRun {
+                    name: w.status.name.clone(),
+                    cpu_seconds: (w.beat.cpu_seconds - base.cpu_seconds).max(0.0),
+                    peak_rss_bytes: w.beat.peak_rss_bytes,
+                    bytes_in: w.beat.bytes_in.saturating_sub(base.bytes_in),
+                    bytes_out: w.beat.bytes_out.saturating_sub(base.bytes_out),
+                    fetch_seconds: (w.beat.fetch_seconds - base.fetch_seconds).max(0.0),
+                    tasks: self.finished_by.get(id).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        usage.sort_by(|a, b| a.name.cmp(&b.name));
+        usage
+    }
 }
 
 /// Serves the cluster on `endpoint` until the endpoint is closed. `secret` is the
@@ -31,6 +69,13 @@ struct Graph {
 pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
     let (tx, mut rx) = unbounded_channel::<Input>();
     let accept_tx = tx.clone();
+    let tick_tx = tx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
+        while tick_tx.send(Input::Tick).is_ok() {
+            every.tick().await;
+        }
+    });
     tokio::spawn(async move {
         let mut next_id = 1u64;
         while let Some(incoming) = endpoint.accept().await {
@@ -46,27 +91,40 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             });
         }
     });
+    let started = Instant::now();
     let mut core = ClusterScheduler::new();
-    let mut workers: HashMap<u64, (Peer, UnboundedSender<FromScheduler>)> = HashMap::new();
-    let mut names: HashMap<u64, String> = HashMap::new();
+    let mut workers: HashMap<u64, Worker> = HashMap::new();
     let mut clients: HashMap<u64, UnboundedSender<FromScheduler>> = HashMap::new();
     let mut graphs: HashMap<u64, Graph> = HashMap::new();
     let mut next_graph = 1u64;
     while let Some(input) = rx.recv().await {
         let events = match input {
-            Input::Joined { id, role: Role::Worker { name, threads, memory_limit, listen, certificate }, tx } => {
+            Input::Joined { id, role: Role::Worker { name, threads, memory_limit, listen, certificate }, tx, conn } => {
                 eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads)");
-                workers.insert(id, (Peer { listen, certificate }, tx));
-                names.insert(id, name);
+                let status = WorkerStatus { name, threads, memory_limit, ..WorkerStatus::default() };
+                let peer = Peer { listen, certificate };
+                workers.insert(id, Worker { peer, tx, conn, status, beat: Beat::default(), beat_at: Instant::now() });
                 vec![Event::WorkerJoined { worker: id, info: WorkerInfo { threads: threads as usize, memory_limit } }]
             }
-            Input::Joined { id, role: Role::Client, tx } => {
+            Input::Joined { id, role: Role::Client, tx, .. } => {
                 clients.insert(id, tx);
                 vec![]
             }
+            Input::Tick => {
+                if !graphs.is_empty() {
+                    let mut status: Vec<WorkerStatus> = workers.values().map(|w| w.status.clone()).collect();
+                    status.sort_by(|a, b| a.name.cmp(&b.name));
+                    for c in graphs.values().map(|g| g.client).collect::<std::collections::BTreeSet<_>>() {
+                        if let Some(tx) = clients.get(&c) {
+                            let _ = tx.send(FromScheduler::Workers(status.clone()));
+                        }
+                    }
+                }
+                vec![Event::Tick { at_ms: started.elapsed().as_millis() as u64 }]
+            }
             Input::Lost { id } => {
-                if workers.remove(&id).is_some() {
-                    eprintln!("scheduler: lost worker {id}; recomputing what it held");
+                if let Some(w) = workers.remove(&id) {
+                    eprintln!("scheduler: lost worker {}; recomputing what it held", w.status.name);
                     vec![Event::WorkerLost { worker: id }]
                 } else if clients.remove(&id).is_some() {
                     graphs.retain(|_, g| g.client != id);
@@ -76,11 +134,23 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 }
             }
             Input::Message { id, message } => match message {
-                ToScheduler::Finished { graph, task, bytes } => {
-                    if let (Some(g), Some(name)) = (graphs.get_mut(&graph), names.get(&id)) {
-                        *g.finished_by.entry(name.clone()).or_default() += 1;
+                ToScheduler::Finished { graph, task, bytes, cpu_seconds } => {
+                    if let Some(g) = graphs.get_mut(&graph) {
+                        *g.finished_by.entry(id).or_default() += 1;
+                    }
+                    if let Some(w) = workers.get_mut(&id) {
+                        w.beat.cpu_seconds = w.beat.cpu_seconds.max(cpu_seconds);
                     }
                     vec![Event::TaskFinished { worker: id, graph, task: task as usize, bytes }]
+                }
+                ToScheduler::Heartbeat(beat) => {
+                    if let Some(w) = workers.get_mut(&id) {
+                        w.heard(beat);
+                    }
+                    vec![Event::Heartbeat { worker: id, at_ms: started.elapsed().as_millis() as u64 }]
+                }
+                ToScheduler::StealAnswer { graph, task, stolen } => {
+                    vec![Event::StealAnswered { worker: id, graph, task: task as usize, stolen }]
                 }
                 ToScheduler::InputsLost { graph, task } => {
                     vec![Event::InputsLost { worker: id, graph, task: task as usize }]
@@ -95,6 +165,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                     Ok(decoded) => {
                         let graph = next_graph;
                         next_graph += 1;
+                        let baseline = workers.iter().map(|(&w, worker)| (w, worker.beat.clone())).collect();
                         graphs.insert(
                             graph,
                             Graph {
@@ -103,6 +174,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                                 bytes: Arc::new(tasks),
                                 last_progress: 0,
                                 finished_by: Default::default(),
+                                baseline,
                             },
                         );
                         vec![Event::Submitted { client: id, graph, tasks: Arc::new(decoded) }]
@@ -135,21 +207,47 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
         };
         for event in events {
             for command in core.handle(event) {
-                dispatch(command, &workers, &clients, &mut graphs);
+                dispatch(command, &mut workers, &clients, &mut graphs);
             }
         }
     }
 }
 
+impl Worker {
+    fn heard(&mut self, beat: Beat) {
+        let now = Instant::now();
+        let wall = now.duration_since(self.beat_at).as_secs_f64();
+        if wall > 0.0 {
+            self.status.cpu_percent = 100.0 * (beat.cpu_seconds - self.beat.cpu_seconds).max(0.0) / wall;
+        }
+        self.status.rss_bytes = beat.rss_bytes;
+        self.status.held_bytes = beat.held_bytes;
+        self.status.bytes_in = beat.bytes_in;
+        self.status.bytes_out = beat.bytes_out;
+        self.status.tasks_running = beat.tasks_running;
+        self.status.tasks_done = beat.tasks_done;
+        self.beat = Beat { cpu_seconds: beat.cpu_seconds.max(self.beat.cpu_seconds), ..beat };
+        self.beat_at = now;
+    }
+}
+
 fn dispatch(
     command: Command,
-    workers: &HashMap<u64, (Peer, UnboundedSender<FromScheduler>)>,
+    workers: &mut HashMap<u64, Worker>,
     clients: &HashMap<u64, UnboundedSender<FromScheduler>>,
     graphs: &mut HashMap<u64, Graph>,
 ) {
+    if let Command::Disconnect { worker } = command {
+        if let Some(w) = workers.remove(&worker) {
+            eprintln!("scheduler: worker {} missed its heartbeats; recomputing what it held", w.status.name);
+            w.conn.close(2u32.into(), b"missed heartbeats");
+        }
+        return;
+    }
+    let workers = &*workers;
     let to_worker = |w: u64, m: FromScheduler| {
-        if let Some((_, tx)) = workers.get(&w) {
-            let _ = tx.send(m);
+        if let Some(worker) = workers.get(&w) {
+            let _ = worker.tx.send(m);
         }
     };
     match command {
@@ -162,7 +260,7 @@ fn dispatch(
             let inputs = inputs
                 .into_iter()
                 .map(|(dep, holder)| {
-                    (dep as u64, (holder != worker).then(|| workers.get(&holder).map(|w| w.0.clone())).flatten())
+                    (dep as u64, (holder != worker).then(|| workers.get(&holder).map(|w| w.peer.clone())).flatten())
                 })
                 .collect();
             to_worker(worker, FromScheduler::Compute { graph, task: task as u64, inputs });
@@ -170,6 +268,8 @@ fn dispatch(
         Command::Release { worker, graph, task } => {
             to_worker(worker, FromScheduler::Release { graph, task: task as u64 })
         }
+        Command::Steal { worker, graph, task } => to_worker(worker, FromScheduler::Steal { graph, task: task as u64 }),
+        Command::Disconnect { .. } => {}
         Command::Progress { client, graph, done, total } => {
             if let (Some(c), Some(g)) = (clients.get(&client), graphs.get_mut(&graph)) {
                 // At most ~200 progress messages per graph.
@@ -182,16 +282,16 @@ fn dispatch(
             }
         }
         Command::Finished { client, graph, outputs } => {
-            if let Some(g) = graphs.get(&graph) {
-                let shares: Vec<String> = g.finished_by.iter().map(|(w, n)| format!("{n} tasks on {w}")).collect();
-                eprintln!("scheduler: graph {graph} finished: {}", shares.join(", "));
-            }
-            if let (Some(c), Some(g)) = (clients.get(&client), graphs.get(&graph)) {
+            let Some(g) = graphs.get(&graph) else { return };
+            let usage = g.usage(workers);
+            let shares: Vec<String> = usage.iter().map(|u| format!("{} tasks on {}", u.tasks, u.name)).collect();
+            eprintln!("scheduler: graph {graph} finished: {}", shares.join(", "));
+            if let Some(c) = clients.get(&client) {
                 let outputs = outputs
                     .into_iter()
-                    .filter_map(|(task, holder)| workers.get(&holder).map(|w| (task as u64, w.0.clone())))
+                    .filter_map(|(task, holder)| workers.get(&holder).map(|w| (task as u64, w.peer.clone())))
                     .collect();
-                let _ = c.send(FromScheduler::Result { request: g.request, graph, outputs });
+                let _ = c.send(FromScheduler::Result { request: g.request, graph, outputs, usage });
             }
         }
         Command::Failed { client, graph, error, resources } => {
@@ -214,7 +314,7 @@ async fn connection(
 ) {
     let (out_tx, mut out_rx) = unbounded_channel::<FromScheduler>();
     let limit = if matches!(role, Role::Client) { GRAPH_FRAME_LIMIT } else { MAX_FRAME_BYTES };
-    if tx.send(Input::Joined { id, role, tx: out_tx }).is_err() {
+    if tx.send(Input::Joined { id, role, tx: out_tx, conn: conn.clone() }).is_err() {
         return;
     }
     let writer = tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });

@@ -1,14 +1,18 @@
 //! The worker process: computes the tasks the scheduler sends, holds their values, and
 //! serves them to peers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use quinn::{Connection, Endpoint};
 use tessera_graph::TaskGraph;
 use tessera_kernels::cpu::CpuBackend;
 use tessera_kernels::{Backend, Value, wire};
+use tessera_metrics::{Usage, current_rss_bytes};
+use tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS;
 use tessera_transport::{
     ClusterFile, ClusterIdentity, MAX_FRAME_BYTES, Role, accept_hello, client_endpoint, connect, read_frame,
     send_hello, server_endpoint, write_batch, write_frame,
@@ -16,7 +20,7 @@ use tessera_transport::{
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::protocol::{Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT};
+use super::protocol::{Beat, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT};
 use super::{CONNECT_TIMEOUT, ClusterError};
 
 /// Tasks projected to touch at most this many bytes run inline on the event loop.
@@ -33,7 +37,90 @@ pub struct WorkerOptions {
     pub memory_limit: u64,
 }
 
-type Store = Arc<Mutex<HashMap<(u64, u64), Arc<Value>>>>;
+type Key = (u64, u64);
+
+/// The values a worker holds, and their total size.
+#[derive(Default)]
+struct Store {
+    values: Mutex<HashMap<Key, Arc<Value>>>,
+    bytes: AtomicU64,
+}
+
+impl Store {
+    fn get(&self, key: &Key) -> Option<Arc<Value>> {
+        lock(&self.values).get(key).cloned()
+    }
+
+    fn insert(&self, key: Key, value: Value) {
+        self.bytes.fetch_add(value.nbytes() as u64, Relaxed);
+        if let Some(old) = lock(&self.values).insert(key, Arc::new(value)) {
+            self.bytes.fetch_sub(old.nbytes() as u64, Relaxed);
+        }
+    }
+
+    fn remove(&self, key: &Key) {
+        if let Some(old) = lock(&self.values).remove(key) {
+            self.bytes.fetch_sub(old.nbytes() as u64, Relaxed);
+        }
+    }
+}
+
+/// Counters for the heartbeat.
+#[derive(Default)]
+struct Counters {
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    running: AtomicU64,
+    done: AtomicU64,
+    /// Fetches in flight, and since when the count has been above zero.
+    fetching: Mutex<(u32, Option<Instant>)>,
+    fetch_nanos: AtomicU64,
+}
+
+impl Counters {
+    fn fetch_started(&self) {
+        let mut f = lock(&self.fetching);
+        f.0 += 1;
+        if f.0 == 1 {
+            f.1 = Some(Instant::now());
+        }
+    }
+
+    fn fetch_ended(&self, bytes: u64) {
+        self.bytes_in.fetch_add(bytes, Relaxed);
+        let mut f = lock(&self.fetching);
+        f.0 = f.0.saturating_sub(1);
+        if f.0 == 0
+            && let Some(since) = f.1.take()
+        {
+            self.fetch_nanos.fetch_add(since.elapsed().as_nanos() as u64, Relaxed);
+        }
+    }
+
+    fn beat(&self, store: &Store) -> Beat {
+        let usage = Usage::now();
+        Beat {
+            cpu_seconds: usage.cpu.as_secs_f64(),
+            rss_bytes: current_rss_bytes(),
+            peak_rss_bytes: usage.peak_rss_bytes,
+            held_bytes: store.bytes.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            fetch_seconds: Duration::from_nanos(self.fetch_nanos.load(Relaxed)).as_secs_f64(),
+            tasks_running: self.running.load(Relaxed),
+            tasks_done: self.done.load(Relaxed),
+        }
+    }
+}
+
+/// Everything a worker's tasks share.
+#[derive(Default)]
+struct Shared {
+    store: Store,
+    counters: Counters,
+    /// Tasks received and not started: the ones a steal may still take.
+    queued: Mutex<HashSet<Key>>,
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -57,8 +144,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         server_endpoint(&identity, SocketAddr::new(if ip.is_loopback() { ip } else { [0, 0, 0, 0].into() }, 0))?;
     let port = peer_endpoint.local_addr().map_err(|e| ClusterError::Failed(e.to_string()))?.port();
     let listen = SocketAddr::new(ip, port);
-    let store: Store = Arc::default();
-    tokio::spawn(serve_peers(peer_endpoint, file.secret, store.clone()));
+    let shared = Arc::new(Shared::default());
+    tokio::spawn(serve_peers(peer_endpoint, file.secret, shared.clone()));
 
     let endpoint = client_endpoint(&file.certificate)?;
     let conn = connect(&endpoint, file.address, CONNECT_TIMEOUT).await?;
@@ -74,7 +161,17 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
 
     let (out_tx, mut out_rx) = unbounded_channel::<ToScheduler>();
     tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });
-    let graphs: Arc<Mutex<HashMap<u64, Arc<TaskGraph>>>> = Arc::default();
+    let beats = (out_tx.clone(), shared.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
+        loop {
+            every.tick().await;
+            if beats.0.send(ToScheduler::Heartbeat(beats.1.counters.beat(&beats.1.store))).is_err() {
+                break;
+            }
+        }
+    });
+    let mut graphs: HashMap<u64, Arc<TaskGraph>> = HashMap::new();
     let slots = Arc::new(Semaphore::new(options.threads.max(1)));
     let peers = Arc::new(PeerPool::new(file.secret));
     loop {
@@ -83,57 +180,83 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
         match message {
             FromScheduler::Graph { graph, tasks } => {
-                let decoded: TaskGraph = rmp_serde::from_slice(&tasks)
-                    .map_err(|e| e.to_string())
-                    .and_then(|g: TaskGraph| g.validate().map(|()| g))
-                    .map_err(|e| ClusterError::Failed(format!("malformed graph: {e}")))?;
-                lock(&graphs).insert(graph, Arc::new(decoded));
+                // A big graph takes a while to decode: off the event loop, so heartbeats go on.
+                let decoded = tokio::task::spawn_blocking(move || {
+                    rmp_serde::from_slice::<TaskGraph>(&tasks)
+                        .map_err(|e| e.to_string())
+                        .and_then(|g| g.validate().map(|()| g))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|e| ClusterError::Failed(format!("malformed graph: {e}")))?;
+                graphs.insert(graph, Arc::new(decoded));
             }
             FromScheduler::Compute { graph, task, inputs } => {
-                let Some(tasks) = lock(&graphs).get(&graph).cloned() else {
+                let Some(tasks) = graphs.get(&graph).cloned() else {
                     let _ = out_tx.send(ToScheduler::Failed { graph, task, error: "unknown graph".into() });
                     continue;
                 };
-                let (store, out_tx, slots, peers) = (store.clone(), out_tx.clone(), slots.clone(), peers.clone());
+                lock(&shared.queued).insert((graph, task));
+                let (shared, out_tx, slots, peers) = (shared.clone(), out_tx.clone(), slots.clone(), peers.clone());
                 tokio::spawn(async move {
-                    let reply = compute(tasks, graph, task, inputs, &store, &slots, &peers).await;
-                    let _ = out_tx.send(reply);
+                    if let Some(reply) = compute(tasks, graph, task, inputs, &shared, &slots, &peers).await {
+                        let _ = out_tx.send(reply);
+                    }
                 });
             }
-            FromScheduler::Release { graph, task } => {
-                lock(&store).remove(&(graph, task));
+            FromScheduler::Steal { graph, task } => {
+                let stolen = lock(&shared.queued).remove(&(graph, task));
+                let _ = out_tx.send(ToScheduler::StealAnswer { graph, task, stolen });
             }
-            FromScheduler::Progress { .. } | FromScheduler::Result { .. } | FromScheduler::Failed { .. } => {}
+            FromScheduler::Release { graph, task } => shared.store.remove(&(graph, task)),
+            FromScheduler::Progress { .. }
+            | FromScheduler::Result { .. }
+            | FromScheduler::Failed { .. }
+            | FromScheduler::Workers(_) => {}
         }
     }
 }
 
+/// Runs one task; `None` when it was stolen before it started.
 async fn compute(
     tasks: Arc<TaskGraph>,
     graph: u64,
     task: u64,
     inputs: Vec<(u64, Option<Peer>)>,
-    store: &Store,
+    shared: &Shared,
     slots: &Semaphore,
     peers: &PeerPool,
-) -> ToScheduler {
+) -> Option<ToScheduler> {
     let small = tasks.tasks.get(task as usize).is_none_or(|t| t.projected_bytes <= INLINE_TASK_BYTES);
     let mut values = Vec::with_capacity(inputs.len());
     for (dep, holder) in inputs {
-        let local = lock(store).get(&(graph, dep)).cloned();
-        let value = match (local, holder) {
+        let value = match (shared.store.get(&(graph, dep)), holder) {
             (Some(v), _) => Some(v),
-            (None, Some(peer)) => peers.fetch(&peer, graph, dep).await.map(Arc::new),
+            (None, Some(peer)) => {
+                shared.counters.fetch_started();
+                let fetched = peers.fetch(&peer, graph, dep).await;
+                shared.counters.fetch_ended(fetched.as_ref().map_or(0, |v| v.nbytes() as u64));
+                fetched.map(Arc::new)
+            }
             (None, None) => None,
         };
         match value {
             Some(v) => values.push(v),
-            None => return ToScheduler::InputsLost { graph, task },
+            None => {
+                lock(&shared.queued).remove(&(graph, task));
+                return Some(ToScheduler::InputsLost { graph, task });
+            }
         }
     }
     let Ok(_permit) = slots.acquire().await else {
-        return ToScheduler::Failed { graph, task, error: "worker is shutting down".into() };
+        return Some(ToScheduler::Failed { graph, task, error: "worker is shutting down".into() });
     };
+    if !lock(&shared.queued).remove(&(graph, task)) {
+        return None;
+    }
+    let counters = &shared.counters;
+    counters.running.fetch_add(1, Relaxed);
     let run = move || {
         let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
         CpuBackend.execute(&tasks, task as usize, &refs)
@@ -144,36 +267,39 @@ async fn compute(
     } else {
         tokio::task::spawn_blocking(run).await.map_err(|e| format!("the task panicked: {e}"))
     };
-    match result {
+    counters.running.fetch_sub(1, Relaxed);
+    Some(match result {
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
-            lock(store).insert((graph, task), Arc::new(value));
-            ToScheduler::Finished { graph, task, bytes }
+            shared.store.insert((graph, task), value);
+            counters.done.fetch_add(1, Relaxed);
+            ToScheduler::Finished { graph, task, bytes, cpu_seconds: Usage::now().cpu.as_secs_f64() }
         }
         Ok(Err(e)) => ToScheduler::Failed { graph, task, error: e.to_string() },
         Err(error) => ToScheduler::Failed { graph, task, error },
-    }
+    })
 }
 
 /// Serves values to authenticated peers: one request per bidirectional stream.
-async fn serve_peers(endpoint: Endpoint, secret: [u8; 32], store: Store) {
+async fn serve_peers(endpoint: Endpoint, secret: [u8; 32], shared: Arc<Shared>) {
     while let Some(incoming) = endpoint.accept().await {
-        let store = store.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             let Ok(conn) = incoming.await else { return };
             if accept_hello(&conn, &secret).await.is_err() {
                 return;
             }
             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                let store = store.clone();
+                let shared = shared.clone();
                 tokio::spawn(async move {
                     let Ok(req) = read_frame::<_, Fetch>(&mut recv, MAX_FRAME_BYTES).await else { return };
-                    let value = lock(&store).get(&(req.graph, req.task)).cloned();
-                    match value {
+                    match shared.store.get(&(req.graph, req.task)) {
                         Some(v) => {
                             let bytes = wire::encode(&v);
-                            if write_frame(&mut send, &FetchReply::Found(bytes.len() as u64)).await.is_ok() {
-                                let _ = send.write_all(&bytes).await;
+                            if write_frame(&mut send, &FetchReply::Found(bytes.len() as u64)).await.is_ok()
+                                && send.write_all(&bytes).await.is_ok()
+                            {
+                                shared.counters.bytes_out.fetch_add(v.nbytes() as u64, Relaxed);
                             }
                         }
                         None => {

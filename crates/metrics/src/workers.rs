@@ -1,0 +1,47 @@
+//! What a cluster knows about its workers' resource use.
+
+use serde::{Deserialize, Serialize};
+
+/// One worker's state now, as its last heartbeat told it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// Its name.
+    pub name: String,
+    /// Threads it computes with.
+    pub threads: u32,
+    /// Its memory limit in bytes.
+    pub memory_limit: u64,
+    /// CPU use since its previous heartbeat (100 = one core).
+    pub cpu_percent: f64,
+    /// Resident memory now.
+    pub rss_bytes: u64,
+    /// Bytes of values it holds.
+    pub held_bytes: u64,
+    /// Value bytes fetched from peers so far.
+    pub bytes_in: u64,
+    /// Value bytes served to peers and clients so far.
+    pub bytes_out: u64,
+    /// Tasks computing now.
+    pub tasks_running: u64,
+    /// Tasks finished so far.
+    pub tasks_done: u64,
+}
+
+/// One worker's share of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRun {
+    /// Its name.
+    pub name: String,
+    /// CPU seconds it spent during the run.
+    pub cpu_seconds: f64,
+    /// Its peak resident memory (since the process started).
+    pub peak_rss_bytes: u64,
+    /// Value bytes it fetched from peers during the run.
+    pub bytes_in: u64,
+    /// Value bytes it served during the run.
+    pub bytes_out: u64,
+    /// Seconds it spent fetching values from peers (fetches may overlap).
+    pub fetch_seconds: f64,
+    /// Tasks of the run it finished.
+    pub tasks: u64,
+}
