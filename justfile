@@ -29,3 +29,7 @@ bench-vs-dask:
 # A 1,000,000-task graph on a scheduler and two workers (scheduler RSS and wall time).
 bench-million:
     bench/million_tasks.sh
+
+# Worker-to-worker transfer: the QUIC ceiling and a workload that moves ~2 GB.
+bench-transfer:
+    bench/transfer.sh
