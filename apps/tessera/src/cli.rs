@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate an expression and print its result.
     Run(RunArgs),
+    /// Run an expression once per chunk size and compare wall time, CPU and memory.
+    Sweep(SweepArgs),
     /// Start a cluster scheduler and write its cluster file.
     Scheduler(SchedulerArgs),
     /// Start a worker that joins the cluster described by a cluster file.
@@ -56,6 +58,48 @@ pub struct WorkerArgs {
 }
 
 /// Schedulers available in this build.
+/// `tessera sweep`: the seed's chunk-size experiment in one command.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The expression (as for `tessera run`).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub expr: Option<String>,
+    /// Read the expression from a file.
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Chunk sizes to try, comma-separated: `1000,2000,4000,10000,auto` (a tuple such as
+    /// `(1000, 500)` counts as one).
+    #[arg(long, allow_hyphen_values = true)]
+    pub chunks: String,
+    /// Runs per chunk size; the median wall time is reported.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Scheduler of every run.
+    #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
+    pub scheduler: SchedulerKind,
+    /// Workers (threads, or local-cluster workers).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Threads per local-cluster worker.
+    #[arg(long, default_value_t = 1)]
+    pub threads_per_worker: usize,
+    /// Run on an existing cluster.
+    #[arg(long, conflicts_with = "scheduler")]
+    pub cluster_file: Option<PathBuf>,
+    /// Memory limit of every run.
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Write an SVG plot of wall time and peak memory against chunk size.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print a JSON array, one `tessera run --json` object per chunk size.
+    #[arg(long)]
+    pub json: bool,
+    /// Lower without fusion.
+    #[arg(long)]
+    pub no_fuse: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchedulerKind {
     /// Every task on one thread, in priority order.

@@ -28,6 +28,8 @@ mod local_cluster;
 mod progress;
 mod report;
 mod run;
+mod sweep;
+mod sweep_plot;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Sweep(args)) => sweep::sweep(&args),
         Some(Command::Scheduler(args)) => cluster::scheduler(&args),
         Some(Command::Worker(args)) => cluster::worker(&args),
         None => {
