@@ -24,6 +24,7 @@ macro_rules! warn {
 mod cli;
 mod cluster;
 mod error;
+mod fit;
 mod local_cluster;
 mod progress;
 mod report;

@@ -71,8 +71,13 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let graph = lower(&array, &options).map_err(|e| bad(&e))?;
     let projected = graph.max_projected_bytes();
     if projected > memory_limit {
+        let edge = graph.work_chunksize().into_iter().max().unwrap_or(1);
+        let advice = match crate::fit::largest_fitting_chunks(&source, edge, auto_bytes, &options, memory_limit) {
+            Some(c) => format!("the largest chunks that fit are --chunks {c}; or raise --memory-limit"),
+            None => "no chunk size fits; raise --memory-limit".into(),
+        };
         return Err(CliError::Resources(format!(
-            "a task would need about {} of memory, more than the memory limit of {}; use smaller chunks or raise --memory-limit",
+            "a task would need about {} of memory, more than the memory limit of {}; {advice}",
             format_bytes(projected),
             format_bytes(memory_limit)
         )));
