@@ -102,7 +102,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             Some(p) => p,
             None => &NoObserver,
         };
-        (tessera::run_graph(&graph, scheduler, observer, start)?, scheduler.name(), scheduler.workers())
+        let computed = tessera::run_graph_within(&graph, scheduler, observer, start, memory_limit)?;
+        (computed, scheduler.name(), scheduler.workers())
     };
     if let Some(p) = &progress {
         p.finish();

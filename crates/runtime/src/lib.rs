@@ -97,16 +97,28 @@ pub struct Computed {
     pub tasks: usize,
 }
 
-/// Runs `graph` with `backend` on `scheduler`.
+/// Runs `graph` with `backend` on `scheduler`, without a memory limit.
 pub fn run(
     graph: &TaskGraph,
     backend: &dyn Backend,
     scheduler: Scheduler,
     observer: &dyn Observer,
 ) -> Result<Computed, RuntimeError> {
+    run_within(graph, backend, scheduler, observer, u64::MAX)
+}
+
+/// Runs `graph` admitting tasks only while held values and running tasks' projections
+/// fit `memory_limit` (the single-threaded scheduler runs one task at a time anyway).
+pub fn run_within(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    scheduler: Scheduler,
+    observer: &dyn Observer,
+    memory_limit: u64,
+) -> Result<Computed, RuntimeError> {
     match scheduler {
         Scheduler::SingleThreaded => single::run(graph, backend, observer),
-        Scheduler::Threads(n) => threads::run(graph, backend, n.max(1), observer),
+        Scheduler::Threads(n) => threads::run(graph, backend, n.max(1), observer, memory_limit),
     }
 }
 

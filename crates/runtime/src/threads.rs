@@ -1,4 +1,10 @@
 //! The threaded scheduler: a fixed pool taking the lowest-id ready task.
+//!
+//! Memory admission: a task starts only while the values held plus what the running
+//! tasks will add (each task's projection minus the inputs it reads, which are already
+//! held) stay under the memory limit; otherwise its thread waits for a task to finish.
+//! One task always may run, so a plan whose every task fits the limit (checked before
+//! the run) always progresses.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,10 +23,18 @@ struct State {
     values: Vec<Option<Arc<Value>>>,
     finished: usize,
     error: Option<RuntimeError>,
+    /// Bytes of the values held.
+    held_bytes: u64,
+    /// Bytes the running tasks will add beyond their inputs.
+    admitted_bytes: u64,
+    running: usize,
+    /// A thread waits for memory: wake everyone when a task finishes.
+    memory_waiters: bool,
 }
 
 struct Shared<'g> {
     graph: &'g TaskGraph,
+    memory_limit: u64,
     dependents: Vec<Vec<TaskId>>,
     state: Mutex<State>,
     wake: Condvar,
@@ -39,6 +53,7 @@ pub(crate) fn run(
     backend: &dyn Backend,
     threads: usize,
     observer: &dyn Observer,
+    memory_limit: u64,
 ) -> Result<Computed, RuntimeError> {
     let n = graph.tasks.len();
     let mut dependents = vec![Vec::new(); n];
@@ -55,6 +70,7 @@ pub(crate) fn run(
     }
     let shared = Shared {
         graph,
+        memory_limit,
         dependents,
         state: Mutex::new(State {
             ready,
@@ -63,6 +79,10 @@ pub(crate) fn run(
             values: vec![None; n],
             finished: 0,
             error: None,
+            held_bytes: 0,
+            admitted_bytes: 0,
+            running: 0,
+            memory_waiters: false,
         }),
         wake: Condvar::new(),
     };
@@ -98,11 +118,22 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             shared.wake.notify_all();
             return busy;
         }
-        let Some(Reverse(id)) = state.ready.pop() else {
+        let Some(&Reverse(id)) = state.ready.peek() else {
             state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         };
         let inputs: Vec<Arc<Value>> = graph.tasks[id].deps.iter().filter_map(|&d| state.values[d].clone()).collect();
+        let input_bytes: u64 = inputs.iter().map(|v| v.nbytes() as u64).sum();
+        let extra = graph.tasks[id].projected_bytes.saturating_sub(input_bytes);
+        let in_use = state.held_bytes + state.admitted_bytes;
+        if state.running > 0 && in_use.saturating_add(extra) > shared.memory_limit {
+            state.memory_waiters = true;
+            state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        state.ready.pop();
+        state.running += 1;
+        state.admitted_bytes += extra;
         drop(state);
         let start = Instant::now();
         let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
@@ -112,6 +143,8 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
         drop(refs);
         drop(inputs);
         state = shared.lock();
+        state.running -= 1;
+        state.admitted_bytes -= extra;
         match result {
             Err(e) => {
                 state.error.get_or_insert(e);
@@ -119,11 +152,14 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
                 return busy;
             }
             Ok(value) => {
+                state.held_bytes += value.nbytes() as u64;
                 state.values[id] = Some(Arc::new(value));
                 for &d in &graph.tasks[id].deps {
                     state.readers[d] -= 1;
-                    if state.readers[d] == 0 {
-                        state.values[d] = None;
+                    if state.readers[d] == 0
+                        && let Some(v) = state.values[d].take()
+                    {
+                        state.held_bytes -= v.nbytes() as u64;
                     }
                 }
                 let mut woke = 0;
@@ -135,7 +171,8 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
                     }
                 }
                 state.finished += 1;
-                if woke > 1 || state.finished == total {
+                if woke > 1 || state.finished == total || state.memory_waiters {
+                    state.memory_waiters = false;
                     shared.wake.notify_all();
                 } else if woke == 1 {
                     shared.wake.notify_one();

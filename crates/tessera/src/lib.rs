@@ -119,7 +119,19 @@ pub fn run_graph(
     observer: &dyn Observer,
     start: Instant,
 ) -> Result<Computed, Error> {
-    let done = tessera_runtime::run(graph, &CpuBackend, scheduler, observer)?;
+    run_graph_within(graph, scheduler, observer, start, u64::MAX)
+}
+
+/// [`run_graph`], admitting tasks only while they fit `memory_limit` bytes together
+/// with the values held.
+pub fn run_graph_within(
+    graph: &TaskGraph,
+    scheduler: Scheduler,
+    observer: &dyn Observer,
+    start: Instant,
+    memory_limit: u64,
+) -> Result<Computed, Error> {
+    let done = tessera_runtime::run_within(graph, &CpuBackend, scheduler, observer, memory_limit)?;
     Ok(Computed {
         block: assemble(graph, &done.outputs)?,
         tasks: done.tasks,
