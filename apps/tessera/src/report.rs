@@ -48,6 +48,7 @@ struct RunReport<'a> {
     projected_task_bytes: u64,
     memory_limit_bytes: u64,
     resource_scope: &'static str,
+    spilled_bytes: u64,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     cluster_workers: &'a [WorkerRun],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +120,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             projected_task_bytes: m.projected_task_bytes,
             memory_limit_bytes: m.memory_limit_bytes,
             resource_scope: m.resource_scope,
+            spilled_bytes: computed.spilled_bytes,
             cluster_workers: &computed.workers,
             transfer: transfer(&computed.workers),
         };
@@ -143,6 +145,9 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
         m.cpu_percent,
         format_bytes(m.peak_memory_bytes)
     );
+    if computed.spilled_bytes > 0 {
+        warn!("  spilled {} to disk to stay under the memory limit", format_bytes(computed.spilled_bytes));
+    }
     for w in &computed.workers {
         warn!(
             "  {}: {} tasks, cpu {:.1} s, peak memory {}, fetched {}, served {}",

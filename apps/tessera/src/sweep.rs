@@ -137,7 +137,8 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
         print_table(&rows);
     }
     if let Some(path) = &args.out {
-        sweep_plot::write(path, &rows).map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        sweep_plot::write(path, &rows)
+            .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
         warn!("sweep: plot written to {}", path.display());
     }
     Ok(())

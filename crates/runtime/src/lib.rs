@@ -15,6 +15,7 @@
 
 pub mod distributed;
 mod single;
+mod spill;
 mod threads;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -70,6 +71,9 @@ pub enum RuntimeError {
         /// The panic message.
         message: String,
     },
+    /// Spilling a value to disk or reading it back failed.
+    #[error("spilling to disk failed: {0}")]
+    Spill(String),
 }
 
 /// Hears about finished tasks. Called from the thread that ran the task.
@@ -95,6 +99,8 @@ pub struct Computed {
     pub busy: Vec<Duration>,
     /// Tasks executed.
     pub tasks: usize,
+    /// Bytes written to the spill directory.
+    pub spilled_bytes: u64,
 }
 
 /// Runs `graph` with `backend` on `scheduler`, without a memory limit.

@@ -29,5 +29,5 @@ pub(crate) fn run(graph: &TaskGraph, backend: &dyn Backend, observer: &dyn Obser
         observer.task_finished(graph, id, 0, elapsed);
     }
     let outputs = graph.outputs.iter().map(|&o| values[o].clone()).collect::<Option<Vec<_>>>();
-    Ok(Computed { outputs: outputs.unwrap_or_default(), busy: vec![busy], tasks: graph.tasks.len() })
+    Ok(Computed { outputs: outputs.unwrap_or_default(), busy: vec![busy], tasks: graph.tasks.len(), spilled_bytes: 0 })
 }

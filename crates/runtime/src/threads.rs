@@ -7,20 +7,34 @@
 //! the run) always progresses.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tessera_graph::{TaskGraph, TaskId};
 use tessera_kernels::{Backend, Value};
 
+use crate::spill::{self, SPILL_SHARE, SpillDir};
 use crate::{Computed, Observer, RuntimeError, execute};
+
+/// Where a computed value is.
+#[derive(Clone)]
+enum Slot {
+    Empty,
+    Memory(Arc<Value>),
+    Disk(PathBuf),
+}
 
 struct State {
     ready: BinaryHeap<Reverse<TaskId>>,
     waiting_on: Vec<u32>,
     readers: Vec<u32>,
-    values: Vec<Option<Arc<Value>>>,
+    values: Vec<Slot>,
+    /// Tasks whose values are in memory.
+    in_memory: HashSet<TaskId>,
+    started: Vec<bool>,
+    spill: SpillDir,
     finished: usize,
     error: Option<RuntimeError>,
     /// Bytes of the values held.
@@ -76,7 +90,10 @@ pub(crate) fn run(
             ready,
             waiting_on,
             readers: graph.dependents_count(),
-            values: vec![None; n],
+            values: vec![Slot::Empty; n],
+            in_memory: HashSet::new(),
+            started: vec![false; n],
+            spill: SpillDir::new(),
             finished: 0,
             error: None,
             held_bytes: 0,
@@ -99,13 +116,15 @@ pub(crate) fn run(
     if let Some(error) = state.error.take() {
         return Err(error);
     }
-    let outputs = graph
-        .outputs
-        .iter()
-        .map(|&o| state.values[o].take().map(|v| Arc::try_unwrap(v).unwrap_or_else(|a| (*a).clone())))
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default();
-    Ok(Computed { outputs, busy, tasks: n })
+    let mut outputs = Vec::with_capacity(graph.outputs.len());
+    for &o in &graph.outputs {
+        match std::mem::replace(&mut state.values[o], Slot::Empty) {
+            Slot::Memory(v) => outputs.push(Arc::try_unwrap(v).unwrap_or_else(|a| (*a).clone())),
+            Slot::Disk(file) => outputs.push(spill::read(&file)?),
+            Slot::Empty => {}
+        }
+    }
+    Ok(Computed { outputs, busy, tasks: n, spilled_bytes: state.spill.bytes })
 }
 
 fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &dyn Observer) -> Duration {
@@ -122,8 +141,8 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         };
-        let inputs: Vec<Arc<Value>> = graph.tasks[id].deps.iter().filter_map(|&d| state.values[d].clone()).collect();
-        let input_bytes: u64 = inputs.iter().map(|v| v.nbytes() as u64).sum();
+        let slots: Vec<Slot> = graph.tasks[id].deps.iter().map(|&d| state.values[d].clone()).collect();
+        let input_bytes: u64 = slots.iter().map(|s| if let Slot::Memory(v) = s { v.nbytes() as u64 } else { 0 }).sum();
         let extra = graph.tasks[id].projected_bytes.saturating_sub(input_bytes);
         let in_use = state.held_bytes + state.admitted_bytes;
         if state.running > 0 && in_use.saturating_add(extra) > shared.memory_limit {
@@ -132,16 +151,27 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             continue;
         }
         state.ready.pop();
+        state.started[id] = true;
         state.running += 1;
         state.admitted_bytes += extra;
         drop(state);
         let start = Instant::now();
-        let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
-        let result = execute(graph, backend, id, &refs);
+        // Spilled inputs are read back for this task only (their files stay until the
+        // last reader is done); their bytes count in this task's admitted share.
+        let inputs: Result<Vec<Arc<Value>>, RuntimeError> = slots
+            .into_iter()
+            .map(|s| match s {
+                Slot::Memory(v) => Ok(v),
+                Slot::Disk(file) => spill::read(&file).map(Arc::new),
+                Slot::Empty => Err(RuntimeError::Spill("an input is missing".into())),
+            })
+            .collect();
+        let result = inputs.and_then(|inputs| {
+            let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+            execute(graph, backend, id, &refs)
+        });
         let elapsed = start.elapsed();
         busy += elapsed;
-        drop(refs);
-        drop(inputs);
         state = shared.lock();
         state.running -= 1;
         state.admitted_bytes -= extra;
@@ -153,14 +183,18 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             }
             Ok(value) => {
                 state.held_bytes += value.nbytes() as u64;
-                state.values[id] = Some(Arc::new(value));
+                state.values[id] = Slot::Memory(Arc::new(value));
+                state.in_memory.insert(id);
                 for &d in &graph.tasks[id].deps {
                     state.readers[d] -= 1;
-                    if state.readers[d] == 0
-                        && let Some(v) = state.values[d].take()
-                    {
-                        state.held_bytes -= v.nbytes() as u64;
+                    if state.readers[d] == 0 {
+                        release(&mut state, d);
                     }
+                }
+                if let Err(e) = spill_over(shared, &mut state) {
+                    state.error.get_or_insert(e);
+                    shared.wake.notify_all();
+                    return busy;
                 }
                 let mut woke = 0;
                 for &next in &shared.dependents[id] {
@@ -183,4 +217,45 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
         observer.task_finished(graph, id, thread, elapsed);
         state = shared.lock();
     }
+}
+
+/// Drops a value nobody needs any more, in memory or on disk.
+fn release(state: &mut State, task: TaskId) {
+    match std::mem::replace(&mut state.values[task], Slot::Empty) {
+        Slot::Memory(v) => {
+            state.held_bytes -= v.nbytes() as u64;
+            state.in_memory.remove(&task);
+        }
+        Slot::Disk(file) => {
+            let _ = std::fs::remove_file(file);
+        }
+        Slot::Empty => {}
+    }
+}
+
+/// While held values pass [`SPILL_SHARE`] of the limit, writes the one needed last (its
+/// first unstarted reader has the latest priority) to disk. Values a running task is
+/// reading stay.
+fn spill_over(shared: &Shared<'_>, state: &mut State) -> Result<(), RuntimeError> {
+    let threshold = (shared.memory_limit as f64 * SPILL_SHARE) as u64;
+    while state.held_bytes > threshold {
+        let next_use = |t: TaskId| {
+            shared.dependents[t].iter().copied().filter(|&r| !state.started[r]).min().unwrap_or(TaskId::MAX)
+        };
+        let victim = state
+            .in_memory
+            .iter()
+            .copied()
+            .filter(|&t| {
+                state.readers[t] > 0 && matches!(&state.values[t], Slot::Memory(v) if Arc::strong_count(v) == 1)
+            })
+            .max_by_key(|&t| (next_use(t), t));
+        let Some(task) = victim else { return Ok(()) };
+        let Slot::Memory(value) = std::mem::replace(&mut state.values[task], Slot::Empty) else { return Ok(()) };
+        let file = state.spill.write(task, &value)?;
+        state.held_bytes -= value.nbytes() as u64;
+        state.in_memory.remove(&task);
+        state.values[task] = Slot::Disk(file);
+    }
+    Ok(())
 }

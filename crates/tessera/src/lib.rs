@@ -81,6 +81,8 @@ pub struct Computed {
     pub wall: Duration,
     /// On a cluster, each worker's share of the run (empty for local runs).
     pub workers: Vec<tessera_metrics::WorkerRun>,
+    /// Bytes of held values written to disk to stay under the memory limit.
+    pub spilled_bytes: u64,
 }
 
 impl Computed {
@@ -138,6 +140,7 @@ pub fn run_graph_within(
         busy: done.busy,
         wall: start.elapsed(),
         workers: Vec::new(),
+        spilled_bytes: done.spilled_bytes,
     })
 }
 
@@ -150,7 +153,14 @@ pub fn run_graph_on_cluster(
 ) -> Result<Computed, cluster::ClusterError> {
     let run = client.compute(graph, watch)?;
     let block = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
-    Ok(Computed { block, tasks: graph.tasks.len(), busy: Vec::new(), wall: start.elapsed(), workers: run.workers })
+    Ok(Computed {
+        block,
+        tasks: graph.tasks.len(),
+        busy: Vec::new(),
+        wall: start.elapsed(),
+        workers: run.workers,
+        spilled_bytes: 0,
+    })
 }
 
 /// Joins the output values of a graph into the result block.

@@ -1,0 +1,80 @@
+//! The memory limit: plans that cannot fit are refused at once; plans that can stay
+//! under it, spilling held chunks to disk when they must.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera_tests::{tessera, tessera_bin};
+
+/// Runs `tessera` and measures its peak RSS from outside (the kernel's `wait4` account,
+/// which reaps the child: `Child::wait` would lose the usage).
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str], spill_dir: &std::path::Path) -> (i32, serde_json::Value, u64, String) {
+    let child = Command::new(tessera_bin())
+        .args(args)
+        .env("TESSERA_SPILL_DIR", spill_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid = child.id() as libc::pid_t;
+    // Read the pipes first, so a full pipe never blocks the child.
+    let (mut out, mut err) = (child.stdout.expect("piped"), child.stderr.expect("piped"));
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).map(|_| s).unwrap_or_default()
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut out, &mut stdout).expect("stdout");
+    let mut status = 0;
+    // SAFETY: rusage is plain data, zeroed, and wait4 writes only into it and `status`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+    (code, json, usage.ru_maxrss as u64 * 1024, err_reader.join().unwrap_or_default())
+}
+
+#[test]
+fn a_materializing_run_three_times_the_limit_stays_under_it() {
+    // Fusion off: every block of y is stored, and y.T reads them in another order, so
+    // all of y (128 MB) would be held at once without spilling.
+    let expr = "x = random((4000, 4000), seed=1); y = x + 1; (y + y.T).sum()";
+    let want = tessera(&["run", "--json", "--no-fuse", "--chunks", "500", expr]).json()["result"].clone();
+    let spill = std::env::temp_dir().join(format!("tessera-spill-test-{}", std::process::id()));
+    std::fs::create_dir_all(&spill).expect("spill dir");
+    let limit = 48u64 << 20;
+    let (code, j, peak, stderr) =
+        run_measured(&["run", "--json", "--no-fuse", "--chunks", "500", "--memory-limit", "48MiB", expr], &spill);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(j["result"], want, "spilling changes nothing in the result");
+    assert!(j["spilled_bytes"].as_u64() > Some(0), "held chunks went to disk: {j}");
+    assert!(peak < limit, "peak RSS {} MiB over the 48 MiB limit", peak >> 20);
+    let left: Vec<_> = std::fs::read_dir(&spill).expect("readable").collect();
+    assert!(left.is_empty(), "spill files removed at the end: {left:?}");
+    let _ = std::fs::remove_dir_all(&spill);
+}
+
+#[test]
+fn the_seeds_crash_case_is_refused_at_once_and_auto_fits() {
+    // The seed at CI size: a matmul whose whole-array chunks need ~200 MiB per task
+    // under a 64 MiB limit (the seed: chunks of 20000 under 2 GiB).
+    let expr = "x = random((3000, 3000), seed=1); (x @ x.T).sum()";
+    tessera_bin();
+    let start = Instant::now();
+    let refused = tessera(&["run", "--chunks", "3000", "--memory-limit", "64MiB", expr]);
+    assert!(start.elapsed() < Duration::from_secs(1), "refused in {:?}", start.elapsed());
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    let line = refused.stderr.lines().find(|l| l.starts_with("error: ")).expect("one error line");
+    assert!(line.contains("memory limit of 64.00 MiB") && line.contains("--chunks "), "{line}");
+    // The suggestion is right: the size it names runs under the same limit.
+    let suggested = line.split("--chunks ").nth(1).and_then(|t| t.split(';').next()).expect("a size");
+    let ok = tessera(&["run", "--json", "--chunks", suggested, "--memory-limit", "64MiB", expr]);
+    assert_eq!(ok.code, 0, "the suggested --chunks {suggested} fits: {}", ok.stderr);
+    // `auto` (its byte target scaled down with the problem) fits too.
+    let auto = tessera(&["run", "--json", "--chunks", "auto", "--chunk-size", "4MiB", "--memory-limit", "64MiB", expr]);
+    assert_eq!(auto.code, 0, "{}", auto.stderr);
+    assert_eq!(auto.json()["result"], ok.json()["result"]);
+}
