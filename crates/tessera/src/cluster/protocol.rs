@@ -26,8 +26,9 @@ pub enum ToScheduler {
         task: u64,
         /// Bytes of the value.
         bytes: u64,
-        /// The worker's CPU seconds so far, so a run's CPU use is exact at its end.
-        cpu_seconds: f64,
+        /// The worker's counters now, so a run's usage is exact at its end (heartbeats
+        /// may lag by one interval).
+        counters: Counters,
     },
     /// Worker: its resource use, every [`tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS`].
     Heartbeat(Beat),
@@ -69,6 +70,19 @@ pub enum ToScheduler {
         /// The request.
         request: u64,
     },
+}
+
+/// The cumulative counters a worker sends with every finished task.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Counters {
+    /// CPU seconds of the process.
+    pub cpu_seconds: f64,
+    /// Value bytes fetched from peers.
+    pub bytes_in: u64,
+    /// Value bytes served.
+    pub bytes_out: u64,
+    /// Seconds during which at least one fetch was in flight.
+    pub fetch_seconds: f64,
 }
 
 /// A worker's heartbeat: its resource use so far.

@@ -11,7 +11,7 @@ use tessera_runtime::distributed::{ClusterScheduler, Command, Event, HEARTBEAT_I
 use tessera_transport::{MAX_FRAME_BYTES, Role, accept_hello, read_frame, write_batch};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::protocol::{Beat, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
+use super::protocol::{Beat, Counters, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
 
 enum Input {
     Joined { id: u64, role: Role, tx: UnboundedSender<FromScheduler>, conn: Connection },
@@ -134,12 +134,12 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 }
             }
             Input::Message { id, message } => match message {
-                ToScheduler::Finished { graph, task, bytes, cpu_seconds } => {
+                ToScheduler::Finished { graph, task, bytes, counters } => {
                     if let Some(g) = graphs.get_mut(&graph) {
                         *g.finished_by.entry(id).or_default() += 1;
                     }
                     if let Some(w) = workers.get_mut(&id) {
-                        w.beat.cpu_seconds = w.beat.cpu_seconds.max(cpu_seconds);
+                        w.counted(counters);
                     }
                     vec![Event::TaskFinished { worker: id, graph, task: task as usize, bytes }]
                 }
@@ -214,6 +214,15 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
 }
 
 impl Worker {
+    /// Counters that came with a finished task: newer than the last heartbeat.
+    fn counted(&mut self, c: Counters) {
+        let b = &mut self.beat;
+        b.cpu_seconds = b.cpu_seconds.max(c.cpu_seconds);
+        b.bytes_in = b.bytes_in.max(c.bytes_in);
+        b.bytes_out = b.bytes_out.max(c.bytes_out);
+        b.fetch_seconds = b.fetch_seconds.max(c.fetch_seconds);
+    }
+
     fn heard(&mut self, beat: Beat) {
         let now = Instant::now();
         let wall = now.duration_since(self.beat_at).as_secs_f64();
@@ -226,7 +235,15 @@ impl Worker {
         self.status.bytes_out = beat.bytes_out;
         self.status.tasks_running = beat.tasks_running;
         self.status.tasks_done = beat.tasks_done;
-        self.beat = Beat { cpu_seconds: beat.cpu_seconds.max(self.beat.cpu_seconds), ..beat };
+        // A finished task may have brought newer counters than this beat: keep the larger.
+        let newer = Counters {
+            cpu_seconds: self.beat.cpu_seconds,
+            bytes_in: self.beat.bytes_in,
+            bytes_out: self.beat.bytes_out,
+            fetch_seconds: self.beat.fetch_seconds,
+        };
+        self.beat = beat;
+        self.counted(newer);
         self.beat_at = now;
     }
 }

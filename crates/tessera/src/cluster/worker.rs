@@ -20,7 +20,9 @@ use tessera_transport::{
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::protocol::{Beat, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT};
+use super::protocol::{
+    Beat, Counters as Sent, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT,
+};
 use super::{CONNECT_TIMEOUT, ClusterError};
 
 /// Tasks projected to touch at most this many bytes run inline on the event loop.
@@ -94,6 +96,15 @@ impl Counters {
             && let Some(since) = f.1.take()
         {
             self.fetch_nanos.fetch_add(since.elapsed().as_nanos() as u64, Relaxed);
+        }
+    }
+
+    fn sent(&self) -> Sent {
+        Sent {
+            cpu_seconds: Usage::now().cpu.as_secs_f64(),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            fetch_seconds: Duration::from_nanos(self.fetch_nanos.load(Relaxed)).as_secs_f64(),
         }
     }
 
@@ -273,7 +284,7 @@ async fn compute(
             let bytes = value.nbytes() as u64;
             shared.store.insert((graph, task), value);
             counters.done.fetch_add(1, Relaxed);
-            ToScheduler::Finished { graph, task, bytes, cpu_seconds: Usage::now().cpu.as_secs_f64() }
+            ToScheduler::Finished { graph, task, bytes, counters: counters.sent() }
         }
         Ok(Err(e)) => ToScheduler::Failed { graph, task, error: e.to_string() },
         Err(error) => ToScheduler::Failed { graph, task, error },
