@@ -20,6 +20,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run an expression once per chunk size and compare wall time, CPU and memory.
     Sweep(SweepArgs),
+    /// Watch a computation in the terminal: progress, workers, history.
+    Ui(UiArgs),
     /// Start a cluster scheduler and write its cluster file.
     Scheduler(SchedulerArgs),
     /// Start a worker that joins the cluster described by a cluster file.
@@ -58,6 +60,28 @@ pub struct WorkerArgs {
 }
 
 /// Schedulers available in this build.
+/// `tessera ui`: the terminal UI.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The expression (default: the seed's computation).
+    pub expr: Option<String>,
+    /// Where runs go: `threads` or `local-cluster`.
+    #[arg(long, value_enum, default_value_t = SchedulerKind::LocalCluster)]
+    pub scheduler: SchedulerKind,
+    /// Workers of the local cluster (or threads).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Threads per local-cluster worker.
+    #[arg(long, default_value_t = 1)]
+    pub threads_per_worker: usize,
+    /// Memory limit.
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Start the computation at once.
+    #[arg(long)]
+    pub run: bool,
+}
+
 /// `tessera sweep`: the seed's chunk-size experiment in one command.
 #[derive(Debug, Args)]
 pub struct SweepArgs {

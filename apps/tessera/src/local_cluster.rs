@@ -14,7 +14,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// A running local cluster; dropping it stops every process and removes its files.
 pub struct LocalCluster {
     dir: PathBuf,
+    /// The scheduler first, then the workers.
     children: Vec<Child>,
+    threads: usize,
+    memory_limit: u64,
+    next_worker: usize,
 }
 
 fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
@@ -42,7 +46,7 @@ impl LocalCluster {
     pub fn start(workers: usize, threads: usize, memory_limit: u64) -> Result<LocalCluster, CliError> {
         let dir = std::env::temp_dir().join(format!("tessera-local-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        let mut cluster = LocalCluster { dir, children: Vec::new() };
+        let mut cluster = LocalCluster { dir, children: Vec::new(), threads, memory_limit, next_worker: 0 };
         let file = cluster.cluster_file();
         let file_arg = file.to_string_lossy().into_owned();
         cluster.children.push(spawn(
@@ -59,25 +63,41 @@ impl LocalCluster {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let (threads, memory) = (threads.to_string(), memory_limit.to_string());
-        for i in 0..workers {
-            let name = format!("local-{i}");
-            cluster.children.push(spawn(
-                &[
-                    "worker",
-                    "--cluster-file",
-                    &file_arg,
-                    "--threads",
-                    &threads,
-                    "--memory-limit",
-                    &memory,
-                    "--name",
-                    &name,
-                ],
-                &cluster.dir.join(format!("{name}.log")),
-            )?);
+        for _ in 0..workers {
+            cluster.add_worker()?;
         }
         Ok(cluster)
+    }
+
+    /// Starts one more worker (named `local-N`).
+    pub fn add_worker(&mut self) -> Result<(), CliError> {
+        let name = format!("local-{}", self.next_worker);
+        self.next_worker += 1;
+        let file = self.cluster_file().to_string_lossy().into_owned();
+        let (threads, memory) = (self.threads.to_string(), self.memory_limit.to_string());
+        let args =
+            ["worker", "--cluster-file", &file, "--threads", &threads, "--memory-limit", &memory, "--name", &name];
+        let child = spawn(&args, &self.dir.join(format!("{name}.log")))?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    /// Kills the newest worker with SIGKILL (its work is recomputed elsewhere); false if
+    /// only one is left.
+    pub fn kill_worker(&mut self) -> bool {
+        if self.children.len() <= 2 {
+            return false;
+        }
+        if let Some(mut child) = self.children.pop() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        true
+    }
+
+    /// Workers running.
+    pub fn workers(&self) -> usize {
+        self.children.len().saturating_sub(1)
     }
 
     /// The cluster file of the running scheduler.

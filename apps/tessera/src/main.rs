@@ -31,6 +31,7 @@ mod report;
 mod run;
 mod sweep;
 mod sweep_plot;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -53,10 +54,24 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
+        Some(Command::Ui(args)) => ui::ui(&args, args.expr.as_deref().unwrap_or(SEED_DEMO)),
         Some(Command::Scheduler(args)) => cluster::scheduler(&args),
         Some(Command::Worker(args)) => cluster::worker(&args),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            let args = cli::UiArgs {
+                expr: None,
+                scheduler: cli::SchedulerKind::LocalCluster,
+                workers: Some(2),
+                threads_per_worker: 1,
+                memory_limit: None,
+                run: true,
+            };
+            ui::ui(&args, SEED_DEMO)
+        }
         None => {
-            warn!("tessera: no command given; running the seed's computation on a 2-worker local cluster");
+            warn!(
+                "tessera: no terminal, so no UI (run `tessera ui` in one); running the seed's computation on a 2-worker local cluster"
+            );
             warn!("  {}   (see `tessera --help`)", SEED_DEMO.replace('\n', "; "));
             run::run(&cli::RunArgs::demo(SEED_DEMO))
         }

@@ -99,6 +99,15 @@ fn human(v: &Json) -> String {
     }
 }
 
+/// The result in one short line: the number, or the shape and dtype of an array.
+pub fn short_result(block: &Block) -> String {
+    if block.shape().is_empty() {
+        human(&element(block, 0))
+    } else {
+        format!("array(shape={:?}, dtype={})", block.shape(), block.dtype().name())
+    }
+}
+
 /// Prints the report.
 pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_json: bool) {
     let result = result_json(&computed.block);

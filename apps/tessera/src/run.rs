@@ -151,7 +151,7 @@ fn fix_allocator_threshold() {
 struct ClusterProgress<'a>(Option<&'a Progress>);
 
 impl Watch for ClusterProgress<'_> {
-    fn progress(&self, done: u64, total: u64) {
+    fn progress(&self, done: u64, total: u64, _layers: &[u64]) {
         if let Some(p) = self.0 {
             p.set(done as usize, total as usize);
         }

@@ -171,6 +171,8 @@ pub enum Command {
         done: usize,
         /// Tasks in all.
         total: usize,
+        /// Tasks done per layer of the graph.
+        layers: Vec<usize>,
     },
     /// All done: the outputs and who holds them.
     Finished {

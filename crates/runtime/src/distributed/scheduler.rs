@@ -39,6 +39,8 @@ struct GraphState {
     dependents: Vec<Vec<TaskId>>,
     ready: BTreeSet<TaskId>,
     done: usize,
+    /// Tasks done per layer, for progress per operation.
+    layer_done: Vec<usize>,
     shared_with: HashSet<WorkerId>,
     is_output: Vec<bool>,
     /// Stolen tasks and the idle worker they were taken for.
@@ -278,6 +280,7 @@ impl ClusterScheduler {
             is_output[o] = true;
         }
         let readers = tasks.dependents_count();
+        let layer_done = vec![0; tasks.layers.len()];
         self.graphs.insert(
             id,
             GraphState {
@@ -289,6 +292,7 @@ impl ClusterScheduler {
                 dependents,
                 ready,
                 done: 0,
+                layer_done,
                 shared_with: HashSet::new(),
                 is_output,
                 preferred: BTreeMap::new(),
@@ -319,6 +323,7 @@ impl ClusterScheduler {
         g.state[task] = State::Memory(vec![worker]);
         g.bytes[task] = bytes;
         g.done += 1;
+        g.layer_done[g.tasks.tasks[task].layer] += 1;
         let deps = g.tasks.tasks[task].deps.clone();
         for d in deps {
             g.readers[d] = g.readers[d].saturating_sub(1);
@@ -340,7 +345,7 @@ impl ClusterScheduler {
             }
         }
         let total = g.tasks.tasks.len();
-        out.push(Command::Progress { client: g.client, graph, done: g.done, total });
+        out.push(Command::Progress { client: g.client, graph, done: g.done, total, layers: g.layer_done.clone() });
         if g.done == total {
             let outputs = g
                 .tasks
@@ -482,6 +487,8 @@ fn recompute(g: &mut GraphState, task: TaskId, was_done: bool) {
     }
     if matches!(g.state[task], State::Memory(_) | State::Released) || was_done {
         g.done = g.done.saturating_sub(1);
+        let layer = g.tasks.tasks[task].layer;
+        g.layer_done[layer] = g.layer_done[layer].saturating_sub(1);
     }
     // Dependents that counted this value as available must wait for it again.
     for i in 0..g.dependents[task].len() {

@@ -113,7 +113,11 @@ impl Sim {
                 self.stores.remove(&worker);
                 return true;
             }
-            Command::ShareGraph { .. } | Command::Progress { .. } => return true,
+            Command::Progress { done, layers, .. } => {
+                assert_eq!(layers.iter().sum::<usize>(), done, "progress per layer adds up");
+                return true;
+            }
+            Command::ShareGraph { .. } => return true,
         };
         let cmds = self.core.handle(event);
         self.queue.extend(cmds);

@@ -14,8 +14,8 @@ use super::{CONNECT_TIMEOUT, ClusterError};
 
 /// Hears what a cluster run is doing while it runs.
 pub trait Watch {
-    /// Tasks done out of the total.
-    fn progress(&self, _done: u64, _total: u64) {}
+    /// Tasks done out of the total, and done per layer of the graph.
+    fn progress(&self, _done: u64, _total: u64, _layers: &[u64]) {}
     /// The workers' latest state (several times a second).
     fn workers(&self, _workers: &[WorkerStatus]) {}
 }
@@ -73,7 +73,9 @@ impl Client {
                     .await
                     .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
                 match message {
-                    FromScheduler::Progress { request: r, done, total } if r == request => watch.progress(done, total),
+                    FromScheduler::Progress { request: r, done, total, layers } if r == request => {
+                        watch.progress(done, total, &layers)
+                    }
                     FromScheduler::Workers(status) => watch.workers(&status),
                     FromScheduler::Failed { request: r, error, resources } if r == request => {
                         return Err(if resources {

@@ -150,6 +150,8 @@ pub enum FromScheduler {
         done: u64,
         /// Tasks in all.
         total: u64,
+        /// Tasks done per layer of the graph (progress per operation).
+        layers: Vec<u64>,
     },
     /// Client: finished; fetch the outputs from these peers.
     Result {

@@ -28,6 +28,8 @@ struct Worker {
     status: WorkerStatus,
     beat: Beat,
     beat_at: Instant,
+    /// CPU seconds in the last heartbeat (finished tasks raise `beat` in between).
+    beat_cpu: f64,
 }
 
 struct Graph {
@@ -103,7 +105,10 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads)");
                 let status = WorkerStatus { name, threads, memory_limit, ..WorkerStatus::default() };
                 let peer = Peer { listen, certificate };
-                workers.insert(id, Worker { peer, tx, conn, status, beat: Beat::default(), beat_at: Instant::now() });
+                workers.insert(
+                    id,
+                    Worker { peer, tx, conn, status, beat: Beat::default(), beat_at: Instant::now(), beat_cpu: 0.0 },
+                );
                 vec![Event::WorkerJoined { worker: id, info: WorkerInfo { threads: threads as usize, memory_limit } }]
             }
             Input::Joined { id, role: Role::Client, tx, .. } => {
@@ -227,8 +232,9 @@ impl Worker {
         let now = Instant::now();
         let wall = now.duration_since(self.beat_at).as_secs_f64();
         if wall > 0.0 {
-            self.status.cpu_percent = 100.0 * (beat.cpu_seconds - self.beat.cpu_seconds).max(0.0) / wall;
+            self.status.cpu_percent = 100.0 * (beat.cpu_seconds - self.beat_cpu).max(0.0) / wall;
         }
+        self.beat_cpu = beat.cpu_seconds;
         self.status.rss_bytes = beat.rss_bytes;
         self.status.held_bytes = beat.held_bytes;
         self.status.bytes_in = beat.bytes_in;
@@ -287,14 +293,15 @@ fn dispatch(
         }
         Command::Steal { worker, graph, task } => to_worker(worker, FromScheduler::Steal { graph, task: task as u64 }),
         Command::Disconnect { .. } => {}
-        Command::Progress { client, graph, done, total } => {
+        Command::Progress { client, graph, done, total, layers } => {
             if let (Some(c), Some(g)) = (clients.get(&client), graphs.get_mut(&graph)) {
                 // At most ~200 progress messages per graph.
                 let step = (done as u64 * 200) / total.max(1) as u64;
                 if step != g.last_progress || done == total {
                     g.last_progress = step;
-                    let _ =
-                        c.send(FromScheduler::Progress { request: g.request, done: done as u64, total: total as u64 });
+                    let layers = layers.into_iter().map(|n| n as u64).collect();
+                    let (request, done, total) = (g.request, done as u64, total as u64);
+                    let _ = c.send(FromScheduler::Progress { request, done, total, layers });
                 }
             }
         }

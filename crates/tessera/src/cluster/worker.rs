@@ -25,8 +25,11 @@ use super::protocol::{
 };
 use super::{CONNECT_TIMEOUT, ClusterError};
 
-/// Tasks projected to touch at most this many bytes run inline on the event loop.
+/// Tasks projected to touch at most this many bytes run inline on the event loop...
 const INLINE_TASK_BYTES: u64 = 256 << 10;
+/// ...if their graph's blocks have at most this many elements: a fused reduction over a
+/// big block allocates little but computes long, and must not stall the heartbeats.
+const INLINE_BLOCK_ELEMENTS: usize = 1 << 15;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -182,7 +185,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             }
         }
     });
-    let mut graphs: HashMap<u64, Arc<TaskGraph>> = HashMap::new();
+    let mut graphs: HashMap<u64, (Arc<TaskGraph>, bool)> = HashMap::new();
     let slots = Arc::new(Semaphore::new(options.threads.max(1)));
     let peers = Arc::new(PeerPool::new(file.secret));
     loop {
@@ -201,17 +204,21 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 .map_err(|e| e.to_string())
                 .and_then(|r| r)
                 .map_err(|e| ClusterError::Failed(format!("malformed graph: {e}")))?;
-                graphs.insert(graph, Arc::new(decoded));
+                let small_blocks = decoded.work_chunksize().iter().product::<usize>() <= INLINE_BLOCK_ELEMENTS;
+                graphs.insert(graph, (Arc::new(decoded), small_blocks));
             }
             FromScheduler::Compute { graph, task, inputs } => {
-                let Some(tasks) = graphs.get(&graph).cloned() else {
+                let Some((tasks, small_blocks)) = graphs.get(&graph).cloned() else {
                     let _ = out_tx.send(ToScheduler::Failed { graph, task, error: "unknown graph".into() });
                     continue;
                 };
                 lock(&shared.queued).insert((graph, task));
                 let (shared, out_tx, slots, peers) = (shared.clone(), out_tx.clone(), slots.clone(), peers.clone());
                 tokio::spawn(async move {
-                    if let Some(reply) = compute(tasks, graph, task, inputs, &shared, &slots, &peers).await {
+                    let inline = small_blocks
+                        && tasks.tasks.get(task as usize).is_none_or(|t| t.projected_bytes <= INLINE_TASK_BYTES);
+                    let job = Job { tasks, graph, task, inputs, inline };
+                    if let Some(reply) = compute(job, &shared, &slots, &peers).await {
                         let _ = out_tx.send(reply);
                     }
                 });
@@ -229,17 +236,19 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
     }
 }
 
-/// Runs one task; `None` when it was stolen before it started.
-async fn compute(
+/// A task to run.
+struct Job {
     tasks: Arc<TaskGraph>,
     graph: u64,
     task: u64,
     inputs: Vec<(u64, Option<Peer>)>,
-    shared: &Shared,
-    slots: &Semaphore,
-    peers: &PeerPool,
-) -> Option<ToScheduler> {
-    let small = tasks.tasks.get(task as usize).is_none_or(|t| t.projected_bytes <= INLINE_TASK_BYTES);
+    /// Small enough to run on the event loop.
+    inline: bool,
+}
+
+/// Runs one task; `None` when it was stolen before it started.
+async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool) -> Option<ToScheduler> {
+    let Job { tasks, graph, task, inputs, inline } = job;
     let mut values = Vec::with_capacity(inputs.len());
     for (dep, holder) in inputs {
         let value = match (shared.store.get(&(graph, dep)), holder) {
@@ -273,7 +282,7 @@ async fn compute(
         CpuBackend.execute(&tasks, task as usize, &refs)
     };
     // Tiny tasks run on the event loop: handing them to a thread costs more than they do.
-    let result = if small {
+    let result = if inline {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|_| "the task panicked".to_string())
     } else {
         tokio::task::spawn_blocking(run).await.map_err(|e| format!("the task panicked: {e}"))

@@ -1,0 +1,233 @@
+//! One computation started from the UI, on a thread of its own; it reports progress,
+//! the workers' (or threads') state and its outcome as [`JobEvent`]s.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use tessera::cluster::{Client, Watch};
+use tessera::{Array, ChunkSpec, LowerOptions, Observer, Scheduler, TaskGraph, WorkerStatus, lower};
+use tessera_expr::{EvalOptions, Value};
+use tessera_metrics::{Usage, current_rss_bytes};
+
+use super::model::{AS_WRITTEN, RunRecord, WorkerRow};
+use crate::report::short_result;
+
+/// How often a local run samples its threads.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// What a job tells the UI.
+#[derive(Debug)]
+pub enum JobEvent {
+    /// The graph is lowered: its operations and their task counts.
+    Started(Vec<(String, u64)>),
+    /// Tasks done per operation.
+    Progress(Vec<u64>),
+    /// The workers' or threads' state now.
+    Workers(Vec<WorkerRow>),
+    /// The run ended.
+    Finished(Result<RunRecord, String>),
+}
+
+/// What to run and where.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The expression.
+    pub expr: String,
+    /// `--chunks`, or [`AS_WRITTEN`].
+    pub chunks: String,
+    /// Threads for a local run (without a cluster file).
+    pub threads: usize,
+    /// The cluster file, for cluster runs.
+    pub cluster_file: Option<PathBuf>,
+    /// The memory limit.
+    pub memory_limit: u64,
+}
+
+/// Operations of a graph: each layer's op name, grouped in order of first appearance.
+struct Ops {
+    names: Vec<(String, u64)>,
+    of_layer: Vec<usize>,
+}
+
+impl Ops {
+    fn of(graph: &TaskGraph) -> Ops {
+        let mut names: Vec<(String, u64)> = Vec::new();
+        let of_layer = graph
+            .layers
+            .iter()
+            .map(|l| match names.iter().position(|n| n.0 == l.op_name) {
+                Some(i) => i,
+                None => {
+                    names.push((l.op_name.clone(), 0));
+                    names.len() - 1
+                }
+            })
+            .collect::<Vec<_>>();
+        for t in &graph.tasks {
+            names[of_layer[t.layer]].1 += 1;
+        }
+        Ops { names, of_layer }
+    }
+
+    fn per_op(&self, per_layer: impl Iterator<Item = (usize, u64)>) -> Vec<u64> {
+        let mut done = vec![0; self.names.len()];
+        for (layer, n) in per_layer {
+            done[self.of_layer[layer]] += n;
+        }
+        done
+    }
+}
+
+/// Runs the job to the end, sending events; never panics into the UI.
+pub fn run(spec: JobSpec, tx: Sender<JobEvent>) {
+    let outcome = execute(&spec, &tx);
+    let _ = tx.send(JobEvent::Finished(outcome));
+}
+
+fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
+    let chunks = match spec.chunks.as_str() {
+        AS_WRITTEN => None,
+        c => Some(ChunkSpec::parse(c).map_err(|e| e.to_string())?),
+    };
+    let auto_bytes = tessera::chunk_byte_target().map_err(|e| e.to_string())?;
+    let value = tessera_expr::evaluate(&spec.expr, &EvalOptions { chunks, auto_bytes }).map_err(|e| e.to_string())?;
+    let array = match value {
+        Value::Array(a) => a,
+        Value::Number(s) => Array::scalar(s, s.natural_dtype()),
+        other => return Err(format!("the expression's result is {}, not an array or a number", other.kind())),
+    };
+    let before = Usage::now();
+    let start = Instant::now();
+    let graph = lower(&array, &LowerOptions::default()).map_err(|e| e.to_string())?;
+    if graph.max_projected_bytes() > spec.memory_limit {
+        return Err(format!(
+            "a task would need about {} of memory, more than the memory limit of {}; use smaller chunks",
+            tessera::format_bytes(graph.max_projected_bytes()),
+            tessera::format_bytes(spec.memory_limit)
+        ));
+    }
+    let ops = Ops::of(&graph);
+    let _ = tx.send(JobEvent::Started(ops.names.clone()));
+    let (computed, scheduler) = match &spec.cluster_file {
+        Some(file) => {
+            let mut client = Client::connect(file).map_err(|e| e.to_string())?;
+            let watch = ClusterWatch { ops: &ops, tx };
+            (
+                tessera::run_graph_on_cluster(&graph, &mut client, &watch, start).map_err(|e| e.to_string())?,
+                "local-cluster",
+            )
+        }
+        None => (run_threads(&graph, &ops, spec, start, tx)?, "threads"),
+    };
+    let after = Usage::now();
+    let worker_cpu: f64 = computed.workers.iter().map(|w| w.cpu_seconds).sum();
+    let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
+    let chunksize: Vec<String> = graph.work_chunksize().iter().map(usize::to_string).collect();
+    Ok(RunRecord {
+        chunks: chunksize.join("x"),
+        result: short_result(&computed.block),
+        wall_s: computed.wall.as_secs_f64(),
+        tasks: computed.tasks as u64,
+        cpu_percent: after.cpu_percent_since(&before) + 100.0 * worker_cpu / wall,
+        peak_memory_bytes: after.peak_rss_bytes + computed.workers.iter().map(|w| w.peak_rss_bytes).sum::<u64>(),
+        scheduler,
+    })
+}
+
+/// Counts finished tasks per layer and busy time per thread.
+struct Counting {
+    per_layer: Vec<AtomicU64>,
+    busy_nanos: Vec<AtomicU64>,
+}
+
+impl Observer for Counting {
+    fn task_finished(&self, graph: &TaskGraph, task: usize, thread: usize, busy: Duration) {
+        if let Some(c) = self.per_layer.get(graph.tasks[task].layer) {
+            c.fetch_add(1, Relaxed);
+        }
+        if let Some(b) = self.busy_nanos.get(thread) {
+            b.fetch_add(busy.as_nanos() as u64, Relaxed);
+        }
+    }
+}
+
+fn run_threads(
+    graph: &TaskGraph,
+    ops: &Ops,
+    spec: &JobSpec,
+    start: Instant,
+    tx: &Sender<JobEvent>,
+) -> Result<tessera::Computed, String> {
+    let threads = spec.threads.max(1);
+    let counting = Counting {
+        per_layer: graph.layers.iter().map(|_| AtomicU64::new(0)).collect(),
+        busy_nanos: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+    };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut last_busy = vec![0u64; threads];
+            let mut last = Instant::now();
+            while !done.load(Relaxed) {
+                std::thread::sleep(SAMPLE_EVERY);
+                let now = Instant::now();
+                let interval = now.duration_since(last).as_nanos().max(1) as f64;
+                last = now;
+                let per_layer = counting.per_layer.iter().enumerate().map(|(l, c)| (l, c.load(Relaxed)));
+                let _ = tx.send(JobEvent::Progress(ops.per_op(per_layer)));
+                let rss = current_rss_bytes();
+                let rows = (0..threads)
+                    .map(|t| {
+                        let busy = counting.busy_nanos[t].load(Relaxed);
+                        let delta = busy.saturating_sub(last_busy[t]);
+                        last_busy[t] = busy;
+                        WorkerRow {
+                            name: format!("thread-{t}"),
+                            cpu_percent: (100.0 * delta as f64 / interval).min(100.0),
+                            memory_bytes: rss,
+                            memory_limit: spec.memory_limit,
+                            ..WorkerRow::default()
+                        }
+                    })
+                    .collect();
+                let _ = tx.send(JobEvent::Workers(rows));
+            }
+        });
+        let budget = spec.memory_limit.saturating_sub(current_rss_bytes());
+        let result = tessera::run_graph_within(graph, Scheduler::Threads(threads), &counting, start, budget);
+        done.store(true, Relaxed);
+        result.map_err(|e| e.to_string())
+    })
+}
+
+/// Forwards a cluster run's progress and worker state.
+struct ClusterWatch<'a> {
+    ops: &'a Ops,
+    tx: &'a Sender<JobEvent>,
+}
+
+impl Watch for ClusterWatch<'_> {
+    fn progress(&self, _done: u64, _total: u64, layers: &[u64]) {
+        let _ = self.tx.send(JobEvent::Progress(self.ops.per_op(layers.iter().copied().enumerate())));
+    }
+
+    fn workers(&self, workers: &[WorkerStatus]) {
+        let rows = workers
+            .iter()
+            .map(|w| WorkerRow {
+                name: w.name.clone(),
+                cpu_percent: w.cpu_percent,
+                memory_bytes: w.rss_bytes,
+                memory_limit: w.memory_limit,
+                running: w.tasks_running,
+                done: w.tasks_done,
+                bytes_in: w.bytes_in,
+                bytes_out: w.bytes_out,
+                ..WorkerRow::default()
+            })
+            .collect();
+        let _ = self.tx.send(JobEvent::Workers(rows));
+    }
+}

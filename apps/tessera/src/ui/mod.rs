@@ -1,0 +1,187 @@
+//! `tessera ui`: a terminal UI that launches a local cluster (or a thread pool), runs the
+//! chunked computation, and shows progress per operation, per-worker utilization and
+//! the history of runs.
+//!
+//! The model ([`model::App`]) is plain data updated by key presses and by events from
+//! the job thread; [`view::draw`] only reads it, so screens are tested with ratatui's
+//! `TestBackend`. Nothing is printed to the screen but the UI: the cluster's processes
+//! log to files, and the UI's own log goes to a file named on screen.
+
+pub mod job;
+pub mod model;
+pub mod view;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+
+use crate::cli::{SchedulerKind, UiArgs};
+use crate::error::CliError;
+use crate::local_cluster::LocalCluster;
+use job::{JobEvent, JobSpec};
+use model::{App, Where};
+
+/// At most this many frames per second.
+const FRAME: Duration = Duration::from_millis(100);
+
+/// The UI's log file.
+struct Log(Option<std::fs::File>);
+
+impl Log {
+    fn line(&mut self, text: &str) {
+        if let Some(f) = &mut self.0 {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+}
+
+/// Runs the UI until `q`.
+pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
+    if !std::io::stdout().is_terminal() {
+        return Err(CliError::BadInput(
+            "tessera ui needs a terminal; in scripts use `tessera run --progress EXPR`".into(),
+        ));
+    }
+    let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
+    let log_path = std::env::temp_dir().join(format!("tessera-ui-{}.log", std::process::id()));
+    let mut log = Log(std::fs::File::create(&log_path).ok());
+    let place = if args.scheduler == SchedulerKind::LocalCluster { Where::LocalCluster } else { Where::Threads };
+    let workers = args.workers.unwrap_or(2).max(1);
+    let mut app = App::new(expr, place, workers, args.threads_per_worker, &log_path.display().to_string());
+    let mut cluster = match place {
+        Where::LocalCluster => {
+            Some(LocalCluster::start(workers, args.threads_per_worker, memory_limit / workers as u64)?)
+        }
+        Where::Threads => None,
+    };
+    let mut terminal = ratatui::init();
+    let mut job: Option<Receiver<JobEvent>> = None;
+    if args.run {
+        job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
+    }
+    let mut last_draw = Instant::now() - FRAME;
+    let result = loop {
+        if let Some(rx) = &job {
+            while let Ok(event) = rx.try_recv() {
+                match event {
+                    JobEvent::Started(ops) => app.started(ops, Instant::now()),
+                    JobEvent::Progress(per_op) => app.progress(&per_op),
+                    JobEvent::Workers(rows) => app.workers_now(rows),
+                    JobEvent::Finished(outcome) => {
+                        log.line(&format!("run finished: {outcome:?}"));
+                        app.finished(outcome);
+                    }
+                }
+            }
+        }
+        if let Some(c) = &cluster {
+            app.workers = c.workers();
+        }
+        let now = Instant::now();
+        if (app.dirty || app.running()) && now.duration_since(last_draw) >= FRAME {
+            if let Err(e) = terminal.draw(|f| view::draw(f, &app, now)) {
+                break Err(CliError::Failed(format!("cannot draw: {e}")));
+            }
+            app.dirty = false;
+            last_draw = now;
+        }
+        match event::poll(Duration::from_millis(50)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => break Err(CliError::Failed(format!("cannot read the terminal: {e}"))),
+        }
+        let Ok(Event::Key(key)) = event::read() else {
+            app.dirty = true;
+            continue;
+        };
+        if key.kind != KeyEventKind::Press {
+            continue;
+        }
+        app.dirty = true;
+        if let Some(text) = &mut app.editing {
+            match key.code {
+                KeyCode::Enter => {
+                    app.expr = std::mem::take(text);
+                    app.editing = None;
+                }
+                KeyCode::Esc => app.editing = None,
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) => text.push(c),
+                _ => {}
+            }
+            continue;
+        }
+        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            _ if ctrl_c => break Ok(()),
+            KeyCode::Char('q') | KeyCode::Esc => break Ok(()),
+            KeyCode::Char('r') if !app.running() => {
+                job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
+            }
+            KeyCode::Char('e') if !app.running() => app.editing = Some(app.expr.clone()),
+            KeyCode::Char('c') if !app.running() => {
+                app.chunk_choice = (app.chunk_choice + 1) % model::CHUNK_CHOICES.len()
+            }
+            KeyCode::Char('s') if !app.running() => {
+                (app.place, cluster) = match app.place {
+                    Where::Threads => {
+                        let c =
+                            LocalCluster::start(app.workers, app.threads_per_worker, memory_limit / app.workers as u64);
+                        match c {
+                            Ok(c) => (Where::LocalCluster, Some(c)),
+                            Err(e) => {
+                                log.line(&format!("cannot start a local cluster: {e}"));
+                                (Where::Threads, None)
+                            }
+                        }
+                    }
+                    Where::LocalCluster => (Where::Threads, None),
+                };
+                app.rows.clear();
+            }
+            KeyCode::Char('+') => match &mut cluster {
+                Some(c) => {
+                    if let Err(e) = c.add_worker() {
+                        log.line(&format!("cannot add a worker: {e}"));
+                    }
+                }
+                None => app.workers += 1,
+            },
+            KeyCode::Char('-') | KeyCode::Char('k') => match &mut cluster {
+                Some(c) => {
+                    if c.kill_worker() {
+                        log.line("killed a worker");
+                    }
+                }
+                None => app.workers = (app.workers - 1).max(1),
+            },
+            _ => {}
+        }
+    };
+    ratatui::restore();
+    // Dropping the cluster stops every process it started.
+    drop(cluster);
+    if let Some(last) = app.history.last() {
+        say!("last result: {} ({} s, chunks {})", last.result, last.wall_s, last.chunks);
+    }
+    result
+}
+
+fn start_job(app: &App, cluster: Option<&LocalCluster>, memory_limit: u64, log: &mut Log) -> Receiver<JobEvent> {
+    let spec = JobSpec {
+        expr: app.expr.clone(),
+        chunks: app.chunks().to_string(),
+        threads: app.workers,
+        cluster_file: cluster.map(LocalCluster::cluster_file).map(PathBuf::from),
+        memory_limit,
+    };
+    log.line(&format!("run: {spec:?}"));
+    let (tx, rx) = channel();
+    std::thread::spawn(move || job::run(spec, tx));
+    rx
+}

@@ -1,0 +1,205 @@
+//! Drawing the UI from the model; works at any terminal size (sections shrink, then
+//! drop, from the bottom).
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, LineGauge, Paragraph, Row, Sparkline, Table};
+use tessera::format_bytes;
+
+use super::model::{App, Phase, Where};
+
+/// The keys, shown on the last line.
+pub const HELP: &str = "r run  e edit expr  c chunks  s scheduler  +/- workers  k kill worker  q quit";
+
+/// Draws everything.
+pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
+    let ops_height = (app.ops.len() as u16 + 3).min(10);
+    let rows_height = (app.rows.len() as u16 + 3).min(12);
+    let [header, progress, workers, history, help] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Length(ops_height),
+        Constraint::Length(rows_height),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_header(frame, header, app, now);
+    draw_progress(frame, progress, app, now);
+    draw_workers(frame, workers, app);
+    draw_history(frame, history, app);
+    frame.render_widget(Paragraph::new(HELP).style(Style::new().add_modifier(Modifier::REVERSED)), help);
+}
+
+fn place(app: &App) -> String {
+    match app.place {
+        Where::Threads => format!("threads ({} threads)", app.workers),
+        Where::LocalCluster => {
+            format!("local-cluster ({} workers x {} thread)", app.workers, app.threads_per_worker)
+        }
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
+    let status = match &app.phase {
+        Phase::Idle => Span::raw("idle: press r to run"),
+        Phase::Running(_) => {
+            Span::styled(format!("running {:.1} s", app.elapsed(now).as_secs_f64()), Style::new().fg(Color::Yellow))
+        }
+        Phase::Done(line) => Span::styled(format!("result: {line}"), Style::new().fg(Color::Green)),
+        Phase::Failed(e) => Span::styled(format!("failed: {e}"), Style::new().fg(Color::Red)),
+    };
+    let expr = match &app.editing {
+        Some(text) => {
+            Line::from(vec![Span::raw("expr> "), Span::styled(format!("{text}_"), Style::new().fg(Color::Cyan))])
+        }
+        None => Line::from(vec![Span::raw("expr: "), Span::raw(app.expr.replace('\n', "; "))]),
+    };
+    let lines = vec![
+        expr,
+        Line::from(format!("chunks: {}   scheduler: {}   log: {}", app.chunks(), place(app), app.log_path)),
+        Line::from(status),
+    ];
+    let block = Block::new().borders(Borders::TOP).title(" tessera ");
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn rate_and_eta(done: u64, total: u64, seconds: f64) -> String {
+    if done == 0 || seconds <= 0.0 {
+        return String::new();
+    }
+    let rate = done as f64 / seconds;
+    let eta = total.saturating_sub(done) as f64 / rate;
+    format!("{rate:>8.0}/s  ETA {eta:>5.1} s")
+}
+
+fn gauge_line(frame: &mut Frame, area: Rect, name: &str, done: u64, total: u64, extra: &str) {
+    let ratio = if total == 0 { 0.0 } else { (done as f64 / total as f64).clamp(0.0, 1.0) };
+    let [label, bar, counts] =
+        Layout::horizontal([Constraint::Length(22), Constraint::Min(10), Constraint::Length(42)]).areas(area);
+    frame.render_widget(Paragraph::new(name.to_string()), label);
+    let gauge = LineGauge::default()
+        .filled_style(Style::new().fg(Color::Green))
+        .ratio(ratio)
+        .label(format!("{:>3.0}%", ratio * 100.0));
+    frame.render_widget(gauge, bar);
+    frame.render_widget(Paragraph::new(format!(" {done}/{total} {extra}")), counts);
+}
+
+fn draw_progress(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
+    let block = Block::new().borders(Borders::TOP).title(" progress ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let seconds = app.elapsed(now).as_secs_f64();
+    let lines = Layout::vertical(std::iter::repeat_n(Constraint::Length(1), app.ops.len() + 1)).split(inner);
+    if let Some(&first) = lines.first() {
+        let extra = if app.running() { rate_and_eta(app.done, app.total, seconds) } else { String::new() };
+        gauge_line(frame, first, "all tasks", app.done, app.total, &extra);
+    }
+    for (op, &line) in app.ops.iter().zip(lines.iter().skip(1)) {
+        gauge_line(frame, line, &op.name, op.done, op.total, "");
+    }
+}
+
+fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
+    let title = if app.place == Where::Threads { " threads " } else { " workers " };
+    let block = Block::new().borders(Borders::TOP).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let lines = Layout::vertical(std::iter::repeat_n(Constraint::Length(1), app.rows.len() + 1)).split(inner);
+    let columns = |line: Rect| {
+        Layout::horizontal([
+            Constraint::Length(10),
+            Constraint::Length(16),
+            Constraint::Min(8),
+            Constraint::Length(22),
+            Constraint::Length(16),
+            Constraint::Length(22),
+        ])
+        .split(line)
+    };
+    if let Some(&head) = lines.first() {
+        let c = columns(head);
+        for (i, title) in
+            ["name", "cpu", "cpu history", "memory / limit", "tasks run/done", "net in / out"].iter().enumerate()
+        {
+            frame.render_widget(Paragraph::new(*title).style(Style::new().add_modifier(Modifier::BOLD)), c[i]);
+        }
+    }
+    for (row, &line) in app.rows.iter().zip(lines.iter().skip(1)) {
+        let c = columns(line);
+        frame.render_widget(Paragraph::new(row.name.clone()), c[0]);
+        let cpu = LineGauge::default()
+            .filled_style(Style::new().fg(Color::Cyan))
+            .ratio((row.cpu_percent / 100.0).clamp(0.0, 1.0))
+            .label(format!("{:>4.0}%", row.cpu_percent));
+        frame.render_widget(cpu, c[1]);
+        let history: Vec<u64> = row.cpu_history.iter().copied().collect();
+        frame.render_widget(Sparkline::default().data(&history).max(100).style(Style::new().fg(Color::Cyan)), c[2]);
+        let limit = if row.memory_limit == 0 || row.memory_limit == u64::MAX {
+            "-".to_string()
+        } else {
+            format_bytes(row.memory_limit)
+        };
+        frame.render_widget(Paragraph::new(format!(" {} / {limit}", format_bytes(row.memory_bytes))), c[3]);
+        frame.render_widget(Paragraph::new(format!(" {}/{}", row.running, row.done)), c[4]);
+        frame.render_widget(
+            Paragraph::new(format!(" {} / {}", format_bytes(row.bytes_in), format_bytes(row.bytes_out))),
+            c[5],
+        );
+    }
+}
+
+fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
+    let block = Block::new().borders(Borders::TOP).title(" history ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let chart_width = if app.history.len() >= 2 { (app.history.len() as u16 * 9 + 2).min(inner.width / 2) } else { 0 };
+    let [table_area, chart_area] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(chart_width)]).areas(inner);
+    let header = Row::new(["chunks", "scheduler", "result", "wall s", "tasks", "cpu %", "peak mem"])
+        .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = app.history.iter().rev().map(|r| {
+        Row::new(vec![
+            r.chunks.clone(),
+            r.scheduler.to_string(),
+            r.result.clone(),
+            format!("{:.3}", r.wall_s),
+            r.tasks.to_string(),
+            format!("{:.0}", r.cpu_percent),
+            format_bytes(r.peak_memory_bytes),
+        ])
+    });
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(14),
+        Constraint::Min(12),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(11),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    if chart_width > 0 {
+        // Wall time (ms) per run, labelled by chunk size: the seed's experiment at a glance.
+        let bars: Vec<Bar> = app
+            .history
+            .iter()
+            .map(|r| {
+                Bar::default()
+                    .value((r.wall_s * 1000.0).round() as u64)
+                    .label(Line::from(r.chunks.clone()))
+                    .text_value(format!("{:.2}s", r.wall_s))
+            })
+            .collect();
+        let chart = BarChart::default()
+            .block(Block::new().title("wall time by chunks"))
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(7)
+            .bar_gap(2);
+        frame.render_widget(chart, chart_area);
+    }
+}
