@@ -12,7 +12,6 @@ pub mod model;
 pub mod view;
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -177,7 +176,7 @@ fn start_job(app: &App, cluster: Option<&LocalCluster>, memory_limit: u64, log: 
         expr: app.expr.clone(),
         chunks: app.chunks().to_string(),
         threads: app.workers,
-        cluster_file: cluster.map(LocalCluster::cluster_file).map(PathBuf::from),
+        cluster_file: cluster.map(LocalCluster::cluster_file),
         memory_limit,
     };
     log.line(&format!("run: {spec:?}"));

@@ -157,7 +157,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::new().borders(Borders::TOP).title(" history ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let chart_width = if app.history.len() >= 2 { (app.history.len() as u16 * 9 + 2).min(inner.width / 2) } else { 0 };
+    let chart_width = if app.history.len() >= 2 { (app.history.len() as u16 * 11 + 2).min(inner.width / 2) } else { 0 };
     let [table_area, chart_area] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(chart_width)]).areas(inner);
     let header = Row::new(["chunks", "scheduler", "result", "wall s", "tasks", "cpu %", "peak mem"])
@@ -174,7 +174,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         ])
     });
     let widths = [
-        Constraint::Length(8),
+        Constraint::Length(11),
         Constraint::Length(14),
         Constraint::Min(12),
         Constraint::Length(8),
@@ -198,8 +198,95 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         let chart = BarChart::default()
             .block(Block::new().title("wall time by chunks"))
             .data(BarGroup::default().bars(&bars))
-            .bar_width(7)
+            .bar_width(9)
             .bar_gap(2);
         frame.render_widget(chart, chart_area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::ui::model::{RunRecord, WorkerRow};
+
+    /// A run halfway through on two workers, with two earlier runs in the history.
+    fn running_app(now: Instant) -> App {
+        let mut app = App::new("x = ones((20000, 20000), chunks=2000); x.sum()", Where::LocalCluster, 2, 1, "ui.log");
+        app.started(vec![("sum-partial".into(), 100), ("sum-combine".into(), 7), ("sum-aggregate".into(), 1)], now);
+        app.phase = Phase::Running(now - Duration::from_secs(2));
+        app.progress(&[50, 3, 0]);
+        for cpu in [40.0, 90.0, 99.0] {
+            app.workers_now(
+                ["local-0", "local-1"]
+                    .iter()
+                    .map(|name| WorkerRow {
+                        name: name.to_string(),
+                        cpu_percent: cpu,
+                        memory_bytes: 12 << 20,
+                        memory_limit: 8 << 30,
+                        running: 1,
+                        done: 26,
+                        bytes_in: 4096,
+                        bytes_out: 2048,
+                        ..WorkerRow::default()
+                    })
+                    .collect(),
+            );
+        }
+        for (chunks, wall) in [("1000x1000", 0.9), ("4000x4000", 0.4)] {
+            app.history.push(RunRecord {
+                chunks: chunks.into(),
+                result: "400000000.0".into(),
+                wall_s: wall,
+                tasks: 108,
+                cpu_percent: 195.0,
+                peak_memory_bytes: 30 << 20,
+                scheduler: "local-cluster",
+            });
+        }
+        app
+    }
+
+    fn render(app: &App, now: Instant, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+        terminal.draw(|f| draw(f, app, now)).expect("draws");
+        terminal.backend().to_string()
+    }
+
+    #[test]
+    fn main_screen_during_a_cluster_run() {
+        let now = Instant::now();
+        insta::assert_snapshot!(render(&running_app(now), now, 120, 30));
+    }
+
+    #[test]
+    fn idle_screen_on_threads() {
+        let app = App::new("ones((10,)).sum()", Where::Threads, 4, 1, "ui.log");
+        insta::assert_snapshot!(render(&app, Instant::now(), 100, 20));
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        let now = Instant::now();
+        let app = running_app(now);
+        for (w, h) in [(1, 1), (10, 3), (40, 8), (200, 5), (20, 60)] {
+            let screen = render(&app, now, w, h);
+            assert!(!screen.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_help_line_and_progress_are_on_screen() {
+        let now = Instant::now();
+        let screen = render(&running_app(now), now, 120, 30);
+        assert!(screen.contains("q quit"), "{screen}");
+        assert!(screen.contains("53/108"), "overall done/total: {screen}");
+        assert!(screen.contains("50/100") && screen.contains(" 99%"), "{screen}");
+        assert!(screen.contains("wall time by chunks"), "{screen}");
     }
 }

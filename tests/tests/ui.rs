@@ -1,0 +1,81 @@
+//! The terminal UI in a real terminal (tmux): a 2-worker local cluster runs S2 to the
+//! end on screen, and `q` leaves no process behind.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tessera_tests::tessera_bin;
+
+fn tmux(args: &[&str]) -> Option<String> {
+    let out = Command::new("tmux").args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Kills the session if the test fails halfway.
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = tmux(&["kill-session", "-t", &self.0]);
+    }
+}
+
+/// The CPU % shown in a worker's row, e.g. `local-0     98% ───…`.
+fn cpu_of(screen: &str, worker: &str) -> Option<f64> {
+    let line = screen.lines().find(|l| l.starts_with(worker))?;
+    line[worker.len()..].split('%').next()?.trim().parse().ok()
+}
+
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_ui_runs_s2_on_two_workers_and_quits_cleanly() {
+    if tmux(&["-V"]).is_none() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let bin = tessera_bin().display().to_string();
+    let name = format!("tessera-ui-test-{}", std::process::id());
+    let expr = "x = random((2500, 2500), seed=42, chunks=250); (x * x[::-1, ::-1]).sum()";
+    let command = format!("{bin} ui '{expr}' --scheduler local-cluster --workers 2 --run");
+    tmux(&["new-session", "-d", "-s", &name, "-x", "140", "-y", "40", &command]).expect("tmux starts");
+    let session = Session(name.clone());
+    let pane_pid = tmux(&["display-message", "-p", "-t", &name, "#{pane_pid}"]).expect("pane pid").trim().to_string();
+    let mut busy = [false, false];
+    let mut screen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !screen.contains("result: ") {
+        assert!(Instant::now() < deadline, "no result on screen:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+        screen = tmux(&["capture-pane", "-p", "-t", &name]).unwrap_or_default();
+        for (i, w) in ["local-0", "local-1"].iter().enumerate() {
+            busy[i] |= cpu_of(&screen, w).is_some_and(|c| c > 0.0);
+        }
+    }
+    assert!(busy.iter().all(|&b| b), "both workers showed CPU use during the run");
+    let all = screen.lines().find(|l| l.starts_with("all tasks")).expect("overall bar");
+    assert!(all.contains("100%"), "{all}");
+    let result = screen.lines().find(|l| l.contains("result: ")).expect("result line");
+    let want = tessera_tests::tessera(&["run", "--json", expr]).json()["result"].to_string();
+    assert!(result.contains(&want), "{result} shows {want}");
+    // The local cluster's processes carry the UI's pid in their temp dir name.
+    let cluster = format!("tessera-local-{pane_pid}");
+    assert_eq!(processes_mentioning(&cluster).len(), 3, "a scheduler and two workers while it runs");
+    tmux(&["send-keys", "-t", &name, "q"]).expect("keys");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux(&["has-session", "-t", &name]).is_some() || !processes_mentioning(&cluster).is_empty() {
+        assert!(Instant::now() < deadline, "after q: {:?}", processes_mentioning(&cluster));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!std::path::Path::new(&format!("/proc/{pane_pid}")).exists(), "the UI exited");
+    drop(session);
+}
