@@ -26,6 +26,7 @@ mod cluster;
 mod error;
 mod fit;
 mod local_cluster;
+mod ops;
 mod progress;
 mod report;
 mod run;

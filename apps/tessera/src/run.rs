@@ -85,7 +85,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             format_bytes(memory_limit)
         )));
     }
-    let progress = args.progress.then(|| Progress::new(graph.tasks.len()));
+    let progress = args.progress.then(|| Progress::new(&graph));
     let (computed, scheduler_name, workers) = if args.cluster_file.is_some()
         || args.scheduler == SchedulerKind::LocalCluster
     {
@@ -151,9 +151,9 @@ fn fix_allocator_threshold() {
 struct ClusterProgress<'a>(Option<&'a Progress>);
 
 impl Watch for ClusterProgress<'_> {
-    fn progress(&self, done: u64, total: u64, _layers: &[u64]) {
+    fn progress(&self, done: u64, total: u64, layers: &[u64]) {
         if let Some(p) = self.0 {
-            p.set(done as usize, total as usize);
+            p.set(done as usize, total as usize, layers);
         }
     }
 }

@@ -12,6 +12,7 @@ use tessera_expr::{EvalOptions, Value};
 use tessera_metrics::{Usage, current_rss_bytes};
 
 use super::model::{AS_WRITTEN, RunRecord, WorkerRow};
+use crate::ops::Ops;
 use crate::report::short_result;
 
 /// How often a local run samples its threads.
@@ -43,41 +44,6 @@ pub struct JobSpec {
     pub cluster_file: Option<PathBuf>,
     /// The memory limit.
     pub memory_limit: u64,
-}
-
-/// Operations of a graph: each layer's op name, grouped in order of first appearance.
-struct Ops {
-    names: Vec<(String, u64)>,
-    of_layer: Vec<usize>,
-}
-
-impl Ops {
-    fn of(graph: &TaskGraph) -> Ops {
-        let mut names: Vec<(String, u64)> = Vec::new();
-        let of_layer = graph
-            .layers
-            .iter()
-            .map(|l| match names.iter().position(|n| n.0 == l.op_name) {
-                Some(i) => i,
-                None => {
-                    names.push((l.op_name.clone(), 0));
-                    names.len() - 1
-                }
-            })
-            .collect::<Vec<_>>();
-        for t in &graph.tasks {
-            names[of_layer[t.layer]].1 += 1;
-        }
-        Ops { names, of_layer }
-    }
-
-    fn per_op(&self, per_layer: impl Iterator<Item = (usize, u64)>) -> Vec<u64> {
-        let mut done = vec![0; self.names.len()];
-        for (layer, n) in per_layer {
-            done[self.of_layer[layer]] += n;
-        }
-        done
-    }
 }
 
 /// Runs the job to the end, sending events; never panics into the UI.
