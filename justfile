@@ -1,9 +1,13 @@
 # tessera recipes. Install just with `cargo install just` (or your package manager);
 # every recipe is a plain cargo or script command you can also run by hand.
 
-# The seed's computation with a progress bar.
+# The seed's computation in the terminal UI (plain progress lines without a terminal).
 run:
     cargo run --release
+
+# The terminal UI, e.g. `just ui --scheduler threads`.
+ui *FLAGS:
+    cargo run --release -- ui {{FLAGS}}
 
 # Run an expression, e.g. `just expr "ones((1000, 1000)).sum()"`.
 expr EXPR *FLAGS:
