@@ -40,4 +40,3 @@ impl Ops {
         done
     }
 }
-

@@ -76,6 +76,14 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                 }
             }
         }
+        // A sweep runs the next chunk size when the last run is done.
+        if !app.running()
+            && let Some(choice) = app.sweep.pop_front()
+        {
+            app.chunk_choice = choice;
+            job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
+            app.phase = model::Phase::Running(Instant::now());
+        }
         if let Some(c) = &cluster {
             app.workers = c.workers();
         }
@@ -118,10 +126,13 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             _ if ctrl_c => break Ok(()),
+            // Stops a sweep after the run in progress.
+            KeyCode::Char('x') => app.sweep.clear(),
             KeyCode::Char('q') | KeyCode::Esc => break Ok(()),
             KeyCode::Char('r') if !app.running() => {
                 job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
             }
+            KeyCode::Char('w') if !app.running() => app.sweep = (1..model::CHUNK_CHOICES.len()).collect(),
             KeyCode::Char('e') if !app.running() => app.editing = Some(app.expr.clone()),
             KeyCode::Char('c') if !app.running() => {
                 app.chunk_choice = (app.chunk_choice + 1) % model::CHUNK_CHOICES.len()

@@ -114,6 +114,8 @@ pub struct App {
     pub editing: Option<String>,
     /// Where the log goes.
     pub log_path: String,
+    /// Chunk choices a sweep (`w`) still has to run.
+    pub sweep: VecDeque<usize>,
     /// Set when the screen must be drawn again.
     pub dirty: bool,
 }
@@ -135,6 +137,7 @@ impl App {
             history: Vec::new(),
             editing: None,
             log_path: log_path.to_string(),
+            sweep: VecDeque::new(),
             dirty: true,
         }
     }

@@ -13,7 +13,8 @@ use tessera::format_bytes;
 use super::model::{App, Phase, Where};
 
 /// The keys, shown on the last line.
-pub const HELP: &str = "r run  e edit expr  c chunks  s scheduler  +/- workers  k kill worker  q quit";
+pub const HELP: &str =
+    "r run  w sweep  x stop sweep  e edit  c chunks  s scheduler  +/- workers  k kill worker  q quit";
 
 /// Draws everything.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
@@ -157,7 +158,10 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::new().borders(Borders::TOP).title(" history ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let chart_width = if app.history.len() >= 2 { (app.history.len() as u16 * 11 + 2).min(inner.width / 2) } else { 0 };
+    // The chart shows the last runs that fit in 40 % of the width.
+    let fit = ((inner.width as usize * 2 / 5).saturating_sub(2) / 11).min(app.history.len());
+    let shown = &app.history[app.history.len() - fit..];
+    let chart_width = if shown.len() >= 2 { shown.len() as u16 * 11 + 2 } else { 0 };
     let [table_area, chart_area] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(chart_width)]).areas(inner);
     let header = Row::new(["chunks", "scheduler", "result", "wall s", "tasks", "cpu %", "peak mem"])
@@ -185,8 +189,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     if chart_width > 0 {
         // Wall time (ms) per run, labelled by chunk size: the seed's experiment at a glance.
-        let bars: Vec<Bar> = app
-            .history
+        let bars: Vec<Bar> = shown
             .iter()
             .map(|r| {
                 Bar::default()
