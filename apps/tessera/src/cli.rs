@@ -77,6 +77,9 @@ pub struct UiArgs {
     /// Memory limit.
     #[arg(long)]
     pub memory_limit: Option<String>,
+    /// Run on an existing cluster instead of starting one.
+    #[arg(long, conflicts_with = "scheduler")]
+    pub cluster_file: Option<PathBuf>,
     /// Start the computation at once.
     #[arg(long)]
     pub run: bool,

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
                 workers: Some(2),
                 threads_per_worker: 1,
                 memory_limit: None,
+                cluster_file: None,
                 run: true,
             };
             ui::ui(&args, SEED_DEMO)

@@ -98,6 +98,7 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
         tasks: computed.tasks as u64,
         cpu_percent: after.cpu_percent_since(&before) + 100.0 * worker_cpu / wall,
         peak_memory_bytes: after.peak_rss_bytes + computed.workers.iter().map(|w| w.peak_rss_bytes).sum::<u64>(),
+        spilled_bytes: computed.spilled_bytes,
         scheduler,
     })
 }

@@ -47,19 +47,24 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
     let log_path = std::env::temp_dir().join(format!("tessera-ui-{}.log", std::process::id()));
     let mut log = Log(std::fs::File::create(&log_path).ok());
-    let place = if args.scheduler == SchedulerKind::LocalCluster { Where::LocalCluster } else { Where::Threads };
+    let place = match (&args.cluster_file, args.scheduler) {
+        (Some(_), _) => Where::Cluster,
+        (None, SchedulerKind::LocalCluster) => Where::LocalCluster,
+        (None, _) => Where::Threads,
+    };
     let workers = args.workers.unwrap_or(2).max(1);
     let mut app = App::new(expr, place, workers, args.threads_per_worker, &log_path.display().to_string());
     let mut cluster = match place {
         Where::LocalCluster => {
             Some(LocalCluster::start(workers, args.threads_per_worker, memory_limit / workers as u64)?)
         }
-        Where::Threads => None,
+        Where::Threads | Where::Cluster => None,
     };
+    let remote = args.cluster_file.clone();
     let mut terminal = ratatui::init();
     let mut job: Option<Receiver<JobEvent>> = None;
     if args.run {
-        job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
+        job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log));
     }
     let mut last_draw = Instant::now() - FRAME;
     let result = loop {
@@ -81,7 +86,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             && let Some(choice) = app.sweep.pop_front()
         {
             app.chunk_choice = choice;
-            job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
+            job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log));
             app.phase = model::Phase::Running(Instant::now());
         }
         if let Some(c) = &cluster {
@@ -130,14 +135,14 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             KeyCode::Char('x') => app.sweep.clear(),
             KeyCode::Char('q') | KeyCode::Esc => break Ok(()),
             KeyCode::Char('r') if !app.running() => {
-                job = Some(start_job(&app, cluster.as_ref(), memory_limit, &mut log));
+                job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log));
             }
             KeyCode::Char('w') if !app.running() => app.sweep = (1..model::CHUNK_CHOICES.len()).collect(),
             KeyCode::Char('e') if !app.running() => app.editing = Some(app.expr.clone()),
             KeyCode::Char('c') if !app.running() => {
                 app.chunk_choice = (app.chunk_choice + 1) % model::CHUNK_CHOICES.len()
             }
-            KeyCode::Char('s') if !app.running() => {
+            KeyCode::Char('s') if !app.running() && app.place != Where::Cluster => {
                 (app.place, cluster) = match app.place {
                     Where::Threads => {
                         let c =
@@ -150,7 +155,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                             }
                         }
                     }
-                    Where::LocalCluster => (Where::Threads, None),
+                    Where::LocalCluster | Where::Cluster => (Where::Threads, None),
                 };
                 app.rows.clear();
             }
@@ -160,7 +165,8 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                         log.line(&format!("cannot add a worker: {e}"));
                     }
                 }
-                None => app.workers += 1,
+                None if app.place == Where::Threads => app.workers += 1,
+                None => log.line("workers of an existing cluster are started on their machines"),
             },
             KeyCode::Char('-') | KeyCode::Char('k') => match &mut cluster {
                 Some(c) => {
@@ -168,7 +174,8 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                         log.line("killed a worker");
                     }
                 }
-                None => app.workers = (app.workers - 1).max(1),
+                None if app.place == Where::Threads => app.workers = (app.workers - 1).max(1),
+                None => log.line("workers of an existing cluster are stopped on their machines"),
             },
             _ => {}
         }
@@ -182,12 +189,22 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     result
 }
 
-fn start_job(app: &App, cluster: Option<&LocalCluster>, memory_limit: u64, log: &mut Log) -> Receiver<JobEvent> {
+/// The cluster file runs go to: the local cluster's, or the one given.
+fn cluster_file(local: Option<&LocalCluster>, remote: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    local.map(LocalCluster::cluster_file).or_else(|| remote.clone())
+}
+
+fn start_job(
+    app: &App,
+    cluster_file: Option<std::path::PathBuf>,
+    memory_limit: u64,
+    log: &mut Log,
+) -> Receiver<JobEvent> {
     let spec = JobSpec {
         expr: app.expr.clone(),
         chunks: app.chunks().to_string(),
         threads: app.workers,
-        cluster_file: cluster.map(LocalCluster::cluster_file),
+        cluster_file,
         memory_limit,
     };
     log.line(&format!("run: {spec:?}"));

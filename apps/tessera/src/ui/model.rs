@@ -17,6 +17,8 @@ pub enum Where {
     Threads,
     /// A scheduler and worker processes started here.
     LocalCluster,
+    /// An existing cluster, through its cluster file.
+    Cluster,
 }
 
 /// One operation's progress (tasks of the graph's layers with the same name).
@@ -68,6 +70,8 @@ pub struct RunRecord {
     pub cpu_percent: f64,
     /// Peak memory.
     pub peak_memory_bytes: u64,
+    /// Bytes spilled to disk.
+    pub spilled_bytes: u64,
     /// Where it ran.
     pub scheduler: &'static str,
 }
@@ -232,6 +236,7 @@ mod tests {
             tasks: 9,
             cpu_percent: 150.0,
             peak_memory_bytes: 1 << 20,
+            spilled_bytes: 0,
             scheduler: "threads",
         };
         app.finished(Ok(record));

@@ -41,6 +41,7 @@ fn place(app: &App) -> String {
         Where::LocalCluster => {
             format!("local-cluster ({} workers x {} thread)", app.workers, app.threads_per_worker)
         }
+        Where::Cluster => "cluster (from its cluster file)".to_string(),
     }
 }
 
@@ -164,7 +165,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
     let chart_width = if shown.len() >= 2 { shown.len() as u16 * 11 + 2 } else { 0 };
     let [table_area, chart_area] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(chart_width)]).areas(inner);
-    let header = Row::new(["chunks", "scheduler", "result", "wall s", "tasks", "cpu %", "peak mem"])
+    let header = Row::new(["chunks", "scheduler", "result", "wall s", "tasks", "cpu %", "peak mem", "spilled"])
         .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = app.history.iter().rev().map(|r| {
         Row::new(vec![
@@ -175,6 +176,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
             r.tasks.to_string(),
             format!("{:.0}", r.cpu_percent),
             format_bytes(r.peak_memory_bytes),
+            format_bytes(r.spilled_bytes),
         ])
     });
     let widths = [
@@ -185,6 +187,7 @@ fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(8),
         Constraint::Length(6),
         Constraint::Length(11),
+        Constraint::Length(10),
     ];
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     if chart_width > 0 {
@@ -249,7 +252,8 @@ mod tests {
                 tasks: 108,
                 cpu_percent: 195.0,
                 peak_memory_bytes: 30 << 20,
-                scheduler: "local-cluster",
+                spilled_bytes: 0,
+                scheduler: "cluster",
             });
         }
         app
