@@ -11,4 +11,4 @@ mod process;
 mod workers;
 
 pub use process::{Usage, available_memory_bytes, current_rss_bytes};
-pub use workers::{WorkerRun, WorkerStatus};
+pub use workers::{TaskSpan, WorkerRun, WorkerStatus};

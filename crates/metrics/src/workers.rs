@@ -25,6 +25,21 @@ pub struct WorkerStatus {
     pub tasks_running: u64,
     /// Tasks finished so far.
     pub tasks_done: u64,
+    /// Tasks finished since the previous status, for the task stream.
+    pub recent: Vec<TaskSpan>,
+}
+
+/// One finished task, for a task stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpan {
+    /// The graph's layer the task belongs to.
+    pub layer: u32,
+    /// The worker's thread slot that ran it.
+    pub slot: u32,
+    /// How long before the report it ended, in milliseconds.
+    pub ended_ms_ago: u64,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// One worker's share of one run.

@@ -11,7 +11,7 @@ use tessera::{Array, ChunkSpec, LowerOptions, Observer, Scheduler, TaskGraph, Wo
 use tessera_expr::{EvalOptions, Value};
 use tessera_metrics::{Usage, current_rss_bytes};
 
-use super::model::{AS_WRITTEN, RunRecord, WorkerRow};
+use super::model::{AS_WRITTEN, RunRecord, Span, WorkerRow};
 use crate::ops::Ops;
 use crate::report::short_result;
 
@@ -27,6 +27,8 @@ pub enum JobEvent {
     Progress(Vec<u64>),
     /// The workers' or threads' state now.
     Workers(Vec<WorkerRow>),
+    /// Tasks that finished, for the task stream.
+    Spans(Vec<Span>),
     /// The run ended.
     Finished(Result<RunRecord, String>),
 }
@@ -44,6 +46,8 @@ pub struct JobSpec {
     pub cluster_file: Option<PathBuf>,
     /// The memory limit.
     pub memory_limit: u64,
+    /// Where it runs, for the history.
+    pub label: &'static str,
 }
 
 /// Runs the job to the end, sending events; never panics into the UI.
@@ -79,11 +83,8 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
     let (computed, scheduler) = match &spec.cluster_file {
         Some(file) => {
             let mut client = Client::connect(file).map_err(|e| e.to_string())?;
-            let watch = ClusterWatch { ops: &ops, tx };
-            (
-                tessera::run_graph_on_cluster(&graph, &mut client, &watch, start).map_err(|e| e.to_string())?,
-                "local-cluster",
-            )
+            let watch = ClusterWatch { ops: &ops, tx, start };
+            (tessera::run_graph_on_cluster(&graph, &mut client, &watch, start).map_err(|e| e.to_string())?, spec.label)
         }
         None => (run_threads(&graph, &ops, spec, start, tx)?, "threads"),
     };
@@ -103,16 +104,22 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
     })
 }
 
-/// Counts finished tasks per layer and busy time per thread.
+/// Counts finished tasks per layer and busy time per thread, and keeps the tasks
+/// finished since the last sample.
 struct Counting {
     per_layer: Vec<AtomicU64>,
     busy_nanos: Vec<AtomicU64>,
+    finished: std::sync::Mutex<Vec<(usize, usize, Instant, Duration)>>,
 }
 
 impl Observer for Counting {
     fn task_finished(&self, graph: &TaskGraph, task: usize, thread: usize, busy: Duration) {
-        if let Some(c) = self.per_layer.get(graph.tasks[task].layer) {
+        let layer = graph.tasks[task].layer;
+        if let Some(c) = self.per_layer.get(layer) {
             c.fetch_add(1, Relaxed);
+        }
+        if let Ok(mut f) = self.finished.lock() {
+            f.push((thread, layer, Instant::now(), busy));
         }
         if let Some(b) = self.busy_nanos.get(thread) {
             b.fetch_add(busy.as_nanos() as u64, Relaxed);
@@ -131,6 +138,7 @@ fn run_threads(
     let counting = Counting {
         per_layer: graph.layers.iter().map(|_| AtomicU64::new(0)).collect(),
         busy_nanos: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        finished: std::sync::Mutex::new(Vec::new()),
     };
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -160,6 +168,20 @@ fn run_threads(
                     })
                     .collect();
                 let _ = tx.send(JobEvent::Workers(rows));
+                let finished = counting.finished.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default();
+                let spans = finished
+                    .into_iter()
+                    .map(|(thread, layer, end, busy)| {
+                        let end_s = end.duration_since(start).as_secs_f64();
+                        Span {
+                            lane: format!("thread-{thread}"),
+                            op: ops.of_layer[layer],
+                            start_s: end_s - busy.as_secs_f64(),
+                            end_s,
+                        }
+                    })
+                    .collect();
+                let _ = tx.send(JobEvent::Spans(spans));
             }
         });
         let budget = spec.memory_limit.saturating_sub(current_rss_bytes());
@@ -173,6 +195,7 @@ fn run_threads(
 struct ClusterWatch<'a> {
     ops: &'a Ops,
     tx: &'a Sender<JobEvent>,
+    start: Instant,
 }
 
 impl Watch for ClusterWatch<'_> {
@@ -196,5 +219,18 @@ impl Watch for ClusterWatch<'_> {
             })
             .collect();
         let _ = self.tx.send(JobEvent::Workers(rows));
+        let now_s = self.start.elapsed().as_secs_f64();
+        let spans = workers
+            .iter()
+            .flat_map(|w| w.recent.iter().map(move |s| (w, s)))
+            .filter_map(|(w, s)| {
+                // Spans of another client's graph may name layers this graph lacks.
+                let op = *self.ops.of_layer.get(s.layer as usize)?;
+                let end_s = now_s - s.ended_ms_ago as f64 / 1000.0;
+                let start_s = end_s - s.duration_ms as f64 / 1000.0;
+                Some(Span { lane: format!("{}:{}", w.name, s.slot), op, start_s, end_s })
+            })
+            .collect();
+        let _ = self.tx.send(JobEvent::Spans(spans));
     }
 }

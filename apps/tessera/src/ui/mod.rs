@@ -74,6 +74,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                     JobEvent::Started(ops) => app.started(ops, Instant::now()),
                     JobEvent::Progress(per_op) => app.progress(&per_op),
                     JobEvent::Workers(rows) => app.workers_now(rows),
+                    JobEvent::Spans(spans) => app.finished_tasks(spans),
                     JobEvent::Finished(outcome) => {
                         log.line(&format!("run finished: {outcome:?}"));
                         app.finished(outcome);
@@ -206,6 +207,11 @@ fn start_job(
         threads: app.workers,
         cluster_file,
         memory_limit,
+        label: match app.place {
+            Where::Threads => "threads",
+            Where::LocalCluster => "local-cluster",
+            Where::Cluster => "cluster",
+        },
     };
     log.line(&format!("run: {spec:?}"));
     let (tx, rx) = channel();

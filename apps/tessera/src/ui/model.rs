@@ -55,6 +55,23 @@ pub struct WorkerRow {
     pub bytes_out: u64,
 }
 
+/// One finished task on a lane (a worker's thread slot, or a local thread), in seconds
+/// since the run started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    /// E.g. `thread-0` or `local-1:0`.
+    pub lane: String,
+    /// Index into the run's operations.
+    pub op: usize,
+    /// When it started.
+    pub start_s: f64,
+    /// When it ended.
+    pub end_s: f64,
+}
+
+/// Spans kept for the task stream.
+const MAX_SPANS: usize = 20_000;
+
 /// A finished run, for the history table and chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
@@ -118,6 +135,8 @@ pub struct App {
     pub editing: Option<String>,
     /// Where the log goes.
     pub log_path: String,
+    /// The task stream of the current run.
+    pub spans: VecDeque<Span>,
     /// Chunk choices a sweep (`w`) still has to run.
     pub sweep: VecDeque<usize>,
     /// Set when the screen must be drawn again.
@@ -141,6 +160,7 @@ impl App {
             history: Vec::new(),
             editing: None,
             log_path: log_path.to_string(),
+            spans: VecDeque::new(),
             sweep: VecDeque::new(),
             dirty: true,
         }
@@ -162,6 +182,7 @@ impl App {
         self.done = 0;
         self.ops = ops.into_iter().map(|(name, total)| OpProgress { name, done: 0, total }).collect();
         self.rows.clear();
+        self.spans.clear();
         self.phase = Phase::Running(now);
         self.dirty = true;
     }
@@ -188,6 +209,23 @@ impl App {
         }
         self.rows = rows;
         self.dirty = true;
+    }
+
+    /// Tasks that finished, for the task stream (the oldest go past [`MAX_SPANS`]).
+    pub fn finished_tasks(&mut self, spans: Vec<Span>) {
+        self.spans.extend(spans);
+        while self.spans.len() > MAX_SPANS {
+            self.spans.pop_front();
+        }
+        self.dirty = true;
+    }
+
+    /// The task stream's lanes, sorted.
+    pub fn lanes(&self) -> Vec<&str> {
+        let mut lanes: Vec<&str> = self.spans.iter().map(|s| s.lane.as_str()).collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        lanes
     }
 
     /// The run ended.

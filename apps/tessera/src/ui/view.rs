@@ -20,10 +20,13 @@ pub const HELP: &str =
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     let ops_height = (app.ops.len() as u16 + 3).min(10);
     let rows_height = (app.rows.len() as u16 + 3).min(12);
-    let [header, progress, workers, history, help] = Layout::vertical([
+    let lanes = app.lanes();
+    let stream_height = if lanes.is_empty() { 0 } else { (lanes.len() as u16 + 2).min(10) };
+    let [header, progress, workers, stream, history, help] = Layout::vertical([
         Constraint::Length(4),
         Constraint::Length(ops_height),
         Constraint::Length(rows_height),
+        Constraint::Length(stream_height),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
@@ -31,6 +34,9 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     draw_header(frame, header, app, now);
     draw_progress(frame, progress, app, now);
     draw_workers(frame, workers, app);
+    if stream_height > 0 {
+        draw_stream(frame, stream, app, &lanes, now);
+    }
     draw_history(frame, history, app);
     frame.render_widget(Paragraph::new(HELP).style(Style::new().add_modifier(Modifier::REVERSED)), help);
 }
@@ -155,6 +161,62 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
+/// Colors of operations in the task stream, by operation index.
+const OP_COLORS: [Color; 8] = [
+    Color::Green,
+    Color::Cyan,
+    Color::Magenta,
+    Color::Yellow,
+    Color::Blue,
+    Color::Red,
+    Color::LightGreen,
+    Color::White,
+];
+
+/// The longest stretch of time the task stream shows.
+const STREAM_WINDOW_S: f64 = 20.0;
+
+/// One strip per lane: which operation ran there over the last seconds of the run.
+fn draw_stream(frame: &mut Frame, area: Rect, app: &App, lanes: &[&str], now: Instant) {
+    let mut title = vec![Span::raw(" task stream ")];
+    for (i, op) in app.ops.iter().enumerate() {
+        title.push(Span::styled("■ ", Style::new().fg(OP_COLORS[i % OP_COLORS.len()])));
+        title.push(Span::raw(format!("{} ", op.name)));
+    }
+    let block = Block::new().borders(Borders::TOP).title(Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let end = match app.phase {
+        Phase::Running(_) => app.elapsed(now).as_secs_f64(),
+        _ => app.spans.iter().map(|s| s.end_s).fold(0.0, f64::max),
+    };
+    let window = end.clamp(0.5, STREAM_WINDOW_S);
+    let origin = end - window;
+    let label_width = 12u16;
+    let width = inner.width.saturating_sub(label_width) as usize;
+    if width == 0 {
+        return;
+    }
+    let cell = window / width as f64;
+    let rows = Layout::vertical(std::iter::repeat_n(Constraint::Length(1), lanes.len())).split(inner);
+    for (lane, &row) in lanes.iter().zip(rows.iter()) {
+        let mut cells: Vec<Option<usize>> = vec![None; width];
+        for span in app.spans.iter().filter(|s| s.lane == *lane) {
+            let first = ((span.start_s - origin) / cell).floor().max(0.0) as usize;
+            let last = ((span.end_s - origin) / cell).ceil().max(0.0) as usize;
+            for c in cells.iter_mut().take(last.min(width)).skip(first) {
+                *c = Some(span.op);
+            }
+        }
+        let mut line = vec![Span::raw(format!("{:<width$}", lane, width = label_width as usize))];
+        line.extend(cells.into_iter().map(|c| match c {
+            Some(op) => Span::styled("█", Style::new().fg(OP_COLORS[op % OP_COLORS.len()])),
+            None => Span::raw(" "),
+        }));
+        frame.render_widget(Paragraph::new(Line::from(line)), row);
+    }
+}
+
 fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::new().borders(Borders::TOP).title(" history ");
     let inner = block.inner(area);
@@ -244,6 +306,16 @@ mod tests {
                     .collect(),
             );
         }
+        // Each worker ran partial sums back to back, and worker 1 one combine at the end.
+        let spans = (0..20)
+            .flat_map(|i| {
+                let t = i as f64 * 0.1;
+                [("local-0:0", 0, t, t + 0.09), ("local-1:0", 0, t + 0.05, t + 0.1)]
+            })
+            .chain([("local-1:0", 1, 1.9, 2.0)])
+            .map(|(lane, op, start_s, end_s)| crate::ui::model::Span { lane: lane.into(), op, start_s, end_s })
+            .collect();
+        app.finished_tasks(spans);
         for (chunks, wall) in [("1000x1000", 0.9), ("4000x4000", 0.4)] {
             app.history.push(RunRecord {
                 chunks: chunks.into(),
@@ -295,5 +367,6 @@ mod tests {
         assert!(screen.contains("53/108"), "overall done/total: {screen}");
         assert!(screen.contains("50/100") && screen.contains(" 99%"), "{screen}");
         assert!(screen.contains("wall time by chunks"), "{screen}");
+        assert!(screen.contains("task stream") && screen.contains("local-1:0"), "{screen}");
     }
 }

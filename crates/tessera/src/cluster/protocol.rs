@@ -106,6 +106,8 @@ pub struct Beat {
     pub tasks_running: u64,
     /// Tasks finished.
     pub tasks_done: u64,
+    /// Tasks finished since the previous beat (`ended_ms_ago` counts from this beat).
+    pub recent: Vec<tessera_metrics::TaskSpan>,
 }
 
 /// From the scheduler to a worker or a client.

@@ -30,6 +30,8 @@ struct Worker {
     beat_at: Instant,
     /// CPU seconds in the last heartbeat (finished tasks raise `beat` in between).
     beat_cpu: f64,
+    /// Finished tasks heard of since the last status sent, with when they were heard.
+    recent: Vec<(tessera_metrics::TaskSpan, Instant)>,
 }
 
 struct Graph {
@@ -107,7 +109,16 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 let peer = Peer { listen, certificate };
                 workers.insert(
                     id,
-                    Worker { peer, tx, conn, status, beat: Beat::default(), beat_at: Instant::now(), beat_cpu: 0.0 },
+                    Worker {
+                        peer,
+                        tx,
+                        conn,
+                        status,
+                        beat: Beat::default(),
+                        beat_at: Instant::now(),
+                        beat_cpu: 0.0,
+                        recent: Vec::new(),
+                    },
                 );
                 vec![Event::WorkerJoined { worker: id, info: WorkerInfo { threads: threads as usize, memory_limit } }]
             }
@@ -117,7 +128,8 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Tick => {
                 if !graphs.is_empty() {
-                    let mut status: Vec<WorkerStatus> = workers.values().map(|w| w.status.clone()).collect();
+                    let now = Instant::now();
+                    let mut status: Vec<WorkerStatus> = workers.values_mut().map(|w| w.status_now(now)).collect();
                     status.sort_by(|a, b| a.name.cmp(&b.name));
                     for c in graphs.values().map(|g| g.client).collect::<std::collections::BTreeSet<_>>() {
                         if let Some(tx) = clients.get(&c) {
@@ -219,6 +231,20 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
 }
 
 impl Worker {
+    /// Its status, with the tasks finished since the last one (ages counted from `now`).
+    fn status_now(&mut self, now: Instant) -> WorkerStatus {
+        let mut status = self.status.clone();
+        status.recent = self
+            .recent
+            .drain(..)
+            .map(|(span, heard)| tessera_metrics::TaskSpan {
+                ended_ms_ago: span.ended_ms_ago + now.duration_since(heard).as_millis() as u64,
+                ..span
+            })
+            .collect();
+        status
+    }
+
     /// Counters that came with a finished task: newer than the last heartbeat.
     fn counted(&mut self, c: Counters) {
         let b = &mut self.beat;
@@ -241,6 +267,10 @@ impl Worker {
         self.status.bytes_out = beat.bytes_out;
         self.status.tasks_running = beat.tasks_running;
         self.status.tasks_done = beat.tasks_done;
+        // Kept only until the next status goes out; bounded when nobody is watching.
+        if self.recent.len() < 4096 {
+            self.recent.extend(beat.recent.iter().map(|span| (*span, now)));
+        }
         // A finished task may have brought newer counters than this beat: keep the larger.
         let newer = Counters {
             cpu_seconds: self.beat.cpu_seconds,

@@ -11,7 +11,7 @@ use quinn::{Connection, Endpoint};
 use tessera_graph::TaskGraph;
 use tessera_kernels::cpu::CpuBackend;
 use tessera_kernels::{Backend, Value, wire};
-use tessera_metrics::{Usage, current_rss_bytes};
+use tessera_metrics::{TaskSpan, Usage, current_rss_bytes};
 use tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS;
 use tessera_transport::{
     ClusterFile, ClusterIdentity, MAX_FRAME_BYTES, Role, accept_hello, client_endpoint, connect, read_frame,
@@ -80,7 +80,14 @@ struct Counters {
     /// Fetches in flight, and since when the count has been above zero.
     fetching: Mutex<(u32, Option<Instant>)>,
     fetch_nanos: AtomicU64,
+    /// Which thread slots are busy, so the task stream can draw one lane per thread.
+    lanes: Mutex<Vec<bool>>,
+    /// Tasks finished since the last beat: layer, slot, end, duration.
+    finished: Mutex<Vec<(u32, u32, Instant, Duration)>>,
 }
+
+/// At most this many finished tasks go into one beat (the task stream needs no more).
+const SPANS_PER_BEAT: usize = 512;
 
 impl Counters {
     fn fetch_started(&self) {
@@ -111,8 +118,42 @@ impl Counters {
         }
     }
 
+    fn take_lane(&self) -> u32 {
+        let mut lanes = lock(&self.lanes);
+        match lanes.iter().position(|busy| !busy) {
+            Some(i) => {
+                lanes[i] = true;
+                i as u32
+            }
+            None => {
+                lanes.push(true);
+                (lanes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn task_done(&self, layer: u32, lane: u32, started: Instant) {
+        if let Some(busy) = lock(&self.lanes).get_mut(lane as usize) {
+            *busy = false;
+        }
+        let mut finished = lock(&self.finished);
+        if finished.len() < SPANS_PER_BEAT {
+            finished.push((layer, lane, Instant::now(), started.elapsed()));
+        }
+    }
+
     fn beat(&self, store: &Store) -> Beat {
         let usage = Usage::now();
+        let now = Instant::now();
+        let recent = std::mem::take(&mut *lock(&self.finished))
+            .into_iter()
+            .map(|(layer, slot, end, took)| TaskSpan {
+                layer,
+                slot,
+                ended_ms_ago: now.duration_since(end).as_millis() as u64,
+                duration_ms: took.as_millis() as u64,
+            })
+            .collect();
         Beat {
             cpu_seconds: usage.cpu.as_secs_f64(),
             rss_bytes: current_rss_bytes(),
@@ -123,6 +164,7 @@ impl Counters {
             fetch_seconds: Duration::from_nanos(self.fetch_nanos.load(Relaxed)).as_secs_f64(),
             tasks_running: self.running.load(Relaxed),
             tasks_done: self.done.load(Relaxed),
+            recent,
         }
     }
 }
@@ -277,6 +319,8 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
     }
     let counters = &shared.counters;
     counters.running.fetch_add(1, Relaxed);
+    let layer = tasks.tasks.get(task as usize).map_or(0, |t| t.layer as u32);
+    let (lane, started) = (counters.take_lane(), Instant::now());
     let run = move || {
         let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
         CpuBackend.execute(&tasks, task as usize, &refs)
@@ -288,6 +332,7 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
         tokio::task::spawn_blocking(run).await.map_err(|e| format!("the task panicked: {e}"))
     };
     counters.running.fetch_sub(1, Relaxed);
+    counters.task_done(layer, lane, started);
     Some(match result {
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
