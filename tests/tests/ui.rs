@@ -6,18 +6,26 @@ use std::time::{Duration, Instant};
 
 use tessera_tests::tessera_bin;
 
+/// tmux on a server of this test's own, apart from any the user runs.
 fn tmux(args: &[&str]) -> Option<String> {
-    let out = Command::new("tmux").args(args).output().ok()?;
+    let socket = format!("tessera-test-{}", std::process::id());
+    let out = Command::new("tmux").args(["-L", &socket]).args(args).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Kills the session if the test fails halfway.
-struct Session(String);
+/// Stops the test's tmux server, whatever happens.
+struct Session;
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = tmux(&["kill-session", "-t", &self.0]);
+        let _ = tmux(&["kill-server"]);
     }
+}
+
+/// Whether a process is gone (or dead and waiting to be reaped).
+fn gone(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
 }
 
 /// The CPU % shown in a worker's row, e.g. `local-0     98% ───…`.
@@ -48,7 +56,7 @@ fn the_ui_runs_s2_on_two_workers_and_quits_cleanly() {
     let expr = "x = random((2500, 2500), seed=42, chunks=250); (x * x[::-1, ::-1]).sum()";
     let command = format!("{bin} ui '{expr}' --scheduler local-cluster --workers 2 --run");
     tmux(&["new-session", "-d", "-s", &name, "-x", "140", "-y", "40", &command]).expect("tmux starts");
-    let session = Session(name.clone());
+    let session = Session;
     let pane_pid = tmux(&["display-message", "-p", "-t", &name, "#{pane_pid}"]).expect("pane pid").trim().to_string();
     let mut busy = [false, false];
     let mut screen = String::new();
@@ -72,10 +80,9 @@ fn the_ui_runs_s2_on_two_workers_and_quits_cleanly() {
     assert_eq!(processes_mentioning(&cluster).len(), 3, "a scheduler and two workers while it runs");
     tmux(&["send-keys", "-t", &name, "q"]).expect("keys");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux(&["has-session", "-t", &name]).is_some() || !processes_mentioning(&cluster).is_empty() {
-        assert!(Instant::now() < deadline, "after q: {:?}", processes_mentioning(&cluster));
+    while !gone(&pane_pid) || !processes_mentioning(&cluster).is_empty() {
+        assert!(Instant::now() < deadline, "after q: the UI or {:?} still runs", processes_mentioning(&cluster));
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!std::path::Path::new(&format!("/proc/{pane_pid}")).exists(), "the UI exited");
     drop(session);
 }

@@ -71,6 +71,9 @@ pub enum RuntimeError {
         /// The panic message.
         message: String,
     },
+    /// The observer asked to stop.
+    #[error("cancelled")]
+    Cancelled,
     /// Spilling a value to disk or reading it back failed.
     #[error("spilling to disk failed: {0}")]
     Spill(String),
@@ -80,6 +83,12 @@ pub enum RuntimeError {
 pub trait Observer: Sync {
     /// `task` finished on `thread` after computing for `busy`.
     fn task_finished(&self, graph: &TaskGraph, task: TaskId, thread: usize, busy: Duration);
+
+    /// Whether the run should stop: checked before each task starts; the run then ends
+    /// with [`RuntimeError::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.

@@ -12,6 +12,9 @@ pub(crate) fn run(graph: &TaskGraph, backend: &dyn Backend, observer: &dyn Obser
     let mut values: Vec<Option<Value>> = vec![None; graph.tasks.len()];
     let mut busy = Duration::ZERO;
     for (id, task) in graph.tasks.iter().enumerate() {
+        if observer.cancelled() {
+            return Err(RuntimeError::Cancelled);
+        }
         let start = Instant::now();
         let value = {
             let inputs: Vec<&Value> = task.deps.iter().filter_map(|&d| values[d].as_ref()).collect();

@@ -133,6 +133,9 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
     let mut busy = Duration::ZERO;
     let mut state = shared.lock();
     loop {
+        if state.error.is_none() && observer.cancelled() {
+            state.error = Some(RuntimeError::Cancelled);
+        }
         if state.error.is_some() || state.finished == total {
             shared.wake.notify_all();
             return busy;

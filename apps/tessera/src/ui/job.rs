@@ -48,6 +48,8 @@ pub struct JobSpec {
     pub memory_limit: u64,
     /// Where it runs, for the history.
     pub label: &'static str,
+    /// Set by the UI to stop the run.
+    pub cancel: std::sync::Arc<AtomicBool>,
 }
 
 /// Runs the job to the end, sending events; never panics into the UI.
@@ -83,7 +85,7 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
     let (computed, scheduler) = match &spec.cluster_file {
         Some(file) => {
             let mut client = Client::connect(file).map_err(|e| e.to_string())?;
-            let watch = ClusterWatch { ops: &ops, tx, start };
+            let watch = ClusterWatch { ops: &ops, tx, start, cancel: &spec.cancel };
             (tessera::run_graph_on_cluster(&graph, &mut client, &watch, start).map_err(|e| e.to_string())?, spec.label)
         }
         None => (run_threads(&graph, &ops, spec, start, tx)?, "threads"),
@@ -106,13 +108,18 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
 
 /// Counts finished tasks per layer and busy time per thread, and keeps the tasks
 /// finished since the last sample.
-struct Counting {
+struct Counting<'a> {
+    cancel: &'a AtomicBool,
     per_layer: Vec<AtomicU64>,
     busy_nanos: Vec<AtomicU64>,
     finished: std::sync::Mutex<Vec<(usize, usize, Instant, Duration)>>,
 }
 
-impl Observer for Counting {
+impl Observer for Counting<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Relaxed)
+    }
+
     fn task_finished(&self, graph: &TaskGraph, task: usize, thread: usize, busy: Duration) {
         let layer = graph.tasks[task].layer;
         if let Some(c) = self.per_layer.get(layer) {
@@ -136,6 +143,7 @@ fn run_threads(
 ) -> Result<tessera::Computed, String> {
     let threads = spec.threads.max(1);
     let counting = Counting {
+        cancel: &spec.cancel,
         per_layer: graph.layers.iter().map(|_| AtomicU64::new(0)).collect(),
         busy_nanos: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         finished: std::sync::Mutex::new(Vec::new()),
@@ -196,9 +204,14 @@ struct ClusterWatch<'a> {
     ops: &'a Ops,
     tx: &'a Sender<JobEvent>,
     start: Instant,
+    cancel: &'a AtomicBool,
 }
 
 impl Watch for ClusterWatch<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Relaxed)
+    }
+
     fn progress(&self, _done: u64, _total: u64, layers: &[u64]) {
         let _ = self.tx.send(JobEvent::Progress(self.ops.per_op(layers.iter().copied().enumerate())));
     }

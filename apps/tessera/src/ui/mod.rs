@@ -63,8 +63,9 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     let remote = args.cluster_file.clone();
     let mut terminal = ratatui::init();
     let mut job: Option<Receiver<JobEvent>> = None;
+    let mut cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if args.run {
-        job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log));
+        job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
     }
     let mut last_draw = Instant::now() - FRAME;
     let result = loop {
@@ -87,7 +88,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             && let Some(choice) = app.sweep.pop_front()
         {
             app.chunk_choice = choice;
-            job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log));
+            job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
             app.phase = model::Phase::Running(Instant::now());
         }
         if let Some(c) = &cluster {
@@ -132,11 +133,15 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             _ if ctrl_c => break Ok(()),
-            // Stops a sweep after the run in progress.
-            KeyCode::Char('x') => app.sweep.clear(),
+            // Cancels the run in progress and what is left of a sweep.
+            KeyCode::Char('x') => {
+                app.sweep.clear();
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             KeyCode::Char('q') | KeyCode::Esc => break Ok(()),
             KeyCode::Char('r') if !app.running() => {
-                job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log));
+                job =
+                    Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
             }
             KeyCode::Char('w') if !app.running() => app.sweep = (1..model::CHUNK_CHOICES.len()).collect(),
             KeyCode::Char('e') if !app.running() => app.editing = Some(app.expr.clone()),
@@ -200,13 +205,17 @@ fn start_job(
     cluster_file: Option<std::path::PathBuf>,
     memory_limit: u64,
     log: &mut Log,
+    cancel: &mut std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Receiver<JobEvent> {
+    // Each run has its own flag: `x` stops the one in progress only.
+    *cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let spec = JobSpec {
         expr: app.expr.clone(),
         chunks: app.chunks().to_string(),
         threads: app.workers,
         cluster_file,
         memory_limit,
+        cancel: cancel.clone(),
         label: match app.place {
             Where::Threads => "threads",
             Where::LocalCluster => "local-cluster",

@@ -13,8 +13,7 @@ use tessera::format_bytes;
 use super::model::{App, Phase, Where};
 
 /// The keys, shown on the last line.
-pub const HELP: &str =
-    "r run  w sweep  x stop sweep  e edit  c chunks  s scheduler  +/- workers  k kill worker  q quit";
+pub const HELP: &str = "r run  w sweep  x cancel  e edit  c chunks  s scheduler  +/- workers  k kill worker  q quit";
 
 /// Draws everything.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {

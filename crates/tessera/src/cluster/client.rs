@@ -18,6 +18,10 @@ pub trait Watch {
     fn progress(&self, _done: u64, _total: u64, _layers: &[u64]) {}
     /// The workers' latest state (several times a second).
     fn workers(&self, _workers: &[WorkerStatus]) {}
+    /// Whether to cancel the run (asked whenever the scheduler reports).
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Watches nothing.
@@ -72,6 +76,10 @@ impl Client {
                 let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
                     .await
                     .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
+                if watch.cancelled() {
+                    write_frame(send, &ToScheduler::Cancel { request }).await?;
+                    return Err(ClusterError::Failed("cancelled".into()));
+                }
                 match message {
                     FromScheduler::Progress { request: r, done, total, layers } if r == request => {
                         watch.progress(done, total, &layers)

@@ -65,6 +65,11 @@ pub enum ToScheduler {
         #[serde(with = "serde_bytes")]
         tasks: Vec<u8>,
     },
+    /// Client: stop computing this request and release everything of it.
+    Cancel {
+        /// The request.
+        request: u64,
+    },
     /// Client: results fetched, release everything.
     Delivered {
         /// The request.

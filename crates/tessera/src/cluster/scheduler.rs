@@ -207,7 +207,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                         vec![]
                     }
                 },
-                ToScheduler::Delivered { request } => {
+                ToScheduler::Delivered { request } | ToScheduler::Cancel { request } => {
                     let done: Vec<u64> = graphs
                         .iter()
                         .filter(|(_, g)| g.client == id && g.request == request)
