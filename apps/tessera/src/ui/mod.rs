@@ -44,7 +44,8 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             "tessera ui needs a terminal; in scripts use `tessera run --progress EXPR`".into(),
         ));
     }
-    let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
+    let default_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
+    let mut memory_limit = default_limit;
     let log_path = std::env::temp_dir().join(format!("tessera-ui-{}.log", std::process::id()));
     let mut log = Log(std::fs::File::create(&log_path).ok());
     let place = match (&args.cluster_file, args.scheduler) {
@@ -54,6 +55,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     };
     let workers = args.workers.unwrap_or(2).max(1);
     let mut app = App::new(expr, place, workers, args.threads_per_worker, &log_path.display().to_string());
+    app.memory_limit = memory_limit;
     let mut cluster = match place {
         Where::LocalCluster => {
             Some(LocalCluster::start(workers, args.threads_per_worker, memory_limit / workers as u64)?)
@@ -150,20 +152,29 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             }
             KeyCode::Char('s') if !app.running() && app.place != Where::Cluster => {
                 (app.place, cluster) = match app.place {
-                    Where::Threads => {
-                        let c =
-                            LocalCluster::start(app.workers, app.threads_per_worker, memory_limit / app.workers as u64);
-                        match c {
-                            Ok(c) => (Where::LocalCluster, Some(c)),
-                            Err(e) => {
-                                log.line(&format!("cannot start a local cluster: {e}"));
-                                (Where::Threads, None)
-                            }
-                        }
-                    }
+                    Where::Threads => match start_cluster(&app, memory_limit, &mut log) {
+                        Some(c) => (Where::LocalCluster, Some(c)),
+                        None => (Where::Threads, None),
+                    },
                     Where::LocalCluster | Where::Cluster => (Where::Threads, None),
                 };
                 app.rows.clear();
+            }
+            KeyCode::Char('t') if !app.running() && app.place == Where::LocalCluster => {
+                app.threads_per_worker = if app.threads_per_worker >= 4 { 1 } else { app.threads_per_worker * 2 };
+                // The old cluster goes first: both would use the same folder.
+                drop(cluster.take());
+                cluster = start_cluster(&app, memory_limit, &mut log);
+            }
+            KeyCode::Char('m') if !app.running() => {
+                let choices = [default_limit, 512 << 20, 2 << 30, 8 << 30];
+                let at = choices.iter().position(|&c| c == memory_limit).unwrap_or(0);
+                memory_limit = choices[(at + 1) % choices.len()];
+                app.memory_limit = memory_limit;
+                if app.place == Where::LocalCluster {
+                    drop(cluster.take());
+                    cluster = start_cluster(&app, memory_limit, &mut log);
+                }
             }
             KeyCode::Char('+') => match &mut cluster {
                 Some(c) => {
@@ -193,6 +204,17 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         say!("last result: {} ({} s, chunks {})", last.result, last.wall_s, last.chunks);
     }
     result
+}
+
+/// Starts a local cluster with the UI's workers, threads and memory limit.
+fn start_cluster(app: &App, memory_limit: u64, log: &mut Log) -> Option<LocalCluster> {
+    match LocalCluster::start(app.workers, app.threads_per_worker, memory_limit / app.workers.max(1) as u64) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log.line(&format!("cannot start a local cluster: {e}"));
+            None
+        }
+    }
 }
 
 /// The cluster file runs go to: the local cluster's, or the one given.

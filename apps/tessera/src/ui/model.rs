@@ -119,6 +119,8 @@ pub struct App {
     pub workers: usize,
     /// Threads per cluster worker.
     pub threads_per_worker: usize,
+    /// The memory limit of runs (split among local-cluster workers).
+    pub memory_limit: u64,
     /// The run's phase.
     pub phase: Phase,
     /// Tasks done and in all.
@@ -152,6 +154,7 @@ impl App {
             place,
             workers: workers.max(1),
             threads_per_worker: threads_per_worker.max(1),
+            memory_limit: u64::MAX,
             phase: Phase::Idle,
             done: 0,
             total: 0,

@@ -13,7 +13,8 @@ use tessera::format_bytes;
 use super::model::{App, Phase, Where};
 
 /// The keys, shown on the last line.
-pub const HELP: &str = "r run  w sweep  x cancel  e edit  c chunks  s scheduler  +/- workers  k kill worker  q quit";
+pub const HELP: &str =
+    "r run  w sweep  x cancel  e edit  c chunks  s scheduler  +/- workers  t threads  m memory  k kill  q quit";
 
 /// Draws everything.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
@@ -67,7 +68,13 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     };
     let lines = vec![
         expr,
-        Line::from(format!("chunks: {}   scheduler: {}   log: {}", app.chunks(), place(app), app.log_path)),
+        Line::from(format!(
+            "chunks: {}   scheduler: {}   memory limit: {}   log: {}",
+            app.chunks(),
+            place(app),
+            if app.memory_limit == u64::MAX { "none".to_string() } else { format_bytes(app.memory_limit) },
+            app.log_path
+        )),
         Line::from(status),
     ];
     let block = Block::new().borders(Borders::TOP).title(" tessera ");
