@@ -101,21 +101,9 @@ pub struct SweepArgs {
     /// Runs per chunk size; the median wall time is reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
-    /// Scheduler of every run.
-    #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
-    pub scheduler: SchedulerKind,
-    /// Workers (threads, or local-cluster workers).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Threads per local-cluster worker.
-    #[arg(long, default_value_t = 1)]
-    pub threads_per_worker: usize,
-    /// Run on an existing cluster.
-    #[arg(long, conflicts_with = "scheduler")]
-    pub cluster_file: Option<PathBuf>,
-    /// Memory limit of every run.
-    #[arg(long)]
-    pub memory_limit: Option<String>,
+    /// Where every run goes, and its memory limit.
+    #[command(flatten)]
+    pub place: Placement,
     /// Write an SVG plot of wall time and peak memory against chunk size.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -125,6 +113,26 @@ pub struct SweepArgs {
     /// Lower without fusion.
     #[arg(long)]
     pub no_fuse: bool,
+}
+
+/// Where `run` and `sweep` compute, and under which memory limit.
+#[derive(Debug, Clone, Args)]
+pub struct Placement {
+    /// Where to run the tasks.
+    #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
+    pub scheduler: SchedulerKind,
+    /// Threads of the threads scheduler, or worker processes of local-cluster (default: one per core / 2).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Threads of each local-cluster worker.
+    #[arg(long, default_value_t = 1)]
+    pub threads_per_worker: usize,
+    /// Run on an existing cluster (see `tessera scheduler`).
+    #[arg(long, conflicts_with = "scheduler")]
+    pub cluster_file: Option<PathBuf>,
+    /// Refuse plans with a task projected to need more memory than this (default: 80% of available memory).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,21 +171,9 @@ pub struct RunArgs {
     /// Target size of an "auto" chunk (default 128MiB, or TESSERA_CHUNK_SIZE).
     #[arg(long)]
     pub chunk_size: Option<String>,
-    /// Where to run the tasks.
-    #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
-    pub scheduler: SchedulerKind,
-    /// Threads of the threads scheduler, or worker processes of local-cluster (default: one per core / 2).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Threads of each local-cluster worker.
-    #[arg(long, default_value_t = 1)]
-    pub threads_per_worker: usize,
-    /// Run on an existing cluster (see `tessera scheduler`).
-    #[arg(long, conflicts_with = "scheduler")]
-    pub cluster_file: Option<PathBuf>,
-    /// Refuse plans with a task projected to need more memory than this (default: 80% of available memory).
-    #[arg(long)]
-    pub memory_limit: Option<String>,
+    /// Where and under which memory limit.
+    #[command(flatten)]
+    pub place: Placement,
     /// The device that computes.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
@@ -200,11 +196,13 @@ impl RunArgs {
             file: None,
             chunks: None,
             chunk_size: None,
-            scheduler: SchedulerKind::LocalCluster,
-            workers: Some(2),
-            threads_per_worker: 1,
-            cluster_file: None,
-            memory_limit: None,
+            place: Placement {
+                scheduler: SchedulerKind::LocalCluster,
+                workers: Some(2),
+                threads_per_worker: 1,
+                cluster_file: None,
+                memory_limit: None,
+            },
             device: Device::Cpu,
             json: false,
             progress: true,

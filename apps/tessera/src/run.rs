@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use tessera::{Array, ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, format_bytes, lower};
+use tessera::{Array, ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, lower};
 use tessera_expr::{EvalOptions, Value};
 use tessera_metrics::{Usage, available_memory_bytes};
 
@@ -40,61 +40,41 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         None => tessera::chunk_byte_target().map_err(|e| CliError::BadInput(format!("TESSERA_CHUNK_SIZE: {e}")))?,
     };
     let chunks = args.chunks.as_deref().map(ChunkSpec::parse).transpose().map_err(|e| bad(&e))?;
-    let memory_limit = memory_limit(args.memory_limit.as_deref())?;
-    if args.memory_limit.is_some() {
+    let memory_limit = memory_limit(args.place.memory_limit.as_deref())?;
+    if args.place.memory_limit.is_some() {
         fix_allocator_threshold();
     }
-    if args.workers == Some(0) {
+    if args.place.workers == Some(0) {
         return Err(CliError::BadInput("--workers must be at least 1".into()));
     }
-    if args.threads_per_worker == 0 {
+    if args.place.threads_per_worker == 0 {
         return Err(CliError::BadInput("--threads-per-worker must be at least 1".into()));
     }
-    let scheduler = match (args.scheduler, args.workers) {
+    let scheduler = match (args.place.scheduler, args.place.workers) {
         (SchedulerKind::SingleThreaded, _) => Scheduler::SingleThreaded,
         (SchedulerKind::Threads | SchedulerKind::LocalCluster, Some(n)) => Scheduler::Threads(n),
         (SchedulerKind::Threads | SchedulerKind::LocalCluster, None) => Scheduler::threads(),
     };
 
-    let value = tessera_expr::evaluate(&source, &EvalOptions { chunks, auto_bytes }).map_err(|e| bad(&e))?;
-    let array = match value {
-        Value::Array(a) => a,
-        Value::Number(s) => Array::scalar(s, s.natural_dtype()),
-        other => {
-            return Err(CliError::BadInput(format!(
-                "the expression's result is {}, not an array or a number",
-                other.kind()
-            )));
-        }
-    };
+    let array = evaluate_array(&source, &EvalOptions { chunks, auto_bytes })?;
 
     let options = if args.no_fuse { LowerOptions::unfused() } else { LowerOptions::default() };
     let before = Usage::now();
     let start = Instant::now();
     let graph = lower(&array, &options).map_err(|e| bad(&e))?;
     let projected = graph.max_projected_bytes();
-    if projected > memory_limit {
-        let edge = graph.work_chunksize().into_iter().max().unwrap_or(1);
-        let advice = match crate::fit::largest_fitting_chunks(&source, edge, auto_bytes, &options, memory_limit) {
-            Some(c) => format!("the largest chunks that fit are --chunks {c}; or raise --memory-limit"),
-            None => "no chunk size fits; raise --memory-limit".into(),
-        };
-        return Err(CliError::Resources(format!(
-            "a task would need about {} of memory, more than the memory limit of {}; {advice}",
-            format_bytes(projected),
-            format_bytes(memory_limit)
-        )));
-    }
+    crate::fit::check_fits(&graph, &source, auto_bytes, &options, memory_limit)?;
     let progress = args.progress.then(|| Progress::new(&graph));
-    let (computed, scheduler_name, workers) = if args.cluster_file.is_some()
-        || args.scheduler == SchedulerKind::LocalCluster
+    let (computed, scheduler_name, workers) = if args.place.cluster_file.is_some()
+        || args.place.scheduler == SchedulerKind::LocalCluster
     {
-        let workers = args.workers.unwrap_or(2);
-        let local = match args.cluster_file {
+        let workers = args.place.workers.unwrap_or(2);
+        let local = match args.place.cluster_file {
             Some(_) => None,
-            None => Some(LocalCluster::start(workers, args.threads_per_worker, memory_limit / workers as u64)?),
+            None => Some(LocalCluster::start(workers, args.place.threads_per_worker, memory_limit / workers as u64)?),
         };
-        let file = local.as_ref().map_or_else(|| args.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
+        let file =
+            local.as_ref().map_or_else(|| args.place.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
         let mut client = Client::connect(&file).map_err(cluster_error)?;
         let computed = tessera::run_graph_on_cluster(&graph, &mut client, &ClusterProgress(progress.as_ref()), start)
             .map_err(cluster_error)?;
@@ -113,17 +93,13 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     if let Some(p) = &progress {
         p.finish();
     }
-    let after = Usage::now();
-    // On a cluster the workers' CPU and memory count too.
-    let worker_cpu: f64 = computed.workers.iter().map(|w| w.cpu_seconds).sum();
-    let worker_peaks: u64 = computed.workers.iter().map(|w| w.peak_rss_bytes).sum();
-    let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
+    let (cpu_percent, peak_memory_bytes) = run_usage(&before, &Usage::now(), &computed);
     let measurements = Measurements {
         scheduler: scheduler_name,
         workers,
         fused: !args.no_fuse,
-        cpu_percent: after.cpu_percent_since(&before) + 100.0 * worker_cpu / wall,
-        peak_memory_bytes: after.peak_rss_bytes + worker_peaks,
+        cpu_percent,
+        peak_memory_bytes,
         projected_task_bytes: projected,
         memory_limit_bytes: memory_limit,
         chunksize: graph.work_chunksize(),
@@ -145,6 +121,26 @@ fn fix_allocator_threshold() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
+}
+
+/// Evaluates an expression into the array it computes (a number becomes a 0-d array).
+pub fn evaluate_array(source: &str, options: &EvalOptions) -> Result<Array, CliError> {
+    match tessera_expr::evaluate(source, options).map_err(|e| CliError::BadInput(e.to_string()))? {
+        Value::Array(a) => Ok(a),
+        Value::Number(s) => Ok(Array::scalar(s, s.natural_dtype())),
+        other => {
+            Err(CliError::BadInput(format!("the expression's result is {}, not an array or a number", other.kind())))
+        }
+    }
+}
+
+/// A run's CPU use (100 = one core) and peak memory: this process's, plus every
+/// worker's on a cluster.
+pub fn run_usage(before: &Usage, after: &Usage, computed: &tessera::Computed) -> (f64, u64) {
+    let worker_cpu: f64 = computed.workers.iter().map(|w| w.cpu_seconds).sum();
+    let worker_peaks: u64 = computed.workers.iter().map(|w| w.peak_rss_bytes).sum();
+    let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
+    (after.cpu_percent_since(before) + 100.0 * worker_cpu / wall, after.peak_rss_bytes + worker_peaks)
 }
 
 /// Shows a cluster run's progress on the progress bar, if there is one.

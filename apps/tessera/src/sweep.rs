@@ -58,17 +58,17 @@ fn run_args(args: &SweepArgs, chunks: &str) -> Vec<String> {
         (None, Some(f)) => a.extend(["--file".into(), f.display().to_string()]),
         (None, None) => {}
     }
-    if let Some(f) = &args.cluster_file {
+    if let Some(f) = &args.place.cluster_file {
         a.extend(["--cluster-file".into(), f.display().to_string()]);
     } else {
-        let name = clap::ValueEnum::to_possible_value(&args.scheduler).map(|v| v.get_name().to_string());
+        let name = clap::ValueEnum::to_possible_value(&args.place.scheduler).map(|v| v.get_name().to_string());
         a.extend(["--scheduler".into(), name.unwrap_or_default()]);
-        a.extend(["--threads-per-worker".into(), args.threads_per_worker.to_string()]);
+        a.extend(["--threads-per-worker".into(), args.place.threads_per_worker.to_string()]);
     }
-    if let Some(w) = args.workers {
+    if let Some(w) = args.place.workers {
         a.extend(["--workers".into(), w.to_string()]);
     }
-    if let Some(m) = &args.memory_limit {
+    if let Some(m) = &args.place.memory_limit {
         a.extend(["--memory-limit".into(), m.clone()]);
     }
     if args.no_fuse {

@@ -7,13 +7,15 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use tessera::cluster::{Client, Watch};
-use tessera::{Array, ChunkSpec, LowerOptions, Observer, Scheduler, TaskGraph, WorkerStatus, lower};
-use tessera_expr::{EvalOptions, Value};
+use tessera::{ChunkSpec, LowerOptions, Observer, Scheduler, TaskGraph, WorkerStatus, lower};
+use tessera_expr::EvalOptions;
 use tessera_metrics::{Usage, current_rss_bytes};
 
 use super::model::{AS_WRITTEN, RunRecord, Span, WorkerRow};
+use crate::fit::check_fits;
 use crate::ops::Ops;
 use crate::report::short_result;
+use crate::run::{evaluate_array, run_usage};
 
 /// How often a local run samples its threads.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -64,22 +66,12 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
         c => Some(ChunkSpec::parse(c).map_err(|e| e.to_string())?),
     };
     let auto_bytes = tessera::chunk_byte_target().map_err(|e| e.to_string())?;
-    let value = tessera_expr::evaluate(&spec.expr, &EvalOptions { chunks, auto_bytes }).map_err(|e| e.to_string())?;
-    let array = match value {
-        Value::Array(a) => a,
-        Value::Number(s) => Array::scalar(s, s.natural_dtype()),
-        other => return Err(format!("the expression's result is {}, not an array or a number", other.kind())),
-    };
+    let array = evaluate_array(&spec.expr, &EvalOptions { chunks, auto_bytes }).map_err(|e| e.to_string())?;
     let before = Usage::now();
     let start = Instant::now();
-    let graph = lower(&array, &LowerOptions::default()).map_err(|e| e.to_string())?;
-    if graph.max_projected_bytes() > spec.memory_limit {
-        return Err(format!(
-            "a task would need about {} of memory, more than the memory limit of {}; use smaller chunks",
-            tessera::format_bytes(graph.max_projected_bytes()),
-            tessera::format_bytes(spec.memory_limit)
-        ));
-    }
+    let options = LowerOptions::default();
+    let graph = lower(&array, &options).map_err(|e| e.to_string())?;
+    check_fits(&graph, &spec.expr, auto_bytes, &options, spec.memory_limit).map_err(|e| e.to_string())?;
     let ops = Ops::of(&graph);
     let _ = tx.send(JobEvent::Started(ops.names.clone()));
     let (computed, scheduler) = match &spec.cluster_file {
@@ -90,17 +82,15 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
         }
         None => (run_threads(&graph, &ops, spec, start, tx)?, "threads"),
     };
-    let after = Usage::now();
-    let worker_cpu: f64 = computed.workers.iter().map(|w| w.cpu_seconds).sum();
-    let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
+    let (cpu_percent, peak_memory_bytes) = run_usage(&before, &Usage::now(), &computed);
     let chunksize: Vec<String> = graph.work_chunksize().iter().map(usize::to_string).collect();
     Ok(RunRecord {
         chunks: chunksize.join("x"),
         result: short_result(&computed.block),
         wall_s: computed.wall.as_secs_f64(),
         tasks: computed.tasks as u64,
-        cpu_percent: after.cpu_percent_since(&before) + 100.0 * worker_cpu / wall,
-        peak_memory_bytes: after.peak_rss_bytes + computed.workers.iter().map(|w| w.peak_rss_bytes).sum::<u64>(),
+        cpu_percent,
+        peak_memory_bytes,
         spilled_bytes: computed.spilled_bytes,
         scheduler,
     })
