@@ -12,4 +12,13 @@ pub enum KernelError {
         /// What was wrong.
         message: String,
     },
+    /// The GPU failed to run the task's kernel (wgpu's validation, out of memory, a
+    /// lost device).
+    #[error("GPU error in task {task}: {message}")]
+    Device {
+        /// The task's key.
+        task: String,
+        /// wgpu's message.
+        message: String,
+    },
 }

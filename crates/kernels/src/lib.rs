@@ -18,6 +18,8 @@
 pub mod cpu;
 mod error;
 mod exact_sum;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod philox;
 mod value;
 pub mod wire;

@@ -27,6 +27,8 @@ pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target
 pub use tessera_graph::{
     Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower,
 };
+#[cfg(feature = "gpu")]
+pub use tessera_kernels::gpu;
 pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
 pub use tessera_metrics::{WorkerRun, WorkerStatus};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
@@ -133,7 +135,19 @@ pub fn run_graph_within(
     start: Instant,
     memory_limit: u64,
 ) -> Result<Computed, Error> {
-    let done = tessera_runtime::run_within(graph, &CpuBackend, scheduler, observer, memory_limit)?;
+    run_graph_on(graph, &CpuBackend, scheduler, observer, start, memory_limit)
+}
+
+/// [`run_graph_within`] with the kernels of `backend` (the GPU backend, say).
+pub fn run_graph_on(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    scheduler: Scheduler,
+    observer: &dyn Observer,
+    start: Instant,
+    memory_limit: u64,
+) -> Result<Computed, Error> {
+    let done = tessera_runtime::run_within(graph, backend, scheduler, observer, memory_limit)?;
     Ok(Computed {
         block: assemble(graph, &done.outputs)?,
         tasks: done.tasks,

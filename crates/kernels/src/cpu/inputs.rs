@@ -33,6 +33,11 @@ impl<'a> Inputs<'a> {
         Ok(Inputs { graph, task, entries })
     }
 
+    /// The task's key, for errors.
+    pub fn key(&self) -> String {
+        self.graph.key(self.task)
+    }
+
     /// An internal error naming this task.
     pub fn error(&self, message: impl Into<String>) -> KernelError {
         KernelError::Internal { task: self.graph.key(self.task), message: message.into() }

@@ -1,11 +1,11 @@
 //! The CPU backend: tiled evaluation of fused expressions, reductions and matmul.
 
 mod eval;
-mod inputs;
+pub(crate) mod inputs;
 mod leaf;
 mod matmul;
 mod ops;
-mod reduce;
+pub(crate) mod reduce;
 pub mod tile;
 
 use tessera_graph::{Kernel, ReduceStage, TaskGraph, TaskId};

@@ -9,7 +9,7 @@ use crate::value::standard;
 use crate::{Block, ExactSum, KernelError, Partial, PartialData};
 
 /// A fresh partial of `len` states for `op` over values of `dtype`.
-fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
+pub(crate) fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
     match (op, dtype) {
         (ReduceOp::Sum | ReduceOp::Mean, DType::Float32 | DType::Float64) => {
             PartialData::Exact(vec![ExactSum::new(); len])
@@ -27,7 +27,7 @@ fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
     }
 }
 
-fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
+pub(crate) fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
     match op {
         ReduceOp::Prod => |a, b| a * b,
         ReduceOp::Min => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
@@ -36,7 +36,7 @@ fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
     }
 }
 
-fn i64_op(op: ReduceOp) -> fn(i64, i64) -> i64 {
+pub(crate) fn i64_op(op: ReduceOp) -> fn(i64, i64) -> i64 {
     match op {
         ReduceOp::Prod => i64::wrapping_mul,
         ReduceOp::Min => i64::min,
@@ -45,7 +45,7 @@ fn i64_op(op: ReduceOp) -> fn(i64, i64) -> i64 {
     }
 }
 
-fn bool_op(op: ReduceOp) -> fn(bool, bool) -> bool {
+pub(crate) fn bool_op(op: ReduceOp) -> fn(bool, bool) -> bool {
     match op {
         ReduceOp::Min | ReduceOp::Prod => |a, b| a & b,
         _ => |a, b| a | b,

@@ -1,0 +1,461 @@
+//! WGSL generation: one compute shader per fused kernel.
+//!
+//! The shader text depends only on the kernel's structure (nodes, dtypes, view maps,
+//! constants, seeds), never on which block a task computes: the region's offset and
+//! shape and the layout of uploaded inputs arrive in a parameter buffer `P`. So all
+//! tasks of a layer share one compiled pipeline, and the text itself is the cache key.
+//!
+//! Only operations whose results are exactly rounded by IEEE 754 are generated
+//! (`+ - * /`, `sqrt`, comparisons, `where`, casts, `min`/`max`), so elementwise results
+//! match the CPU bit for bit. Transcendental functions and `**` are not: a kernel that
+//! uses them is reported unsupported and runs on the CPU backend.
+
+use std::fmt::Write;
+
+use tessera_chunks::DType;
+use tessera_graph::{
+    BinaryOp, FNode, FusedExpr, GenKind, Generator, LayerId, Leaf, ReduceOp, Scalar, UnaryOp, ViewMap,
+};
+
+use super::philox_wgsl;
+
+/// Threads per workgroup.
+pub const WORKGROUP: u32 = 256;
+
+/// The accumulator of a reduction on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acc {
+    /// float64 (sums, products, min, max of floats).
+    F64,
+    /// float32, where the adapter has no float64.
+    F32,
+    /// int64.
+    I64,
+    /// bool, stored as 0/1 in a `u32`.
+    Bool,
+}
+
+/// What the shader does with each element's value.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// Writes every element of the region to `OUT`, row-major.
+    Block,
+    /// Folds the elements of the `axes` (region axes) into one accumulator per
+    /// workgroup; `OUT[group]`.
+    Reduce {
+        /// The reduction.
+        op: ReduceOp,
+        /// The reduced axes.
+        axes: &'a [usize],
+        /// The accumulator.
+        acc: Acc,
+    },
+}
+
+/// A materialized input the shader reads, bound at `@binding(2 + index)`.
+#[derive(Debug, Clone)]
+pub struct InputLeaf {
+    /// The layer whose blocks are read.
+    pub layer: LayerId,
+    /// From region coordinates to the layer's array.
+    pub view: ViewMap,
+    /// The element type.
+    pub dtype: DType,
+    /// Where this input's origin (then its strides) start in `P`.
+    pub param_base: usize,
+}
+
+/// A generated shader and what its dispatch needs.
+#[derive(Debug, Clone)]
+pub struct Shader {
+    /// The WGSL source (also the pipeline cache key).
+    pub source: String,
+    /// The inputs, in binding order.
+    pub inputs: Vec<InputLeaf>,
+    /// Number of `i64` parameters.
+    pub param_len: usize,
+}
+
+/// Why a kernel cannot run on the GPU (it then runs on the CPU backend).
+pub type Unsupported = &'static str;
+
+/// The WGSL type of a dtype's values.
+fn ty(d: DType) -> &'static str {
+    match d {
+        DType::Float64 => "f64",
+        DType::Float32 => "f32",
+        DType::Int64 => "i64",
+        DType::Bool => "bool",
+    }
+}
+
+/// The WGSL type a dtype is stored as in a buffer.
+pub fn storage_ty(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "u32",
+        d => ty(d),
+    }
+}
+
+fn acc_ty(acc: Acc) -> &'static str {
+    match acc {
+        Acc::F64 => "f64",
+        Acc::F32 => "f32",
+        Acc::I64 => "i64",
+        Acc::Bool => "u32",
+    }
+}
+
+fn i64_lit(v: i64) -> String {
+    if v == i64::MIN { "(-9223372036854775807li - 1li)".into() } else { format!("({v}li)") }
+}
+
+/// `value` as a literal of `dtype`, converted the way the CPU converts constants.
+fn literal(value: Scalar, dtype: DType) -> Result<String, Unsupported> {
+    match dtype {
+        DType::Float64 => {
+            let v = value.as_f64();
+            if v.is_finite() { Ok(format!("({v:?}lf)")) } else { Err("a non-finite float64 constant") }
+        }
+        DType::Float32 => {
+            let v = value.as_f64() as f32;
+            if v.is_finite() { Ok(format!("({v:?}f)")) } else { Err("a non-finite float32 constant") }
+        }
+        DType::Int64 => Ok(i64_lit(value.as_i64())),
+        DType::Bool => Ok(value.as_bool().to_string()),
+    }
+}
+
+/// `x` (of dtype `from`) converted to `to`, as `TileVal::cast` does.
+fn cast(x: &str, from: DType, to: DType) -> String {
+    use DType::*;
+    match (from, to) {
+        (a, b) if a == b => x.to_string(),
+        (Bool, Float64) => format!("select(0.0lf, 1.0lf, {x})"),
+        (Bool, Float32) => format!("select(0.0f, 1.0f, {x})"),
+        (Bool, Int64) => format!("select(0li, 1li, {x})"),
+        (Float64, Bool) => format!("({x} != 0.0lf)"),
+        (Float32, Bool) => format!("({x} != 0.0f)"),
+        (Int64, Bool) => format!("({x} != 0li)"),
+        (_, to) => format!("{}({x})", ty(to)),
+    }
+}
+
+/// NaN-propagating `max`/`min`, as the CPU computes them (`a + b` when either is NaN).
+fn float_extreme(f: &str, a: &str, b: &str) -> String {
+    format!("select({f}({a}, {b}), {a} + {b}, {a} != {a} || {b} != {b})")
+}
+
+fn unary(op: UnaryOp, x: &str, dtype: DType) -> Result<String, Unsupported> {
+    Ok(match (op, dtype) {
+        (_, DType::Bool) => x.to_string(),
+        (UnaryOp::Neg, _) => format!("(-{x})"),
+        (UnaryOp::Abs, _) => format!("abs({x})"),
+        (UnaryOp::Sqrt, DType::Float64 | DType::Float32) => format!("sqrt({x})"),
+        _ => return Err("a transcendental function (exp, log, sin, cos, tanh) is not exactly rounded on GPUs"),
+    })
+}
+
+fn binary(op: BinaryOp, a: &str, b: &str, operands: DType) -> Result<String, Unsupported> {
+    use BinaryOp::*;
+    let infix = |o: &str| format!("({a} {o} {b})");
+    Ok(match (operands, op) {
+        (_, Pow) => return Err("`**` is not exactly rounded on GPUs"),
+        (DType::Bool, Maximum | Add) => infix("||"),
+        (DType::Bool, Minimum | Mul) => infix("&&"),
+        (DType::Bool, Ne | Sub) => infix("!="),
+        (DType::Bool, Lt) => format!("(!{a} && {b})"),
+        (DType::Bool, Le) => format!("(!{a} || {b})"),
+        (DType::Bool, Gt) => format!("({a} && !{b})"),
+        (DType::Bool, Ge) => format!("({a} || !{b})"),
+        (DType::Bool, Div) => a.to_string(),
+        (DType::Int64, Div) => format!("(f64({a}) / f64({b}))"),
+        (DType::Int64, Maximum) => format!("max({a}, {b})"),
+        (DType::Int64, Minimum) => format!("min({a}, {b})"),
+        (_, Maximum) => float_extreme("max", a, b),
+        (_, Minimum) => float_extreme("min", a, b),
+        (_, Add) => infix("+"),
+        (_, Sub) => infix("-"),
+        (_, Mul) => infix("*"),
+        (_, Div) => infix("/"),
+        (_, Eq) => infix("=="),
+        (_, Ne) => infix("!="),
+        (_, Lt) => infix("<"),
+        (_, Le) => infix("<="),
+        (_, Gt) => infix(">"),
+        (_, Ge) => infix(">="),
+    })
+}
+
+/// The source coordinate of view axis `k`, as an `i64` expression of `g0, g1, …`.
+fn src_coord(view: &ViewMap, k: usize) -> String {
+    let s = view.axes[k];
+    match s.out_axis {
+        Some(o) => format!("({} + {} * g{o})", i64_lit(s.offset), i64_lit(s.step)),
+        None => i64_lit(s.offset),
+    }
+}
+
+fn row_major_strides(shape: &[usize]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for a in (0..shape.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * shape[a + 1] as i64;
+    }
+    strides
+}
+
+/// The flat row-major index into a generator's array, as an `i64` expression (a
+/// variable of the value function, so that naga never constant-folds a conversion).
+fn generator_flat(generator: &Generator, view: &ViewMap) -> String {
+    let strides = row_major_strides(&generator.shape);
+    let terms: Vec<String> =
+        (0..view.axes.len()).map(|k| format!("{} * {}", src_coord(view, k), i64_lit(strides[k]))).collect();
+    if terms.is_empty() { "zero".into() } else { terms.join(" + ") }
+}
+
+/// Builds the WGSL for `expr` over regions of `ndim` axes.
+pub struct Builder {
+    ndim: usize,
+    has_f64: bool,
+    body: String,
+    inputs: Vec<InputLeaf>,
+    uses_f64_random: bool,
+    uses_f32_random: bool,
+}
+
+impl Builder {
+    fn new(ndim: usize, has_f64: bool) -> Builder {
+        Builder {
+            ndim,
+            has_f64,
+            body: String::new(),
+            inputs: Vec::new(),
+            uses_f64_random: false,
+            uses_f32_random: false,
+        }
+    }
+
+    fn node(&mut self, node: &FNode, dtype: DType, dtypes: &[DType]) -> Result<String, Unsupported> {
+        let n = |j: &usize| format!("n{j}");
+        Ok(match node {
+            FNode::Leaf(Leaf::Const(s)) => literal(*s, dtype)?,
+            FNode::Leaf(Leaf::Gen { generator, view }) => match generator.kind {
+                GenKind::Full(v) => literal(v, dtype)?,
+                GenKind::Random { seed } => {
+                    let key = format!("vec2<u32>({}u, {}u)", seed as u32, (seed >> 32) as u32);
+                    let flat = generator_flat(generator, view);
+                    match dtype {
+                        DType::Float32 => {
+                            self.uses_f32_random = true;
+                            format!("uniform_f32({key}, u64({flat}))")
+                        }
+                        DType::Float64 => {
+                            self.uses_f64_random = true;
+                            format!("uniform_f64({key}, u64({flat}))")
+                        }
+                        _ => return Err("random values of a non-float dtype"),
+                    }
+                }
+                GenKind::Arange { start, step } => {
+                    let i = generator_flat(generator, view);
+                    if dtype.is_float() || matches!(start, Scalar::Float(_)) || matches!(step, Scalar::Float(_)) {
+                        let (s, d) = (literal(start, DType::Float64)?, literal(step, DType::Float64)?);
+                        cast(&format!("({s} + {d} * f64({i}))"), DType::Float64, dtype)
+                    } else {
+                        let (s, d) = (i64_lit(start.as_i64()), i64_lit(step.as_i64()));
+                        cast(&format!("({s} + {d} * ({i}))"), DType::Int64, dtype)
+                    }
+                }
+            },
+            FNode::Leaf(Leaf::Input { layer, view }) => {
+                let j = self.inputs.len();
+                let m = view.axes.len();
+                let param_base = 2 * self.ndim + 3 + self.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
+                self.inputs.push(InputLeaf { layer: *layer, view: view.clone(), dtype, param_base });
+                let terms: Vec<String> = (0..m)
+                    .map(|k| format!("({} - P[{}]) * P[{}]", src_coord(view, k), param_base + k, param_base + m + k))
+                    .collect();
+                // naga will not convert a constant i64 to u32: index 0 is written as u32.
+                let idx = if terms.is_empty() { "0u".into() } else { format!("u32({})", terms.join(" + ")) };
+                let load = format!("IN{j}[{idx}]");
+                if dtype == DType::Bool { format!("({load} != 0u)") } else { load }
+            }
+            FNode::Unary(op, a) => unary(*op, &n(a), dtypes[*a])?,
+            FNode::Binary(op, a, b) => binary(*op, &n(a), &n(b), dtypes[*a])?,
+            FNode::Where(c, a, b) => format!("select({}, {}, {})", n(b), n(a), cast(&n(c), dtypes[*c], DType::Bool)),
+            FNode::Cast(a) => cast(&n(a), dtypes[*a], dtype),
+        })
+    }
+
+    fn value_fn(&mut self, expr: &FusedExpr) -> Result<(), Unsupported> {
+        let dtypes: Vec<DType> = expr.nodes.iter().map(|n| n.1).collect();
+        if !self.has_f64 && dtypes.contains(&DType::Float64) {
+            return Err("float64 needs an adapter with SHADER_F64");
+        }
+        let args: Vec<String> = (0..self.ndim).map(|a| format!("g{a}: i64")).collect();
+        let mut body =
+            format!("fn value({}) -> {} {{\n    let zero = P[0] - P[0];\n", args.join(", "), ty(expr.dtype()));
+        for (i, (node, dtype)) in expr.nodes.iter().enumerate() {
+            let code = self.node(node, *dtype, &dtypes)?;
+            let _ = writeln!(body, "    let n{i}: {} = {code};", ty(*dtype));
+        }
+        let _ = writeln!(body, "    return n{};\n}}", expr.root());
+        self.body = body;
+        Ok(())
+    }
+
+    /// The shared header: Philox functions, parameter, output and input bindings.
+    fn header(&self, out_ty: &str) -> String {
+        let mut s = String::new();
+        if self.uses_f64_random || self.uses_f32_random {
+            s.push_str(philox_wgsl::PHILOX);
+        }
+        if self.uses_f64_random {
+            s.push_str(philox_wgsl::UNIFORM_F64);
+        }
+        if self.uses_f32_random {
+            s.push_str(philox_wgsl::UNIFORM_F32);
+        }
+        s.push_str("\n@group(0) @binding(0) var<storage, read> P: array<i64>;\n");
+        let _ = writeln!(s, "@group(0) @binding(1) var<storage, read_write> OUT: array<{out_ty}>;");
+        for (j, input) in self.inputs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({}) var<storage, read> IN{j}: array<{}>;",
+                2 + j,
+                storage_ty(input.dtype)
+            );
+        }
+        s
+    }
+
+    /// Statements that split `index` (a `u32` expression) into coordinates `c{a}` of
+    /// the region axes `axes` (row-major).
+    fn split(&self, index: &str, axes: &[usize], var: &str, indent: &str) -> String {
+        let mut s = format!("{indent}var {var} = {index};\n");
+        for (pos, &a) in axes.iter().enumerate().rev() {
+            if pos == 0 {
+                let _ = writeln!(s, "{indent}let c{a} = {var};");
+            } else {
+                let _ = writeln!(s, "{indent}let c{a} = {var} % u32(P[{}]);", self.ndim + a);
+                let _ = writeln!(s, "{indent}{var} = {var} / u32(P[{}]);", self.ndim + a);
+            }
+        }
+        s
+    }
+
+    fn call_value(&self) -> String {
+        let args: Vec<String> = (0..self.ndim).map(|a| format!("P[{a}] + i64(c{a})")).collect();
+        format!("value({})", args.join(", "))
+    }
+}
+
+const ENTRY: &str = "@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, \
+@builtin(local_invocation_index) lid: u32) {
+    let group = wid.x + wid.y * nwg.x;\n";
+
+/// The identity of `op` for `acc`.
+fn identity(op: ReduceOp, acc: Acc) -> &'static str {
+    use ReduceOp::*;
+    match (acc, op) {
+        (Acc::F64, Sum | Mean) => "0.0lf",
+        (Acc::F64, Prod) => "1.0lf",
+        (Acc::F64, Min) => "bitcast<f64>(0x7FF0000000000000lu)",
+        (Acc::F64, Max) => "bitcast<f64>(0xFFF0000000000000lu)",
+        (Acc::F32, Sum | Mean) => "0.0f",
+        (Acc::F32, Prod) => "1.0f",
+        (Acc::F32, Min) => "bitcast<f32>(0x7F800000u)",
+        (Acc::F32, Max) => "bitcast<f32>(0xFF800000u)",
+        (Acc::I64, Sum | Mean) => "0li",
+        (Acc::I64, Prod) => "1li",
+        (Acc::I64, Min) => "9223372036854775807li",
+        (Acc::I64, Max) => "(-9223372036854775807li - 1li)",
+        (Acc::Bool, Min | Prod) => "1u",
+        (Acc::Bool, _) => "0u",
+    }
+}
+
+/// `op(a, b)` on accumulators.
+fn combine(op: ReduceOp, acc: Acc, a: &str, b: &str) -> String {
+    use ReduceOp::*;
+    match (acc, op) {
+        (Acc::Bool, Min | Prod) => format!("({a} & {b})"),
+        (Acc::Bool, _) => format!("({a} | {b})"),
+        (_, Sum | Mean) => format!("({a} + {b})"),
+        (_, Prod) => format!("({a} * {b})"),
+        (Acc::I64, Min) => format!("min({a}, {b})"),
+        (Acc::I64, Max) => format!("max({a}, {b})"),
+        (_, Min) => float_extreme("min", a, b),
+        (_, Max) => float_extreme("max", a, b),
+    }
+}
+
+/// The root value converted to the accumulator.
+fn to_acc(x: &str, dtype: DType, acc: Acc) -> String {
+    match acc {
+        Acc::F64 => cast(x, dtype, DType::Float64),
+        Acc::F32 => cast(x, dtype, DType::Float32),
+        Acc::I64 => cast(x, dtype, DType::Int64),
+        Acc::Bool => format!("select(0u, 1u, {})", cast(x, dtype, DType::Bool)),
+    }
+}
+
+/// Generates the shader for `expr` over regions of `ndim` axes in `mode`.
+pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) -> Result<Shader, Unsupported> {
+    let mut b = Builder::new(ndim, has_f64);
+    b.value_fn(expr)?;
+    let all: Vec<usize> = (0..ndim).collect();
+    let mut source = match mode {
+        Mode::Block => {
+            let mut s = b.header(storage_ty(expr.dtype()));
+            s.push_str(&b.body);
+            s.push_str(ENTRY);
+            let _ = writeln!(s, "    let e = group * {WORKGROUP}u + lid;");
+            let _ = writeln!(s, "    if (e >= u32(P[{}])) {{ return; }}", 2 * ndim);
+            s.push_str(&b.split("e", &all, "rest", "    "));
+            let v = b.call_value();
+            let store = if expr.dtype() == DType::Bool { format!("select(0u, 1u, {v})") } else { v };
+            let _ = writeln!(s, "    OUT[e] = {store};\n}}");
+            s
+        }
+        Mode::Reduce { op, axes, acc } => {
+            if acc == Acc::F64 && !has_f64 {
+                return Err("float64 needs an adapter with SHADER_F64");
+            }
+            let kept: Vec<usize> = all.iter().copied().filter(|a| !axes.contains(a)).collect();
+            let reduced: Vec<usize> = all.iter().copied().filter(|a| axes.contains(a)).collect();
+            let t = acc_ty(acc);
+            let mut s = b.header(t);
+            let _ = writeln!(s, "var<workgroup> SH: array<{t}, {WORKGROUP}>;");
+            s.push_str(&b.body);
+            s.push_str(ENTRY);
+            let p = 2 * ndim;
+            let _ =
+                writeln!(s, "    let K = u32(P[{p}]);\n    let R = u32(P[{}]);\n    let G = u32(P[{}]);", p + 1, p + 2);
+            let _ = writeln!(s, "    let kk = group / G;\n    let seg = group % G;");
+            let _ = writeln!(s, "    var acc: {t} = {};", identity(op, acc));
+            s.push_str("    if (kk < K) {\n");
+            s.push_str(&b.split("kk", &kept, "krest", "        "));
+            let _ = writeln!(s, "        let stride = G * {WORKGROUP}u;");
+            let _ = writeln!(s, "        for (var r = seg * {WORKGROUP}u + lid; r < R; r = r + stride) {{");
+            s.push_str(&b.split("r", &reduced, "rrest", "            "));
+            let v = to_acc(&b.call_value(), expr.dtype(), acc);
+            let _ = writeln!(s, "            acc = {};", combine(op, acc, "acc", &format!("({v})")));
+            s.push_str("        }\n    }\n");
+            s.push_str("    SH[lid] = acc;\n    workgroupBarrier();\n");
+            let _ = writeln!(s, "    for (var half = {}u; half > 0u; half = half >> 1u) {{", WORKGROUP / 2);
+            let _ = writeln!(
+                s,
+                "        if (lid < half) {{ SH[lid] = {}; }}",
+                combine(op, acc, "SH[lid]", "SH[lid + half]")
+            );
+            s.push_str("        workgroupBarrier();\n    }\n");
+            s.push_str("    if (lid == 0u && kk < K) { OUT[group] = SH[0]; }\n}\n");
+            s
+        }
+    };
+    source.shrink_to_fit();
+    let param_len = 2 * ndim + 3 + b.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
+    Ok(Shader { source, inputs: b.inputs, param_len })
+}
