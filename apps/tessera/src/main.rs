@@ -23,6 +23,7 @@ macro_rules! warn {
 
 mod cli;
 mod cluster;
+mod device;
 mod error;
 mod fit;
 mod local_cluster;

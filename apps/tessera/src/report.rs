@@ -28,6 +28,14 @@ pub struct Measurements {
     pub chunksize: Vec<usize>,
     /// Whose CPU and memory `cpu_percent` and `peak_memory_bytes` measure.
     pub resource_scope: &'static str,
+    /// `cpu` or `gpu`.
+    pub device: &'static str,
+    /// The adapter's name (`cpu` on the CPU).
+    pub adapter: String,
+    /// On a GPU: tasks whose kernels ran on it, and tasks it left to the CPU.
+    pub device_tasks: Option<(u64, u64)>,
+    /// Seconds spent opening the device (not part of `wall_s`).
+    pub device_open_s: f64,
 }
 
 #[derive(Serialize)]
@@ -41,7 +49,13 @@ struct RunReport<'a> {
     scheduler: &'static str,
     workers: usize,
     device: &'static str,
+    adapter: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpu_tasks: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_fallback_tasks: Option<u64>,
     fused: bool,
+    device_open_s: f64,
     wall_s: f64,
     cpu_percent: f64,
     peak_memory_bytes: u64,
@@ -121,8 +135,12 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             tasks: computed.tasks,
             scheduler: m.scheduler,
             workers: m.workers,
-            device: "cpu",
+            device: m.device,
+            adapter: &m.adapter,
+            gpu_tasks: m.device_tasks.map(|t| t.0),
+            cpu_fallback_tasks: m.device_tasks.map(|t| t.1),
             fused: m.fused,
+            device_open_s: (m.device_open_s * 1e3).round() / 1e3,
             wall_s: computed.wall.as_secs_f64(),
             cpu_percent: (m.cpu_percent * 10.0).round() / 10.0,
             peak_memory_bytes: m.peak_memory_bytes,
@@ -154,6 +172,9 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
         m.cpu_percent,
         format_bytes(m.peak_memory_bytes)
     );
+    if let Some((gpu, cpu)) = m.device_tasks {
+        warn!("  on {}: {gpu} tasks computed on the GPU, {cpu} left to the CPU", m.adapter);
+    }
     if computed.spilled_bytes > 0 {
         warn!("  spilled {} to disk to stay under the memory limit", format_bytes(computed.spilled_bytes));
     }

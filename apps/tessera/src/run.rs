@@ -6,7 +6,8 @@ use tessera::{Array, ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, l
 use tessera_expr::{EvalOptions, Value};
 use tessera_metrics::{Usage, available_memory_bytes};
 
-use crate::cli::{Device, RunArgs, SchedulerKind};
+use crate::cli::{RunArgs, SchedulerKind};
+use crate::device::Chosen;
 use crate::error::CliError;
 use crate::local_cluster::LocalCluster;
 use crate::progress::Progress;
@@ -25,15 +26,6 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::BadInput(format!("cannot read {}: {e}", path.display())))?,
         (None, None) => return Err(CliError::BadInput("give an expression or --file".into())),
     };
-    match args.device {
-        Device::Cpu => {}
-        Device::Gpu => {
-            return Err(CliError::Resources(
-                "no GPU adapter: this build of tessera has no GPU backend yet; use --device cpu".into(),
-            ));
-        }
-        Device::Auto => warn!("device auto: no GPU backend in this build, using the CPU"),
-    }
     let bad = |e: &dyn std::fmt::Display| CliError::BadInput(e.to_string());
     let auto_bytes = match &args.chunk_size {
         Some(s) => tessera::parse_bytes(s).map_err(|e| bad(&e))?,
@@ -56,7 +48,18 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         (SchedulerKind::Threads | SchedulerKind::LocalCluster, None) => Scheduler::threads(),
     };
 
-    let array = evaluate_array(&source, &EvalOptions { chunks, auto_bytes })?;
+    // Bad input is reported before any device is opened.
+    let mut array = evaluate_array(&source, &EvalOptions { chunks: chunks.clone(), auto_bytes })?;
+    // Opening a GPU (driver start-up) is timed apart from the run, like starting a process.
+    let opening = Instant::now();
+    let device = Chosen::open(args.device)?;
+    let device_open = opening.elapsed();
+    let explicit_size = args.chunk_size.is_some() || std::env::var_os("TESSERA_CHUNK_SIZE").is_some();
+    let mut auto_bytes = auto_bytes;
+    if device.name() == "gpu" && !explicit_size {
+        auto_bytes = crate::device::GPU_CHUNK_BYTES;
+        array = evaluate_array(&source, &EvalOptions { chunks, auto_bytes })?;
+    }
 
     let options = if args.no_fuse { LowerOptions::unfused() } else { LowerOptions::default() };
     let before = Usage::now();
@@ -64,6 +67,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let graph = lower(&array, &options).map_err(|e| bad(&e))?;
     let projected = graph.max_projected_bytes();
     crate::fit::check_fits(&graph, &source, auto_bytes, &options, memory_limit)?;
+    device.check(&graph)?;
     let progress = args.progress.then(|| Progress::new(&graph));
     let (computed, scheduler_name, workers) = if args.place.cluster_file.is_some()
         || args.place.scheduler == SchedulerKind::LocalCluster
@@ -87,7 +91,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         };
         // The process itself (code, runtime, the graph) uses part of the limit already.
         let budget = memory_limit.saturating_sub(tessera_metrics::current_rss_bytes());
-        let computed = tessera::run_graph_within(&graph, scheduler, observer, start, budget)?;
+        let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, observer, start, budget)?;
         (computed, scheduler.name(), scheduler.workers())
     };
     if let Some(p) = &progress {
@@ -104,6 +108,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         memory_limit_bytes: memory_limit,
         chunksize: graph.work_chunksize(),
         resource_scope: if computed.workers.is_empty() { "process" } else { "client and workers" },
+        device: device.name(),
+        adapter: device.describe(),
+        device_tasks: device.task_counts(),
+        device_open_s: device_open.as_secs_f64(),
     };
     print_report(&array, &computed, &measurements, args.json);
     Ok(())

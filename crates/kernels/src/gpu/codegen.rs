@@ -17,10 +17,17 @@ use tessera_graph::{
     BinaryOp, FNode, FusedExpr, GenKind, Generator, LayerId, Leaf, ReduceOp, Scalar, UnaryOp, ViewMap,
 };
 
-use super::philox_wgsl;
+use super::library;
 
 /// Threads per workgroup.
 pub const WORKGROUP: u32 = 256;
+
+/// Parameters after the region's offset and shape: three counts, then the bits of
+/// float64 and float32 negative zero (see [`Builder::mul`]).
+pub const FIXED_PARAMS: usize = 5;
+
+/// The bit patterns of `-0.0` as parameters: `P[2n + 3]` and `P[2n + 4]`.
+pub const NEGATIVE_ZEROS: [i64; 2] = [i64::MIN, 0x8000_0000];
 
 /// The accumulator of a reduction on the GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,21 +153,41 @@ fn float_extreme(f: &str, a: &str, b: &str) -> String {
     format!("select({f}({a}, {b}), {a} + {b}, {a} != {a} || {b} != {b})")
 }
 
-fn unary(op: UnaryOp, x: &str, dtype: DType) -> Result<String, Unsupported> {
+fn unary(op: UnaryOp, x: &str, dtype: DType, has_f64: bool) -> Result<String, Unsupported> {
     Ok(match (op, dtype) {
         (_, DType::Bool) => x.to_string(),
         (UnaryOp::Neg, _) => format!("(-{x})"),
         (UnaryOp::Abs, _) => format!("abs({x})"),
-        (UnaryOp::Sqrt, DType::Float64 | DType::Float32) => format!("sqrt({x})"),
+        (UnaryOp::Sqrt, DType::Float64) => format!("sqrt_rn({x})"),
+        (UnaryOp::Sqrt, DType::Float32) if has_f64 => format!("f32(sqrt_rn(f64({x})))"),
+        (UnaryOp::Sqrt, DType::Float32) => return Err("float32 sqrt is approximate on GPUs without float64"),
         _ => return Err("a transcendental function (exp, log, sin, cos, tanh) is not exactly rounded on GPUs"),
     })
 }
 
-fn binary(op: BinaryOp, a: &str, b: &str, operands: DType) -> Result<String, Unsupported> {
+/// `a * b` rounded once. Drivers may fuse a product with a following addition into
+/// one fused multiply-add (one rounding instead of two, so different bits from the
+/// CPU); WGSL cannot forbid that. A product written as `fma(a, b, z)` with `z` a
+/// negative zero the compiler cannot see (it comes from the parameters) is exactly the
+/// rounded product and cannot be fused any further.
+fn mul(a: &str, b: &str, dtype: DType) -> String {
+    match dtype {
+        DType::Float64 => format!("fma({a}, {b}, nz64)"),
+        DType::Float32 => format!("fma({a}, {b}, nz32)"),
+        _ => format!("({a} * {b})"),
+    }
+}
+
+fn binary(op: BinaryOp, a: &str, b: &str, operands: DType, has_f64: bool) -> Result<String, Unsupported> {
     use BinaryOp::*;
     let infix = |o: &str| format!("({a} {o} {b})");
     Ok(match (operands, op) {
         (_, Pow) => return Err("`**` is not exactly rounded on GPUs"),
+        // GPUs divide float32 approximately; float64 division rounded to float32 is
+        // the correctly rounded float32 quotient (53 >= 2 * 24 + 2 bits).
+        (DType::Float32, Div) if has_f64 => format!("f32(f64({a}) / f64({b}))"),
+        (DType::Float32, Div) => return Err("float32 division is approximate on GPUs without float64"),
+        (DType::Float32 | DType::Float64, Mul) => mul(a, b, operands),
         (DType::Bool, Maximum | Add) => infix("||"),
         (DType::Bool, Minimum | Mul) => infix("&&"),
         (DType::Bool, Ne | Sub) => infix("!="),
@@ -219,20 +246,13 @@ pub struct Builder {
     has_f64: bool,
     body: String,
     inputs: Vec<InputLeaf>,
-    uses_f64_random: bool,
-    uses_f32_random: bool,
+    /// One function per random leaf.
+    random_fns: String,
 }
 
 impl Builder {
     fn new(ndim: usize, has_f64: bool) -> Builder {
-        Builder {
-            ndim,
-            has_f64,
-            body: String::new(),
-            inputs: Vec::new(),
-            uses_f64_random: false,
-            uses_f32_random: false,
-        }
+        Builder { ndim, has_f64, body: String::new(), inputs: Vec::new(), random_fns: String::new() }
     }
 
     fn node(&mut self, node: &FNode, dtype: DType, dtypes: &[DType]) -> Result<String, Unsupported> {
@@ -243,24 +263,21 @@ impl Builder {
                 GenKind::Full(v) => literal(v, dtype)?,
                 GenKind::Random { seed } => {
                     let key = format!("vec2<u32>({}u, {}u)", seed as u32, (seed >> 32) as u32);
-                    let flat = generator_flat(generator, view);
-                    match dtype {
-                        DType::Float32 => {
-                            self.uses_f32_random = true;
-                            format!("uniform_f32({key}, u64({flat}))")
-                        }
-                        DType::Float64 => {
-                            self.uses_f64_random = true;
-                            format!("uniform_f64({key}, u64({flat}))")
-                        }
+                    let template = match dtype {
+                        DType::Float32 => library::RANDOM_F32,
+                        DType::Float64 => library::RANDOM_F64,
                         _ => return Err("random values of a non-float dtype"),
-                    }
+                    };
+                    let leaf = self.random_fns.matches("fn random").count();
+                    self.random_fns.push_str(&template.replace('@', &leaf.to_string()).replace("KEY", &key));
+                    format!("random{leaf}(u64({}))", generator_flat(generator, view))
                 }
                 GenKind::Arange { start, step } => {
                     let i = generator_flat(generator, view);
                     if dtype.is_float() || matches!(start, Scalar::Float(_)) || matches!(step, Scalar::Float(_)) {
                         let (s, d) = (literal(start, DType::Float64)?, literal(step, DType::Float64)?);
-                        cast(&format!("({s} + {d} * f64({i}))"), DType::Float64, dtype)
+                        let step = mul(&d, &format!("f64({i})"), DType::Float64);
+                        cast(&format!("({s} + {step})"), DType::Float64, dtype)
                     } else {
                         let (s, d) = (i64_lit(start.as_i64()), i64_lit(step.as_i64()));
                         cast(&format!("({s} + {d} * ({i}))"), DType::Int64, dtype)
@@ -270,7 +287,8 @@ impl Builder {
             FNode::Leaf(Leaf::Input { layer, view }) => {
                 let j = self.inputs.len();
                 let m = view.axes.len();
-                let param_base = 2 * self.ndim + 3 + self.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
+                let param_base =
+                    2 * self.ndim + FIXED_PARAMS + self.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
                 self.inputs.push(InputLeaf { layer: *layer, view: view.clone(), dtype, param_base });
                 let terms: Vec<String> = (0..m)
                     .map(|k| format!("({} - P[{}]) * P[{}]", src_coord(view, k), param_base + k, param_base + m + k))
@@ -280,8 +298,8 @@ impl Builder {
                 let load = format!("IN{j}[{idx}]");
                 if dtype == DType::Bool { format!("({load} != 0u)") } else { load }
             }
-            FNode::Unary(op, a) => unary(*op, &n(a), dtypes[*a])?,
-            FNode::Binary(op, a, b) => binary(*op, &n(a), &n(b), dtypes[*a])?,
+            FNode::Unary(op, a) => unary(*op, &n(a), dtypes[*a], self.has_f64)?,
+            FNode::Binary(op, a, b) => binary(*op, &n(a), &n(b), dtypes[*a], self.has_f64)?,
             FNode::Where(c, a, b) => format!("select({}, {}, {})", n(b), n(a), cast(&n(c), dtypes[*c], DType::Bool)),
             FNode::Cast(a) => cast(&n(a), dtypes[*a], dtype),
         })
@@ -295,6 +313,11 @@ impl Builder {
         let args: Vec<String> = (0..self.ndim).map(|a| format!("g{a}: i64")).collect();
         let mut body =
             format!("fn value({}) -> {} {{\n    let zero = P[0] - P[0];\n", args.join(", "), ty(expr.dtype()));
+        let z = 2 * self.ndim + 3;
+        if self.has_f64 {
+            let _ = writeln!(body, "    let nz64 = bitcast<f64>(P[{z}]);");
+        }
+        let _ = writeln!(body, "    let nz32 = bitcast<f32>(u32(P[{}]));", z + 1);
         for (i, (node, dtype)) in expr.nodes.iter().enumerate() {
             let code = self.node(node, *dtype, &dtypes)?;
             let _ = writeln!(body, "    let n{i}: {} = {code};", ty(*dtype));
@@ -307,14 +330,12 @@ impl Builder {
     /// The shared header: Philox functions, parameter, output and input bindings.
     fn header(&self, out_ty: &str) -> String {
         let mut s = String::new();
-        if self.uses_f64_random || self.uses_f32_random {
-            s.push_str(philox_wgsl::PHILOX);
+        if !self.random_fns.is_empty() {
+            s.push_str(library::PHILOX);
+            s.push_str(&self.random_fns);
         }
-        if self.uses_f64_random {
-            s.push_str(philox_wgsl::UNIFORM_F64);
-        }
-        if self.uses_f32_random {
-            s.push_str(philox_wgsl::UNIFORM_F32);
+        if self.has_f64 {
+            s.push_str(library::SQRT_RN);
         }
         s.push_str("\n@group(0) @binding(0) var<storage, read> P: array<i64>;\n");
         let _ = writeln!(s, "@group(0) @binding(1) var<storage, read_write> OUT: array<{out_ty}>;");
@@ -437,8 +458,19 @@ pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) ->
             let _ = writeln!(s, "    var acc: {t} = {};", identity(op, acc));
             s.push_str("    if (kk < K) {\n");
             s.push_str(&b.split("kk", &kept, "krest", "        "));
-            let _ = writeln!(s, "        let stride = G * {WORKGROUP}u;");
-            let _ = writeln!(s, "        for (var r = seg * {WORKGROUP}u + lid; r < R; r = r + stride) {{");
+            if b.random_fns.is_empty() || !b.inputs.is_empty() {
+                // Neighbouring threads read neighbouring elements (coalesced loads).
+                let _ = writeln!(s, "        let stride = G * {WORKGROUP}u;");
+                let _ = writeln!(s, "        for (var r = seg * {WORKGROUP}u + lid; r < R; r = r + stride) {{");
+            } else {
+                // Generators only: each thread walks an even run of consecutive elements,
+                // so each Philox block serves two (float64) or four (float32) of them.
+                let _ = writeln!(s, "        let threads = G * {WORKGROUP}u;");
+                s.push_str("        let per = ((R + threads - 1u) / threads + 1u) & 0xFFFFFFFEu;\n");
+                let _ = writeln!(s, "        let first = (seg * {WORKGROUP}u + lid) * per;");
+                s.push_str("        let last = min(first + per, R);\n");
+                s.push_str("        for (var r = first; r < last; r = r + 1u) {\n");
+            }
             s.push_str(&b.split("r", &reduced, "rrest", "            "));
             let v = to_acc(&b.call_value(), expr.dtype(), acc);
             let _ = writeln!(s, "            acc = {};", combine(op, acc, "acc", &format!("({v})")));
@@ -456,6 +488,6 @@ pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) ->
         }
     };
     source.shrink_to_fit();
-    let param_len = 2 * ndim + 3 + b.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
+    let param_len = 2 * ndim + FIXED_PARAMS + b.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
     Ok(Shader { source, inputs: b.inputs, param_len })
 }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use tessera_chunks::DType;
 use tessera_graph::ReduceKernel;
 
-use super::codegen::{Acc, Shader, WORKGROUP};
+use super::codegen::{Acc, NEGATIVE_ZEROS, Shader, WORKGROUP};
 use super::context::{Context, Dispatch, groups_for};
 use crate::cpu::inputs::Inputs;
 use crate::cpu::reduce;
@@ -131,6 +131,7 @@ impl Task<'_> {
         params.extend(off.iter().map(|&o| o as i64));
         params.extend(shape.iter().map(|&s| s as i64));
         params.extend(counts);
+        params.extend(NEGATIVE_ZEROS);
         let mut uploads = Vec::with_capacity(self.shader.inputs.len());
         for input in &self.shader.inputs {
             let bounds = input.view.src_box(off, shape);

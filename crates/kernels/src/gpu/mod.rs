@@ -18,7 +18,7 @@
 mod codegen;
 mod context;
 mod exec;
-mod philox_wgsl;
+mod library;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
