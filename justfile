@@ -37,3 +37,8 @@ bench-million:
 # Worker-to-worker transfer: the QUIC ceiling and a workload that moves ~2 GB.
 bench-transfer:
     bench/transfer.sh
+
+# GPU against CPU on the seed's full-size S1 and S2 (200000 x 200000; needs a GPU with
+# Vulkan). TESSERA_BIN=path uses a binary built elsewhere.
+bench-gpu:
+    bench/gpu.sh

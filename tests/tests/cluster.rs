@@ -272,3 +272,50 @@ fn several_clients_share_one_cluster() {
         assert_eq!(j["result"].to_string(), want);
     }
 }
+
+#[test]
+fn gpu_work_goes_only_to_workers_with_a_gpu() {
+    let probe = tessera(&["run", "--device", "gpu", "ones((4, 4)).sum()"]);
+    if probe.code == 3 {
+        eprintln!("skipped: {}", probe.stderr.trim());
+        return;
+    }
+    let (mut procs, _dir, file) = cluster("gpu", 1);
+    let f = file.to_str().expect("utf-8").to_string();
+    let mut gpu = start(&["worker", "--cluster-file", &f, "--threads", "1", "--name", "gpu0", "--device", "gpu"]);
+    let gpu_log = wait_for_line(&mut gpu, "joined");
+    procs.0.push(gpu);
+
+    let want: f64 = result_of(&["run", "--json", S2_SMALL]).parse().expect("number");
+    let run = tessera(&["run", "--json", "--device", "gpu", "--cluster-file", &f, S2_SMALL]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    let got = j["result"].as_f64().expect("number");
+    assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+    let tasks_of = |name: &str| {
+        j["cluster_workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .find(|w| w["name"] == name)
+            .map_or(0, |w| w["tasks"].as_u64().expect("tasks"))
+    };
+    assert!(tasks_of("gpu0") > 0, "{j}");
+    assert_eq!(tasks_of("w0"), 0, "the CPU worker got GPU work: {j}");
+
+    // Without a GPU worker, a GPU run is refused as a resource problem.
+    let mut gpu = procs.0.pop().expect("gpu worker");
+    gpu.kill().expect("kill");
+    let _ = gpu.wait();
+    drop(gpu_log);
+    let start_time = Instant::now();
+    let refused = loop {
+        let r = tessera(&["run", "--device", "gpu", "--cluster-file", &f, S2_SMALL]);
+        // The scheduler notices the dead worker within its heartbeat timeout.
+        if r.code != 0 || start_time.elapsed() > Duration::from_secs(20) {
+            break r;
+        }
+    };
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("GPU"), "{}", refused.stderr);
+}

@@ -156,6 +156,17 @@ pub enum Device {
     Auto,
 }
 
+impl Device {
+    /// The flag's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+            Device::Auto => "auto",
+        }
+    }
+}
+
 /// `tessera run`
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use tessera::cluster::{WorkerOptions, run_worker, serve_scheduler};
 use tessera_transport::{ClusterFile, ClusterIdentity, server_endpoint};
 
-use crate::cli::{Device, SchedulerArgs, WorkerArgs};
+use crate::cli::{SchedulerArgs, WorkerArgs};
+use crate::device::Chosen;
 use crate::error::CliError;
 
 /// One event-loop thread: scheduler and worker loops are message pumps, and on a small
@@ -42,9 +43,6 @@ pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
 
 /// Runs a worker until the scheduler goes away.
 pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
-    if args.device == Device::Gpu {
-        return Err(CliError::Resources("no GPU adapter: this build of tessera has no GPU backend yet".into()));
-    }
     let file = ClusterFile::read(&args.cluster_file).map_err(|e| CliError::BadInput(e.to_string()))?;
     let threads = match args.threads {
         Some(0) => return Err(CliError::BadInput("--threads must be at least 1".into())),
@@ -53,7 +51,8 @@ pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     };
     let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
     let name = args.name.clone().unwrap_or_else(|| format!("worker-{}", std::process::id()));
-    let options = WorkerOptions { name, threads, memory_limit };
+    let device = Chosen::open(args.device)?;
+    let options = WorkerOptions { name, threads, memory_limit, backend: device.shared(), gpu: device.gpu() };
     let rt = runtime()?;
     rt.block_on(run_worker(file, options)).map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
 }

@@ -1,5 +1,7 @@
 //! `--device`: which backend computes the tasks.
 
+use std::sync::Arc;
+
 use tessera::{Backend, CpuBackend};
 
 use crate::cli::Device;
@@ -17,7 +19,7 @@ pub enum Chosen {
     Cpu,
     /// A GPU through wgpu.
     #[cfg(feature = "gpu")]
-    Gpu(Box<tessera::gpu::GpuBackend>),
+    Gpu(Arc<tessera::gpu::GpuBackend>),
 }
 
 impl Chosen {
@@ -47,6 +49,20 @@ impl Chosen {
             #[cfg(feature = "gpu")]
             Chosen::Gpu(g) => g.as_ref(),
         }
+    }
+
+    /// The backend, to share with a worker's tasks.
+    pub fn shared(&self) -> Arc<dyn Backend> {
+        match self {
+            Chosen::Cpu => Arc::new(CpuBackend),
+            #[cfg(feature = "gpu")]
+            Chosen::Gpu(g) => g.clone(),
+        }
+    }
+
+    /// The GPU's name, when it is one.
+    pub fn gpu(&self) -> Option<String> {
+        (self.name() == "gpu").then(|| self.describe())
     }
 
     /// `cpu` or `gpu`.
@@ -88,7 +104,7 @@ impl Chosen {
 
 #[cfg(feature = "gpu")]
 fn open_gpu() -> Result<Chosen, String> {
-    tessera::gpu::GpuBackend::new().map(|g| Chosen::Gpu(Box::new(g))).map_err(|e| e.to_string())
+    tessera::gpu::GpuBackend::new().map(|g| Chosen::Gpu(Arc::new(g))).map_err(|e| e.to_string())
 }
 
 #[cfg(not(feature = "gpu"))]

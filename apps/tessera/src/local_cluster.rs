@@ -19,6 +19,8 @@ pub struct LocalCluster {
     threads: usize,
     memory_limit: u64,
     next_worker: usize,
+    /// `--device` of its workers.
+    device: &'static str,
 }
 
 fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
@@ -44,9 +46,19 @@ fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
 impl LocalCluster {
     /// Starts a scheduler and `workers` workers with `threads` threads each.
     pub fn start(workers: usize, threads: usize, memory_limit: u64) -> Result<LocalCluster, CliError> {
+        LocalCluster::start_on(workers, threads, memory_limit, "cpu")
+    }
+
+    /// [`LocalCluster::start`] with workers computing on `device` (`cpu`, `gpu`, `auto`).
+    pub fn start_on(
+        workers: usize,
+        threads: usize,
+        memory_limit: u64,
+        device: &'static str,
+    ) -> Result<LocalCluster, CliError> {
         let dir = std::env::temp_dir().join(format!("tessera-local-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        let mut cluster = LocalCluster { dir, children: Vec::new(), threads, memory_limit, next_worker: 0 };
+        let mut cluster = LocalCluster { dir, children: Vec::new(), threads, memory_limit, next_worker: 0, device };
         let file = cluster.cluster_file();
         let file_arg = file.to_string_lossy().into_owned();
         cluster.children.push(spawn(
@@ -75,8 +87,19 @@ impl LocalCluster {
         self.next_worker += 1;
         let file = self.cluster_file().to_string_lossy().into_owned();
         let (threads, memory) = (self.threads.to_string(), self.memory_limit.to_string());
-        let args =
-            ["worker", "--cluster-file", &file, "--threads", &threads, "--memory-limit", &memory, "--name", &name];
+        let args = [
+            "worker",
+            "--cluster-file",
+            &file,
+            "--threads",
+            &threads,
+            "--memory-limit",
+            &memory,
+            "--name",
+            &name,
+            "--device",
+            self.device,
+        ];
         let child = spawn(&args, &self.dir.join(format!("{name}.log")))?;
         self.children.push(child);
         Ok(())

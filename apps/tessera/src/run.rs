@@ -6,7 +6,7 @@ use tessera::{Array, ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, l
 use tessera_expr::{EvalOptions, Value};
 use tessera_metrics::{Usage, available_memory_bytes};
 
-use crate::cli::{RunArgs, SchedulerKind};
+use crate::cli::{Device, RunArgs, SchedulerKind};
 use crate::device::Chosen;
 use crate::error::CliError;
 use crate::local_cluster::LocalCluster;
@@ -50,13 +50,24 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // Bad input is reported before any device is opened.
     let mut array = evaluate_array(&source, &EvalOptions { chunks: chunks.clone(), auto_bytes })?;
+    let on_cluster = args.place.cluster_file.is_some() || args.place.scheduler == SchedulerKind::LocalCluster;
     // Opening a GPU (driver start-up) is timed apart from the run, like starting a process.
+    // On a cluster the workers compute: `--device gpu` sends the work to workers with a
+    // GPU (a local cluster's workers open theirs; this process only checks there is one).
     let opening = Instant::now();
-    let device = Chosen::open(args.device)?;
+    let device = if on_cluster {
+        if args.place.cluster_file.is_none() && args.device == Device::Gpu {
+            Chosen::open(Device::Gpu)?;
+        }
+        Chosen::Cpu
+    } else {
+        Chosen::open(args.device)?
+    };
     let device_open = opening.elapsed();
+    let gpu_run = device.name() == "gpu" || (on_cluster && args.device == Device::Gpu);
     let explicit_size = args.chunk_size.is_some() || std::env::var_os("TESSERA_CHUNK_SIZE").is_some();
     let mut auto_bytes = auto_bytes;
-    if device.name() == "gpu" && !explicit_size {
+    if gpu_run && !explicit_size {
         auto_bytes = crate::device::GPU_CHUNK_BYTES;
         array = evaluate_array(&source, &EvalOptions { chunks, auto_bytes })?;
     }
@@ -69,18 +80,18 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     crate::fit::check_fits(&graph, &source, auto_bytes, &options, memory_limit)?;
     device.check(&graph)?;
     let progress = args.progress.then(|| Progress::new(&graph));
-    let (computed, scheduler_name, workers) = if args.place.cluster_file.is_some()
-        || args.place.scheduler == SchedulerKind::LocalCluster
-    {
+    let (computed, scheduler_name, workers) = if on_cluster {
         let workers = args.place.workers.unwrap_or(2);
+        let (threads, limit) = (args.place.threads_per_worker, memory_limit / workers as u64);
         let local = match args.place.cluster_file {
             Some(_) => None,
-            None => Some(LocalCluster::start(workers, args.place.threads_per_worker, memory_limit / workers as u64)?),
+            None => Some(LocalCluster::start_on(workers, threads, limit, args.device.as_str())?),
         };
         let file =
             local.as_ref().map_or_else(|| args.place.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
         let mut client = Client::connect(&file).map_err(cluster_error)?;
-        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &ClusterProgress(progress.as_ref()), start)
+        let watch = ClusterProgress(progress.as_ref());
+        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, args.device == Device::Gpu)
             .map_err(cluster_error)?;
         let name = if local.is_some() { "local-cluster" } else { "cluster" };
         (computed, name, workers)
@@ -108,8 +119,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         memory_limit_bytes: memory_limit,
         chunksize: graph.work_chunksize(),
         resource_scope: if computed.workers.is_empty() { "process" } else { "client and workers" },
-        device: device.name(),
-        adapter: device.describe(),
+        device: if on_cluster { args.device.as_str() } else { device.name() },
+        adapter: if on_cluster { "the workers' own".into() } else { device.describe() },
         device_tasks: device.task_counts(),
         device_open_s: device_open.as_secs_f64(),
     };

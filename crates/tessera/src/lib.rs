@@ -158,14 +158,16 @@ pub fn run_graph_on(
     })
 }
 
-/// Runs an already lowered graph on a cluster; `progress(done, total)` hears about it.
+/// Runs an already lowered graph on a cluster; `watch` hears about it. With
+/// `gpu_only`, only workers with a GPU compute it.
 pub fn run_graph_on_cluster(
     graph: &TaskGraph,
     client: &mut cluster::Client,
     watch: &dyn cluster::Watch,
     start: Instant,
+    gpu_only: bool,
 ) -> Result<Computed, cluster::ClusterError> {
-    let run = client.compute(graph, watch)?;
+    let run = client.compute_on(graph, watch, gpu_only)?;
     let block = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
     Ok(Computed {
         block,

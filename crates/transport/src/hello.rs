@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Result, TransportError, read_frame, write_frame};
 
 /// The protocol version; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// A peer must finish its hello within this time.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Hello frames are tiny; anything larger is hostile.
@@ -32,6 +32,8 @@ pub enum Role {
         /// The certificate its peer endpoint presents (pinned by whoever fetches).
         #[serde(with = "serde_bytes")]
         certificate: Vec<u8>,
+        /// The GPU it computes with (`None`: the CPU).
+        gpu: Option<String>,
     },
     /// A client that submits computations.
     Client,

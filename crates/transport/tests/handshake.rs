@@ -57,6 +57,7 @@ async fn a_peer_with_the_cluster_file_gets_in() {
         memory_limit: 1 << 30,
         listen: ([127, 0, 0, 1], 9).into(),
         certificate: vec![1, 2, 3],
+        gpu: Some("test GPU".into()),
     };
     let (mut send, mut recv) = send_hello(&conn, &secret, role.clone()).await.expect("welcome");
     assert_eq!(outcomes.recv().await, Some(Ok(role)));

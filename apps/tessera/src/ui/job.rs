@@ -78,7 +78,10 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
         Some(file) => {
             let mut client = Client::connect(file).map_err(|e| e.to_string())?;
             let watch = ClusterWatch { ops: &ops, tx, start, cancel: &spec.cancel };
-            (tessera::run_graph_on_cluster(&graph, &mut client, &watch, start).map_err(|e| e.to_string())?, spec.label)
+            (
+                tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, false).map_err(|e| e.to_string())?,
+                spec.label,
+            )
         }
         None => (run_threads(&graph, &ops, spec, start, tx)?, "threads"),
     };

@@ -120,7 +120,7 @@ impl Context {
 
     /// The largest buffer one binding may cover.
     pub fn max_binding_bytes(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     fn pipeline(&self, source: &str) -> Result<Arc<wgpu::ComputePipeline>, String> {

@@ -58,6 +58,9 @@ fn stored_size(dtype: DType) -> usize {
     }
 }
 
+/// The parameter buffer and the inputs' bytes (borrowed where a block is contiguous).
+type Bound<'a> = (Vec<i64>, Vec<Cow<'a, [u8]>>);
+
 /// One task on the GPU: the shader, the region, and the task's inputs.
 pub struct Task<'a> {
     /// The open device.
@@ -126,7 +129,7 @@ impl Task<'_> {
         off: &[usize],
         shape: &[usize],
         counts: [i64; 3],
-    ) -> Result<(Vec<i64>, Vec<Cow<'_, [u8]>>), KernelError> {
+    ) -> Result<Bound<'_>, KernelError> {
         let mut params: Vec<i64> = Vec::with_capacity(self.shader.param_len);
         params.extend(off.iter().map(|&o| o as i64));
         params.extend(shape.iter().map(|&s| s as i64));

@@ -33,6 +33,8 @@ pub struct WorkerInfo {
     pub threads: usize,
     /// Bytes it may use; tasks projected above this are not sent to it.
     pub memory_limit: u64,
+    /// It computes with a GPU; graphs submitted for the GPU go only to such workers.
+    pub gpu: bool,
 }
 
 /// Something that happened.
@@ -58,6 +60,8 @@ pub enum Event {
         graph: GraphId,
         /// The lowered graph.
         tasks: Arc<TaskGraph>,
+        /// Only workers with a GPU may compute it.
+        gpu_only: bool,
     },
     /// A worker computed a task and holds its value.
     TaskFinished {

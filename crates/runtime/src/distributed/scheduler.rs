@@ -45,6 +45,8 @@ struct GraphState {
     is_output: Vec<bool>,
     /// Stolen tasks and the idle worker they were taken for.
     preferred: BTreeMap<TaskId, WorkerId>,
+    /// Only workers with a GPU may compute its tasks.
+    gpu_only: bool,
 }
 
 struct Worker {
@@ -115,7 +117,9 @@ impl ClusterScheduler {
             }
             Event::Tick { at_ms } => self.tick(at_ms, &mut out),
             Event::StealAnswered { worker, graph, task, stolen } => self.steal_answered(worker, graph, task, stolen),
-            Event::Submitted { client, graph, tasks } => self.submit(client, graph, tasks, &mut out),
+            Event::Submitted { client, graph, tasks, gpu_only } => {
+                self.submit(client, graph, tasks, gpu_only, &mut out)
+            }
             Event::TaskFinished { worker, graph, task, bytes } => self.finished(worker, graph, task, bytes, &mut out),
             Event::InputsLost { worker, graph, task } => {
                 self.task_returned(worker, graph, task);
@@ -153,9 +157,30 @@ impl ClusterScheduler {
                 }
             }
         }
+        self.fail_gpu_graphs_without_gpu(&mut out);
         self.assign(&mut out);
         self.steal(&mut out);
         out
+    }
+
+    /// A graph for the GPU whose last GPU worker left can never finish: it fails
+    /// (rather than waiting forever) and says why.
+    fn fail_gpu_graphs_without_gpu(&mut self, out: &mut Vec<Command>) {
+        if self.workers.is_empty() || self.workers.values().any(|w| w.info.gpu) {
+            return;
+        }
+        let orphaned: Vec<GraphId> = self.graphs.iter().filter(|(_, g)| g.gpu_only).map(|(&id, _)| id).collect();
+        for id in orphaned {
+            if let Some(g) = self.graphs.remove(&id) {
+                out.push(Command::Failed {
+                    client: g.client,
+                    graph: id,
+                    error: "the last worker with a GPU left the cluster".into(),
+                    resources: true,
+                });
+                release_all(id, &g, out);
+            }
+        }
     }
 
     fn task_returned(&mut self, worker: WorkerId, graph: GraphId, task: TaskId) {
@@ -231,11 +256,14 @@ impl ClusterScheduler {
                     .map(|(&id, _)| id);
                 let Some(victim) = victim else { return };
                 let graphs = &self.graphs;
+                let thief_has_gpu = self.workers.get(&thief).is_some_and(|w| w.info.gpu);
                 let Some(w) = self.workers.get_mut(&victim) else { return };
                 let candidate = w.assigned.iter().rev().find(|&(&(graph, task), &stealable)| {
                     stealable
                         && graphs.get(&graph).is_some_and(|g| {
-                            g.tasks.tasks[task].deps.iter().map(|&d| g.bytes[d]).sum::<u64>() <= STEAL_MAX_INPUT_BYTES
+                            (thief_has_gpu || !g.gpu_only)
+                                && g.tasks.tasks[task].deps.iter().map(|&d| g.bytes[d]).sum::<u64>()
+                                    <= STEAL_MAX_INPUT_BYTES
                         })
                 });
                 let Some((&(graph, task), _)) = candidate else { return };
@@ -246,9 +274,19 @@ impl ClusterScheduler {
         }
     }
 
-    fn submit(&mut self, client: ClientId, id: GraphId, tasks: Arc<TaskGraph>, out: &mut Vec<Command>) {
+    fn submit(&mut self, client: ClientId, id: GraphId, tasks: Arc<TaskGraph>, gpu_only: bool, out: &mut Vec<Command>) {
+        // With no worker at all yet, the graph waits for workers, as any graph does.
+        if gpu_only && !self.workers.is_empty() && !self.workers.values().any(|w| w.info.gpu) {
+            out.push(Command::Failed {
+                client,
+                graph: id,
+                error: "no worker of this cluster has a GPU (start workers with --device gpu)".into(),
+                resources: true,
+            });
+            return;
+        }
         let need = tasks.max_projected_bytes();
-        let largest = self.workers.values().map(|w| w.info.memory_limit).max();
+        let largest = self.workers.values().filter(|w| w.info.gpu || !gpu_only).map(|w| w.info.memory_limit).max();
         if let Some(limit) = largest.filter(|&l| need > l) {
             out.push(Command::Failed {
                 client,
@@ -296,6 +334,7 @@ impl ClusterScheduler {
                 shared_with: HashSet::new(),
                 is_output,
                 preferred: BTreeMap::new(),
+                gpu_only,
             },
         );
     }
@@ -425,6 +464,7 @@ impl ClusterScheduler {
                 let candidates: Vec<(WorkerId, u64, usize, bool)> = self
                     .workers
                     .iter()
+                    .filter(|(_, w)| w.info.gpu || !g.gpu_only)
                     .filter(|(_, w)| w.info.memory_limit >= need && w.in_flight < 2 * w.capacity())
                     .map(|(&id, w)| (id, local_bytes(id), w.in_flight, w.in_flight < w.capacity()))
                     .collect();

@@ -12,7 +12,7 @@ use tessera_kernels::{Backend, Value};
 use super::{ClusterScheduler, Command, Event, WorkerId, WorkerInfo};
 use crate::{NoObserver, Scheduler, run};
 
-const INFO: WorkerInfo = WorkerInfo { threads: 2, memory_limit: 1 << 30 };
+const INFO: WorkerInfo = WorkerInfo { threads: 2, memory_limit: 1 << 30, gpu: false };
 
 fn seed_graph() -> Arc<TaskGraph> {
     let x = Array::random(&[60, 50], 7, &ChunkSpec::parse("(7, 9)").expect("valid")).expect("valid");
@@ -63,7 +63,8 @@ impl Sim {
     }
 
     fn submit(&mut self) {
-        let cmds = self.core.handle(Event::Submitted { client: 1, graph: 9, tasks: self.graph.clone() });
+        let cmds =
+            self.core.handle(Event::Submitted { client: 1, graph: 9, tasks: self.graph.clone(), gpu_only: false });
         self.queue.extend(cmds);
     }
 
@@ -218,8 +219,8 @@ fn tasks_run_where_their_inputs_are() {
 fn plans_larger_than_every_worker_are_refused() {
     let graph = seed_graph();
     let mut core = ClusterScheduler::new();
-    core.handle(Event::WorkerJoined { worker: 1, info: WorkerInfo { threads: 1, memory_limit: 10 } });
-    let cmds = core.handle(Event::Submitted { client: 3, graph: 1, tasks: graph });
+    core.handle(Event::WorkerJoined { worker: 1, info: WorkerInfo { threads: 1, memory_limit: 10, gpu: false } });
+    let cmds = core.handle(Event::Submitted { client: 3, graph: 1, tasks: graph, gpu_only: false });
     assert!(
         matches!(&cmds[..], [Command::Failed { resources: true, error, .. }] if error.contains("memory")),
         "{cmds:?}"
@@ -276,7 +277,7 @@ fn computes_on(cmds: &[Command], on: WorkerId) -> Vec<usize> {
 fn an_idle_worker_steals_tasks_queued_on_a_busy_one() {
     let mut core = ClusterScheduler::new();
     core.handle(Event::WorkerJoined { worker: 1, info: INFO });
-    let cmds = core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks() });
+    let cmds = core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks(), gpu_only: false });
     assert_eq!(computes_on(&cmds, 1).len(), 12, "one worker with room for 16 queues all 12");
     let cmds = core.handle(Event::WorkerJoined { worker: 2, info: INFO });
     let asked: Vec<usize> = cmds
@@ -311,7 +312,7 @@ fn a_silent_worker_is_disconnected_and_its_work_moves() {
     let mut core = ClusterScheduler::new();
     core.handle(Event::WorkerJoined { worker: 1, info: INFO });
     core.handle(Event::WorkerJoined { worker: 2, info: INFO });
-    core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks() });
+    core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks(), gpu_only: false });
     let mut disconnected_at = None;
     let mut moved = Vec::new();
     for step in 0..30u64 {
@@ -343,4 +344,32 @@ fn a_stalled_scheduler_does_not_blame_its_workers() {
     assert!(core.handle(Event::Tick { at_ms: 10_000 }).is_empty());
     assert!(core.handle(Event::Tick { at_ms: 10_250 }).is_empty());
     assert_eq!(core.workers(), 1);
+}
+
+#[test]
+fn graphs_for_the_gpu_go_only_to_workers_with_a_gpu() {
+    let gpu = WorkerInfo { gpu: true, ..INFO };
+    let mut core = ClusterScheduler::new();
+    core.handle(Event::WorkerJoined { worker: 1, info: INFO });
+    // No GPU in the cluster: refused at once, as a resource problem.
+    let cmds = core.handle(Event::Submitted { client: 1, graph: 3, tasks: independent_tasks(), gpu_only: true });
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Failed { graph: 3, resources: true, error, .. } if error.contains("GPU"))),
+        "{cmds:?}"
+    );
+    core.handle(Event::WorkerJoined { worker: 2, info: gpu });
+    let cmds = core.handle(Event::Submitted { client: 1, graph: 4, tasks: independent_tasks(), gpu_only: true });
+    assert!(computes_on(&cmds, 1).is_empty(), "the CPU worker gets no GPU work: {cmds:?}");
+    assert_eq!(computes_on(&cmds, 2).len(), 12, "the GPU worker queues all of it");
+    // The CPU worker is idle, but it does not steal GPU work either.
+    let cmds = core.handle(Event::Tick { at_ms: 0 });
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Steal { .. })), "{cmds:?}");
+    // A graph for any device still uses both.
+    let cmds = core.handle(Event::Submitted { client: 1, graph: 5, tasks: independent_tasks(), gpu_only: false });
+    assert!(!computes_on(&cmds, 1).is_empty(), "{cmds:?}");
+    // The GPU worker leaves: its GPU graph cannot finish and fails; the other goes on.
+    let cmds = core.handle(Event::WorkerLost { worker: 2 });
+    assert!(cmds.iter().any(|c| matches!(c, Command::Failed { graph: 4, resources: true, .. })), "{cmds:?}");
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Failed { graph: 5, .. })), "{cmds:?}");
 }

@@ -66,12 +66,23 @@ impl Client {
 
     /// Computes `graph` on the cluster; `watch` hears about progress and the workers.
     pub fn compute(&mut self, graph: &TaskGraph, watch: &dyn Watch) -> Result<ClusterRun, ClusterError> {
+        self.compute_on(graph, watch, false)
+    }
+
+    /// [`Client::compute`]; with `gpu_only`, only workers with a GPU compute it (the
+    /// run fails with a resource error if the cluster has none).
+    pub fn compute_on(
+        &mut self,
+        graph: &TaskGraph,
+        watch: &dyn Watch,
+        gpu_only: bool,
+    ) -> Result<ClusterRun, ClusterError> {
         let request = self.next_request;
         self.next_request += 1;
         let tasks = rmp_serde::to_vec(graph).map_err(|e| ClusterError::Failed(e.to_string()))?;
         let Client { runtime, send, recv, peers, .. } = self;
         runtime.block_on(async {
-            write_frame(send, &ToScheduler::Submit { request, tasks }).await?;
+            write_frame(send, &ToScheduler::Submit { request, tasks, gpu_only }).await?;
             loop {
                 let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
                     .await

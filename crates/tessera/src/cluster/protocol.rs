@@ -64,6 +64,8 @@ pub enum ToScheduler {
         /// The graph.
         #[serde(with = "serde_bytes")]
         tasks: Vec<u8>,
+        /// Only workers with a GPU may compute it.
+        gpu_only: bool,
     },
     /// Client: stop computing this request and release everything of it.
     Cancel {

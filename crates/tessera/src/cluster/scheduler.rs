@@ -103,8 +103,14 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
     let mut next_graph = 1u64;
     while let Some(input) = rx.recv().await {
         let events = match input {
-            Input::Joined { id, role: Role::Worker { name, threads, memory_limit, listen, certificate }, tx, conn } => {
-                eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads)");
+            Input::Joined {
+                id,
+                role: Role::Worker { name, threads, memory_limit, listen, certificate, gpu },
+                tx,
+                conn,
+            } => {
+                let device = gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
+                eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads, {device})");
                 let status = WorkerStatus { name, threads, memory_limit, ..WorkerStatus::default() };
                 let peer = Peer { listen, certificate };
                 workers.insert(
@@ -120,7 +126,8 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                         recent: Vec::new(),
                     },
                 );
-                vec![Event::WorkerJoined { worker: id, info: WorkerInfo { threads: threads as usize, memory_limit } }]
+                let info = WorkerInfo { threads: threads as usize, memory_limit, gpu: gpu.is_some() };
+                vec![Event::WorkerJoined { worker: id, info }]
             }
             Input::Joined { id, role: Role::Client, tx, .. } => {
                 clients.insert(id, tx);
@@ -175,7 +182,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 ToScheduler::Failed { graph, task, error } => {
                     vec![Event::TaskFailed { worker: id, graph, task: task as usize, error }]
                 }
-                ToScheduler::Submit { request, tasks } => match rmp_serde::from_slice::<TaskGraph>(&tasks)
+                ToScheduler::Submit { request, tasks, gpu_only } => match rmp_serde::from_slice::<TaskGraph>(&tasks)
                     .map_err(|e| e.to_string())
                     .and_then(|g| g.validate().map(|()| g))
                 {
@@ -194,7 +201,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                                 baseline,
                             },
                         );
-                        vec![Event::Submitted { client: id, graph, tasks: Arc::new(decoded) }]
+                        vec![Event::Submitted { client: id, graph, tasks: Arc::new(decoded), gpu_only }]
                     }
                     Err(e) => {
                         if let Some(c) = clients.get(&id) {

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use quinn::{Connection, Endpoint};
 use tessera_graph::TaskGraph;
-use tessera_kernels::cpu::CpuBackend;
 use tessera_kernels::{Backend, Value, wire};
 use tessera_metrics::{TaskSpan, Usage, current_rss_bytes};
 use tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS;
@@ -32,7 +31,7 @@ const INLINE_TASK_BYTES: u64 = 256 << 10;
 const INLINE_BLOCK_ELEMENTS: usize = 1 << 15;
 
 /// How a worker runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerOptions {
     /// Its name in logs.
     pub name: String,
@@ -40,6 +39,11 @@ pub struct WorkerOptions {
     pub threads: usize,
     /// Its memory limit in bytes.
     pub memory_limit: u64,
+    /// What computes its tasks.
+    pub backend: Arc<dyn Backend>,
+    /// The GPU behind `backend`, if it is one (the scheduler sends GPU work only to
+    /// workers that have one).
+    pub gpu: Option<String>,
 }
 
 type Key = (u64, u64);
@@ -211,6 +215,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         memory_limit: options.memory_limit,
         listen,
         certificate: identity.certificate.clone(),
+        gpu: options.gpu.clone(),
     };
     let (mut send, mut recv) = send_hello(&conn, &file.secret, role).await?;
     eprintln!("worker {}: joined {} ({} threads)", options.name, file.address, options.threads);
@@ -256,10 +261,11 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 };
                 lock(&shared.queued).insert((graph, task));
                 let (shared, out_tx, slots, peers) = (shared.clone(), out_tx.clone(), slots.clone(), peers.clone());
+                let backend = options.backend.clone();
                 tokio::spawn(async move {
                     let inline = small_blocks
                         && tasks.tasks.get(task as usize).is_none_or(|t| t.projected_bytes <= INLINE_TASK_BYTES);
-                    let job = Job { tasks, graph, task, inputs, inline };
+                    let job = Job { tasks, graph, task, inputs, inline, backend };
                     if let Some(reply) = compute(job, &shared, &slots, &peers).await {
                         let _ = out_tx.send(reply);
                     }
@@ -286,11 +292,13 @@ struct Job {
     inputs: Vec<(u64, Option<Peer>)>,
     /// Small enough to run on the event loop.
     inline: bool,
+    /// What computes it.
+    backend: Arc<dyn Backend>,
 }
 
 /// Runs one task; `None` when it was stolen before it started.
 async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool) -> Option<ToScheduler> {
-    let Job { tasks, graph, task, inputs, inline } = job;
+    let Job { tasks, graph, task, inputs, inline, backend } = job;
     let mut values = Vec::with_capacity(inputs.len());
     for (dep, holder) in inputs {
         let value = match (shared.store.get(&(graph, dep)), holder) {
@@ -323,7 +331,7 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
     let (lane, started) = (counters.take_lane(), Instant::now());
     let run = move || {
         let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
-        CpuBackend.execute(&tasks, task as usize, &refs)
+        backend.execute(&tasks, task as usize, &refs)
     };
     // Tiny tasks run on the event loop: handing them to a thread costs more than they do.
     let result = if inline {
