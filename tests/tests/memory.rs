@@ -78,3 +78,58 @@ fn the_seeds_crash_case_is_refused_at_once_and_auto_fits() {
     assert_eq!(auto.code, 0, "{}", auto.stderr);
     assert_eq!(auto.json()["result"], ok.json()["result"]);
 }
+
+#[test]
+#[allow(clippy::zombie_processes)] // reaped with wait4, which keeps its resource usage
+fn a_cluster_worker_under_its_limit_spills_and_stays_under_it() {
+    // Unfused: y's blocks are all stored and read again transposed; without a limit the
+    // worker peaks near 84 MiB (debug build) on this.
+    let expr = "x = random((3000, 3000), seed=1); y = x + 1; (y + y.T).sum()";
+    let want = tessera(&["run", "--json", "--no-fuse", "--chunks", "375", expr]).json()["result"].clone();
+    let dir = std::env::temp_dir().join(format!("tessera-test-worker-spill-{}", std::process::id()));
+    let spill = dir.join("spill");
+    std::fs::create_dir_all(&spill).expect("dirs");
+    let file = dir.join("cluster.json");
+    let f = file.to_str().expect("utf-8").to_string();
+    let mut scheduler = Command::new(tessera_bin())
+        .args(["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("scheduler starts");
+    let start = Instant::now();
+    while std::fs::read_to_string(&file).map_or(true, |t| !t.contains("secret")) {
+        assert!(start.elapsed() < Duration::from_secs(15), "no cluster file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let limit: u64 = 40 << 20;
+    let worker = Command::new(tessera_bin())
+        .args(["worker", "--cluster-file", &f, "--threads", "2", "--memory-limit", "40MiB", "--name", "small"])
+        .env("TESSERA_SPILL_DIR", &spill)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("worker starts");
+    let pid = worker.id() as libc::pid_t;
+
+    let run = tessera(&["run", "--json", "--no-fuse", "--chunks", "375", "--cluster-file", &f, expr]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["result"], want, "same result as on threads");
+    assert!(j["spilled_bytes"].as_u64().expect("spilled") > 0, "{j}");
+    assert!(j["cluster_workers"][0]["spilled_bytes"].as_u64().expect("per worker") > 0, "{j}");
+
+    // The worker ends when the scheduler goes; its peak comes from the kernel.
+    scheduler.kill().expect("stop scheduler");
+    let _ = scheduler.wait();
+    let mut status = 0;
+    // SAFETY: rusage is plain data, zeroed, and wait4 writes only into it and `status`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let peak = usage.ru_maxrss as u64 * 1024;
+    assert!(peak < limit, "worker peak {} MiB over its 40 MiB limit", peak >> 20);
+    let left: Vec<_> = std::fs::read_dir(&spill).expect("spill dir").collect();
+    assert!(left.is_empty(), "the worker removed its spill folder: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

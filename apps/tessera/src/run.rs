@@ -134,7 +134,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 /// the memory limit holds for the process as the system sees it. It costs page faults
 /// on every chunk-sized allocation (~35 % on a small-chunk matmul), so it applies only
 /// when a limit is given explicitly.
-fn fix_allocator_threshold() {
+pub(crate) fn fix_allocator_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; called before the run starts its threads.
     unsafe {

@@ -15,8 +15,10 @@ pub struct WorkerStatus {
     pub cpu_percent: f64,
     /// Resident memory now.
     pub rss_bytes: u64,
-    /// Bytes of values it holds.
+    /// Bytes of values it holds in memory.
     pub held_bytes: u64,
+    /// Value bytes it wrote to its spill folder so far.
+    pub spilled_bytes: u64,
     /// Value bytes fetched from peers so far.
     pub bytes_in: u64,
     /// Value bytes served to peers and clients so far.
@@ -57,6 +59,8 @@ pub struct WorkerRun {
     pub bytes_out: u64,
     /// Seconds it spent fetching values from peers (fetches may overlap).
     pub fetch_seconds: f64,
+    /// Value bytes it spilled to disk during the run.
+    pub spilled_bytes: u64,
     /// Tasks of the run it finished.
     pub tasks: u64,
 }

@@ -15,7 +15,7 @@
 
 pub mod distributed;
 mod single;
-mod spill;
+pub mod spill;
 mod threads;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

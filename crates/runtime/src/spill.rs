@@ -6,38 +6,45 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tessera_graph::TaskId;
 use tessera_kernels::{Value, wire};
 
 use crate::RuntimeError;
 
 /// Held values past this share of the memory limit are spilled.
-pub(crate) const SPILL_SHARE: f64 = 0.5;
+pub const SPILL_SHARE: f64 = 0.5;
 
-/// A run's spill folder, created on first use and removed on drop.
-pub(crate) struct SpillDir {
+/// A run's (or a worker's) spill folder, created on first use and removed on drop.
+#[derive(Debug)]
+pub struct SpillDir {
     path: PathBuf,
     created: bool,
     /// Bytes written so far.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
+}
+
+impl Default for SpillDir {
+    fn default() -> Self {
+        SpillDir::new()
+    }
 }
 
 impl SpillDir {
-    pub(crate) fn new() -> SpillDir {
+    /// A new folder under `$TESSERA_SPILL_DIR` (default: the system temp directory).
+    pub fn new() -> SpillDir {
         static RUN: AtomicU64 = AtomicU64::new(0);
         let base = std::env::var_os("TESSERA_SPILL_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         let name = format!("tessera-spill-{}-{}", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed));
         SpillDir { path: base.join(name), created: false, bytes: 0 }
     }
 
-    /// Writes a value; returns where.
-    pub(crate) fn write(&mut self, task: TaskId, value: &Value) -> Result<PathBuf, RuntimeError> {
+    /// Writes a value under `name`; returns where.
+    pub fn write(&mut self, name: &str, value: &Value) -> Result<PathBuf, RuntimeError> {
         let fail = |e: std::io::Error| RuntimeError::Spill(format!("{}: {e}", self.path.display()));
         if !self.created {
             std::fs::create_dir_all(&self.path).map_err(fail)?;
             self.created = true;
         }
-        let file = self.path.join(format!("{task}.bin"));
+        let file = self.path.join(format!("{name}.bin"));
         let bytes = wire::encode(value);
         std::fs::write(&file, &bytes).map_err(fail)?;
         self.bytes += bytes.len() as u64;
@@ -46,7 +53,7 @@ impl SpillDir {
 }
 
 /// Reads a spilled value back.
-pub(crate) fn read(file: &PathBuf) -> Result<Value, RuntimeError> {
+pub fn read(file: &PathBuf) -> Result<Value, RuntimeError> {
     let bytes = std::fs::read(file).map_err(|e| RuntimeError::Spill(format!("{}: {e}", file.display())))?;
     wire::decode(&bytes).ok_or_else(|| RuntimeError::Spill(format!("{}: corrupt spill file", file.display())))
 }

@@ -255,7 +255,7 @@ fn spill_over(shared: &Shared<'_>, state: &mut State) -> Result<(), RuntimeError
             .max_by_key(|&t| (next_use(t), t));
         let Some(task) = victim else { return Ok(()) };
         let Slot::Memory(value) = std::mem::replace(&mut state.values[task], Slot::Empty) else { return Ok(()) };
-        let file = state.spill.write(task, &value)?;
+        let file = state.spill.write(&task.to_string(), &value)?;
         state.held_bytes -= value.nbytes() as u64;
         state.in_memory.remove(&task);
         state.values[task] = Slot::Disk(file);

@@ -174,8 +174,8 @@ pub fn run_graph_on_cluster(
         tasks: graph.tasks.len(),
         busy: Vec::new(),
         wall: start.elapsed(),
+        spilled_bytes: run.workers.iter().map(|w| w.spilled_bytes).sum(),
         workers: run.workers,
-        spilled_bytes: 0,
     })
 }
 

@@ -221,6 +221,7 @@ impl Watch for ClusterWatch<'_> {
                 done: w.tasks_done,
                 bytes_in: w.bytes_in,
                 bytes_out: w.bytes_out,
+                spilled_bytes: w.spilled_bytes,
                 ..WorkerRow::default()
             })
             .collect();

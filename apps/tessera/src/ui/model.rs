@@ -53,6 +53,8 @@ pub struct WorkerRow {
     pub bytes_in: u64,
     /// Value bytes served.
     pub bytes_out: u64,
+    /// Value bytes spilled to disk (cluster workers).
+    pub spilled_bytes: u64,
 }
 
 /// One finished task on a lane (a worker's thread slot, or a local thread), in seconds

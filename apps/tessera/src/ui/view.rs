@@ -158,7 +158,12 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             format_bytes(row.memory_limit)
         };
-        frame.render_widget(Paragraph::new(format!(" {} / {limit}", format_bytes(row.memory_bytes))), c[3]);
+        let spilled = if row.spilled_bytes > 0 {
+            format!(", {} spilled", format_bytes(row.spilled_bytes))
+        } else {
+            String::new()
+        };
+        frame.render_widget(Paragraph::new(format!(" {} / {limit}{spilled}", format_bytes(row.memory_bytes))), c[3]);
         frame.render_widget(Paragraph::new(format!(" {}/{}", row.running, row.done)), c[4]);
         frame.render_widget(
             Paragraph::new(format!(" {} / {}", format_bytes(row.bytes_in), format_bytes(row.bytes_out))),

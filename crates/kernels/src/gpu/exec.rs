@@ -124,12 +124,7 @@ impl Task<'_> {
 
     /// Parameters and input bytes for the region `off`, `shape`; `counts` are the
     /// three mode-specific words (elements, or kept, reduced and groups per kept).
-    fn bind(
-        &self,
-        off: &[usize],
-        shape: &[usize],
-        counts: [i64; 3],
-    ) -> Result<Bound<'_>, KernelError> {
+    fn bind(&self, off: &[usize], shape: &[usize], counts: [i64; 3]) -> Result<Bound<'_>, KernelError> {
         let mut params: Vec<i64> = Vec::with_capacity(self.shader.param_len);
         params.extend(off.iter().map(|&o| o as i64));
         params.extend(shape.iter().map(|&s| s as i64));

@@ -9,6 +9,7 @@
 mod client;
 mod protocol;
 mod scheduler;
+mod store;
 mod worker;
 
 pub use client::{Client, ClusterRun, NoWatch, Watch};

@@ -90,6 +90,8 @@ pub struct Counters {
     pub bytes_out: u64,
     /// Seconds during which at least one fetch was in flight.
     pub fetch_seconds: f64,
+    /// Value bytes written to its spill folder.
+    pub spilled_bytes: u64,
 }
 
 /// A worker's heartbeat: its resource use so far.
@@ -101,8 +103,10 @@ pub struct Beat {
     pub rss_bytes: u64,
     /// Peak resident memory.
     pub peak_rss_bytes: u64,
-    /// Bytes of values held.
+    /// Bytes of values held in memory.
     pub held_bytes: u64,
+    /// Value bytes written to its spill folder so far.
+    pub spilled_bytes: u64,
     /// Value bytes fetched from peers.
     pub bytes_in: u64,
     /// Value bytes served.

@@ -59,6 +59,7 @@ impl Graph {
                     bytes_in: w.beat.bytes_in.saturating_sub(base.bytes_in),
                     bytes_out: w.beat.bytes_out.saturating_sub(base.bytes_out),
                     fetch_seconds: (w.beat.fetch_seconds - base.fetch_seconds).max(0.0),
+                    spilled_bytes: w.beat.spilled_bytes.saturating_sub(base.spilled_bytes),
                     tasks: self.finished_by.get(id).copied().unwrap_or(0),
                 }
             })
@@ -259,6 +260,7 @@ impl Worker {
         b.bytes_in = b.bytes_in.max(c.bytes_in);
         b.bytes_out = b.bytes_out.max(c.bytes_out);
         b.fetch_seconds = b.fetch_seconds.max(c.fetch_seconds);
+        b.spilled_bytes = b.spilled_bytes.max(c.spilled_bytes);
     }
 
     fn heard(&mut self, beat: Beat) {
@@ -270,6 +272,7 @@ impl Worker {
         self.beat_cpu = beat.cpu_seconds;
         self.status.rss_bytes = beat.rss_bytes;
         self.status.held_bytes = beat.held_bytes;
+        self.status.spilled_bytes = beat.spilled_bytes;
         self.status.bytes_in = beat.bytes_in;
         self.status.bytes_out = beat.bytes_out;
         self.status.tasks_running = beat.tasks_running;
@@ -284,6 +287,7 @@ impl Worker {
             bytes_in: self.beat.bytes_in,
             bytes_out: self.beat.bytes_out,
             fetch_seconds: self.beat.fetch_seconds,
+            spilled_bytes: self.beat.spilled_bytes,
         };
         self.beat = beat;
         self.counted(newer);

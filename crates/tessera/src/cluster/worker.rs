@@ -22,6 +22,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use super::protocol::{
     Beat, Counters as Sent, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT,
 };
+use super::store::{Key, Store};
 use super::{CONNECT_TIMEOUT, ClusterError};
 
 /// Tasks projected to touch at most this many bytes run inline on the event loop...
@@ -44,34 +45,6 @@ pub struct WorkerOptions {
     /// The GPU behind `backend`, if it is one (the scheduler sends GPU work only to
     /// workers that have one).
     pub gpu: Option<String>,
-}
-
-type Key = (u64, u64);
-
-/// The values a worker holds, and their total size.
-#[derive(Default)]
-struct Store {
-    values: Mutex<HashMap<Key, Arc<Value>>>,
-    bytes: AtomicU64,
-}
-
-impl Store {
-    fn get(&self, key: &Key) -> Option<Arc<Value>> {
-        lock(&self.values).get(key).cloned()
-    }
-
-    fn insert(&self, key: Key, value: Value) {
-        self.bytes.fetch_add(value.nbytes() as u64, Relaxed);
-        if let Some(old) = lock(&self.values).insert(key, Arc::new(value)) {
-            self.bytes.fetch_sub(old.nbytes() as u64, Relaxed);
-        }
-    }
-
-    fn remove(&self, key: &Key) {
-        if let Some(old) = lock(&self.values).remove(key) {
-            self.bytes.fetch_sub(old.nbytes() as u64, Relaxed);
-        }
-    }
 }
 
 /// Counters for the heartbeat.
@@ -113,8 +86,9 @@ impl Counters {
         }
     }
 
-    fn sent(&self) -> Sent {
+    fn sent(&self, store: &Store) -> Sent {
         Sent {
+            spilled_bytes: store.spilled_bytes(),
             cpu_seconds: Usage::now().cpu.as_secs_f64(),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
@@ -162,7 +136,8 @@ impl Counters {
             cpu_seconds: usage.cpu.as_secs_f64(),
             rss_bytes: current_rss_bytes(),
             peak_rss_bytes: usage.peak_rss_bytes,
-            held_bytes: store.bytes.load(Relaxed),
+            held_bytes: store.bytes(),
+            spilled_bytes: store.spilled_bytes(),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             fetch_seconds: Duration::from_nanos(self.fetch_nanos.load(Relaxed)).as_secs_f64(),
@@ -174,12 +149,57 @@ impl Counters {
 }
 
 /// Everything a worker's tasks share.
-#[derive(Default)]
 struct Shared {
     store: Store,
     counters: Counters,
     /// Tasks received and not started: the ones a steal may still take.
     queued: Mutex<HashSet<Key>>,
+    /// Bytes this worker's values and running tasks may use: its memory limit less what
+    /// the process used when it started.
+    budget: u64,
+    /// Projected bytes of the tasks running now.
+    running_bytes: Mutex<u64>,
+    /// Told when a task ends or a value goes, so that waiting tasks look again.
+    freed: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn new(memory_limit: u64) -> Shared {
+        let budget = memory_limit.saturating_sub(current_rss_bytes());
+        Shared {
+            store: Store::new(budget),
+            counters: Counters::default(),
+            queued: Mutex::new(HashSet::new()),
+            budget,
+            running_bytes: Mutex::new(0),
+            freed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until a task projected at `bytes` fits beside the values held and the
+    /// tasks running (one task alone always may run: the scheduler only sends tasks
+    /// that fit the worker's limit).
+    async fn admit(&self, bytes: u64) {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut running = lock(&self.running_bytes);
+                if *running == 0 || self.store.bytes() + *running + bytes <= self.budget {
+                    *running += bytes;
+                    return;
+                }
+            }
+            freed.await;
+        }
+    }
+
+    fn release(&self, bytes: u64) {
+        let mut running = lock(&self.running_bytes);
+        *running = running.saturating_sub(bytes);
+        self.freed.notify_waiters();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -204,7 +224,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         server_endpoint(&identity, SocketAddr::new(if ip.is_loopback() { ip } else { [0, 0, 0, 0].into() }, 0))?;
     let port = peer_endpoint.local_addr().map_err(|e| ClusterError::Failed(e.to_string()))?.port();
     let listen = SocketAddr::new(ip, port);
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new(options.memory_limit));
     tokio::spawn(serve_peers(peer_endpoint, file.secret, shared.clone()));
 
     let endpoint = client_endpoint(&file.certificate)?;
@@ -232,7 +252,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             }
         }
     });
-    let mut graphs: HashMap<u64, (Arc<TaskGraph>, bool)> = HashMap::new();
+    type Known = (Arc<TaskGraph>, bool, Arc<Vec<u64>>);
+    let mut graphs: HashMap<u64, Known> = HashMap::new();
     let slots = Arc::new(Semaphore::new(options.threads.max(1)));
     let peers = Arc::new(PeerPool::new(file.secret));
     loop {
@@ -252,10 +273,11 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 .and_then(|r| r)
                 .map_err(|e| ClusterError::Failed(format!("malformed graph: {e}")))?;
                 let small_blocks = decoded.work_chunksize().iter().product::<usize>() <= INLINE_BLOCK_ELEMENTS;
-                graphs.insert(graph, (Arc::new(decoded), small_blocks));
+                let first_readers = Arc::new(first_readers(&decoded));
+                graphs.insert(graph, (Arc::new(decoded), small_blocks, first_readers));
             }
             FromScheduler::Compute { graph, task, inputs } => {
-                let Some((tasks, small_blocks)) = graphs.get(&graph).cloned() else {
+                let Some((tasks, small_blocks, first_readers)) = graphs.get(&graph).cloned() else {
                     let _ = out_tx.send(ToScheduler::Failed { graph, task, error: "unknown graph".into() });
                     continue;
                 };
@@ -265,7 +287,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 tokio::spawn(async move {
                     let inline = small_blocks
                         && tasks.tasks.get(task as usize).is_none_or(|t| t.projected_bytes <= INLINE_TASK_BYTES);
-                    let job = Job { tasks, graph, task, inputs, inline, backend };
+                    let next_reader = first_readers.get(task as usize).copied().unwrap_or(u64::MAX);
+                    let job = Job { tasks, graph, task, inputs, inline, backend, next_reader };
                     if let Some(reply) = compute(job, &shared, &slots, &peers).await {
                         let _ = out_tx.send(reply);
                     }
@@ -275,7 +298,10 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 let stolen = lock(&shared.queued).remove(&(graph, task));
                 let _ = out_tx.send(ToScheduler::StealAnswer { graph, task, stolen });
             }
-            FromScheduler::Release { graph, task } => shared.store.remove(&(graph, task)),
+            FromScheduler::Release { graph, task } => {
+                shared.store.remove(&(graph, task));
+                shared.freed.notify_waiters();
+            }
             FromScheduler::Progress { .. }
             | FromScheduler::Result { .. }
             | FromScheduler::Failed { .. }
@@ -294,11 +320,36 @@ struct Job {
     inline: bool,
     /// What computes it.
     backend: Arc<dyn Backend>,
+    /// When its value is first read (a task's priority; outputs last), for spilling.
+    next_reader: u64,
+}
+
+/// For each task, the priority of the first task that reads its value (tasks are in
+/// priority order); results the client fetches count as read last.
+fn first_readers(graph: &TaskGraph) -> Vec<u64> {
+    let mut first = vec![u64::MAX; graph.tasks.len()];
+    for (id, t) in graph.tasks.iter().enumerate() {
+        for &d in &t.deps {
+            first[d] = first[d].min(id as u64);
+        }
+    }
+    first
 }
 
 /// Runs one task; `None` when it was stolen before it started.
 async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool) -> Option<ToScheduler> {
-    let Job { tasks, graph, task, inputs, inline, backend } = job;
+    let Job { tasks, graph, task, inputs, inline, backend, next_reader } = job;
+    let Ok(_permit) = slots.acquire().await else {
+        return Some(ToScheduler::Failed { graph, task, error: "worker is shutting down".into() });
+    };
+    let projected = tasks.tasks.get(task as usize).map_or(0, |t| t.projected_bytes);
+    shared.admit(projected).await;
+    if !lock(&shared.queued).remove(&(graph, task)) {
+        shared.release(projected);
+        return None;
+    }
+    // Inputs are gathered only once admitted: values fetched or read back from disk for
+    // tasks still waiting would take memory the limit does not see.
     let mut values = Vec::with_capacity(inputs.len());
     for (dep, holder) in inputs {
         let value = match (shared.store.get(&(graph, dep)), holder) {
@@ -314,16 +365,10 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
         match value {
             Some(v) => values.push(v),
             None => {
-                lock(&shared.queued).remove(&(graph, task));
+                shared.release(projected);
                 return Some(ToScheduler::InputsLost { graph, task });
             }
         }
-    }
-    let Ok(_permit) = slots.acquire().await else {
-        return Some(ToScheduler::Failed { graph, task, error: "worker is shutting down".into() });
-    };
-    if !lock(&shared.queued).remove(&(graph, task)) {
-        return None;
     }
     let counters = &shared.counters;
     counters.running.fetch_add(1, Relaxed);
@@ -341,16 +386,22 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
     };
     counters.running.fetch_sub(1, Relaxed);
     counters.task_done(layer, lane, started);
-    Some(match result {
+    let reply = match result {
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
-            shared.store.insert((graph, task), value);
-            counters.done.fetch_add(1, Relaxed);
-            ToScheduler::Finished { graph, task, bytes, counters: counters.sent() }
+            match shared.store.insert((graph, task), value, next_reader) {
+                Ok(()) => {
+                    counters.done.fetch_add(1, Relaxed);
+                    ToScheduler::Finished { graph, task, bytes, counters: counters.sent(&shared.store) }
+                }
+                Err(e) => ToScheduler::Failed { graph, task, error: format!("cannot spill to disk: {e}") },
+            }
         }
         Ok(Err(e)) => ToScheduler::Failed { graph, task, error: e.to_string() },
         Err(error) => ToScheduler::Failed { graph, task, error },
-    })
+    };
+    shared.release(projected);
+    Some(reply)
 }
 
 /// Serves values to authenticated peers: one request per bidirectional stream.
