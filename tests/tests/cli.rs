@@ -115,7 +115,34 @@ fn resource_refusals_exit_3() {
         3,
         "more than the memory limit of 64.00 MiB",
     );
-    assert_one_line_error(&["run", "--device", "gpu", "ones(3).sum()"], 3, "no GPU adapter");
+}
+
+/// `tessera` with the Vulkan loader pointed at no driver: a machine without a GPU.
+fn without_gpu(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(tessera_tests::tessera_bin())
+        .args(args)
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("VK_DRIVER_FILES", "/nonexistent.json")
+        .output()
+        .expect("starts")
+}
+
+#[test]
+fn without_a_gpu_device_gpu_exits_3_and_auto_uses_the_cpu() {
+    let gpu = without_gpu(&["run", "--device", "gpu", "ones(3).sum()"]);
+    let stderr = String::from_utf8_lossy(&gpu.stderr);
+    assert_eq!(gpu.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: no GPU adapter: "), "{stderr}");
+    assert!(stderr.contains("vulkan"), "wgpu's reason: {stderr}");
+    assert!(gpu.stdout.is_empty());
+
+    let auto = without_gpu(&["run", "--device", "auto", "--json", "ones(3).sum()"]);
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    assert_eq!(auto.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("device auto: using the CPU (no GPU adapter"), "{stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&auto.stdout).expect("json");
+    assert_eq!((j["result"].as_f64(), j["device"].as_str()), (Some(3.0), Some("cpu")));
 }
 
 proptest! {

@@ -29,7 +29,8 @@ pub struct Addressing<'a> {
     strides: Vec<i64>,
 }
 
-fn row_major_strides(shape: &[usize]) -> Vec<i64> {
+/// Element strides of a row-major array of `shape`.
+pub(crate) fn row_major_strides(shape: &[usize]) -> Vec<i64> {
     let mut strides = vec![1i64; shape.len()];
     for a in (0..shape.len().saturating_sub(1)).rev() {
         strides[a] = strides[a + 1] * shape[a + 1] as i64;

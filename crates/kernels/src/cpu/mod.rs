@@ -2,7 +2,7 @@
 
 mod eval;
 pub(crate) mod inputs;
-mod leaf;
+pub(crate) mod leaf;
 mod matmul;
 mod ops;
 pub(crate) mod reduce;

@@ -18,6 +18,7 @@ use tessera_graph::{
 };
 
 use super::library;
+use crate::cpu::leaf::row_major_strides;
 
 /// Threads per workgroup.
 pub const WORKGROUP: u32 = 256;
@@ -221,14 +222,6 @@ fn src_coord(view: &ViewMap, k: usize) -> String {
         Some(o) => format!("({} + {} * g{o})", i64_lit(s.offset), i64_lit(s.step)),
         None => i64_lit(s.offset),
     }
-}
-
-fn row_major_strides(shape: &[usize]) -> Vec<i64> {
-    let mut strides = vec![1i64; shape.len()];
-    for a in (0..shape.len().saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1] * shape[a + 1] as i64;
-    }
-    strides
 }
 
 /// The flat row-major index into a generator's array, as an `i64` expression (a

@@ -10,6 +10,7 @@ use tessera_graph::ReduceKernel;
 use super::codegen::{Acc, NEGATIVE_ZEROS, Shader, WORKGROUP};
 use super::context::{Context, Dispatch, groups_for};
 use crate::cpu::inputs::Inputs;
+use crate::cpu::leaf::row_major_strides;
 use crate::cpu::reduce;
 use crate::value::standard;
 use crate::{Block, KernelError, Partial, PartialData};
@@ -25,14 +26,6 @@ const PER_THREAD: u64 = 64;
 struct Band {
     start: usize,
     rows: usize,
-}
-
-fn row_major_strides(shape: &[usize]) -> Vec<i64> {
-    let mut strides = vec![1i64; shape.len()];
-    for a in (0..shape.len().saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1] * shape[a + 1] as i64;
-    }
-    strides
 }
 
 fn block_bytes(block: &Block) -> Cow<'_, [u8]> {
