@@ -29,16 +29,14 @@ struct Band {
 }
 
 fn block_bytes(block: &Block) -> Cow<'_, [u8]> {
+    fn raw<T: bytemuck::Pod>(a: &ndarray::ArrayD<T>) -> Cow<'_, [u8]> {
+        // Blocks are always in standard layout, so the slice exists.
+        a.as_slice().map_or(Cow::Owned(Vec::new()), |s| Cow::Borrowed(bytemuck::cast_slice(s)))
+    }
     match block {
-        Block::F64(a) => {
-            a.as_slice().map_or_else(|| Cow::Owned(Vec::new()), |s| Cow::Borrowed(bytemuck::cast_slice(s)))
-        }
-        Block::F32(a) => {
-            a.as_slice().map_or_else(|| Cow::Owned(Vec::new()), |s| Cow::Borrowed(bytemuck::cast_slice(s)))
-        }
-        Block::I64(a) => {
-            a.as_slice().map_or_else(|| Cow::Owned(Vec::new()), |s| Cow::Borrowed(bytemuck::cast_slice(s)))
-        }
+        Block::F64(a) => raw(a),
+        Block::F32(a) => raw(a),
+        Block::I64(a) => raw(a),
         Block::Bool(a) => Cow::Owned(a.iter().flat_map(|&b| u32::from(b).to_ne_bytes()).collect()),
     }
 }
