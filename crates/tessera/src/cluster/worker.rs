@@ -238,7 +238,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         gpu: options.gpu.clone(),
     };
     let (mut send, mut recv) = send_hello(&conn, &file.secret, role).await?;
-    eprintln!("worker {}: joined {} ({} threads)", options.name, file.address, options.threads);
+    let device = options.gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
+    eprintln!("worker {}: joined {} ({} threads, {device})", options.name, file.address, options.threads);
 
     let (out_tx, mut out_rx) = unbounded_channel::<ToScheduler>();
     tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });
