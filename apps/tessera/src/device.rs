@@ -74,7 +74,7 @@ impl Chosen {
         }
     }
 
-    /// The adapter, for reports; `None` on the CPU.
+    /// The adapter, for reports (`cpu` on the CPU).
     pub fn describe(&self) -> String {
         match self {
             Chosen::Cpu => "cpu".into(),
@@ -97,7 +97,10 @@ impl Chosen {
         match self {
             Chosen::Cpu => None,
             #[cfg(feature = "gpu")]
-            Chosen::Gpu(g) => Some((g.counts().gpu, g.counts().cpu)),
+            Chosen::Gpu(g) => {
+                let counts = g.counts();
+                Some((counts.gpu, counts.cpu))
+            }
         }
     }
 }

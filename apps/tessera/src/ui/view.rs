@@ -124,12 +124,15 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let lines = Layout::vertical(std::iter::repeat_n(Constraint::Length(1), app.rows.len() + 1)).split(inner);
+    // Room for ", 314.00 MiB spilled" only once some worker has spilled.
+    let spilling = app.rows.iter().any(|r| r.spilled_bytes > 0);
+    let memory_width = if spilling { 42 } else { 22 };
     let columns = |line: Rect| {
         Layout::horizontal([
             Constraint::Length(10),
             Constraint::Length(16),
             Constraint::Min(8),
-            Constraint::Length(22),
+            Constraint::Length(memory_width),
             Constraint::Length(16),
             Constraint::Length(22),
         ])
@@ -140,7 +143,8 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
         for (i, title) in
             ["name", "cpu", "cpu history", "memory / limit", "tasks run/done", "net in / out"].iter().enumerate()
         {
-            frame.render_widget(Paragraph::new(*title).style(Style::new().add_modifier(Modifier::BOLD)), c[i]);
+            let title = if i == 3 && spilling { "memory / limit, spilled" } else { title };
+            frame.render_widget(Paragraph::new(title).style(Style::new().add_modifier(Modifier::BOLD)), c[i]);
         }
     }
     for (row, &line) in app.rows.iter().zip(lines.iter().skip(1)) {
@@ -379,5 +383,16 @@ mod tests {
         assert!(screen.contains("50/100") && screen.contains(" 99%"), "{screen}");
         assert!(screen.contains("wall time by chunks"), "{screen}");
         assert!(screen.contains("task stream") && screen.contains("local-1:0"), "{screen}");
+    }
+
+    #[test]
+    fn a_spilling_worker_shows_its_spilled_bytes_in_full() {
+        let now = Instant::now();
+        let mut app = running_app(now);
+        app.rows[1].memory_limit = 48 << 20;
+        app.rows[1].spilled_bytes = 314 << 20;
+        let screen = render(&app, now, 120, 30);
+        assert!(screen.contains("12.00 MiB / 48.00 MiB, 314.00 MiB spilled"), "{screen}");
+        assert!(screen.contains("memory / limit, spilled"), "{screen}");
     }
 }

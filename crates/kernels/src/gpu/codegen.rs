@@ -248,6 +248,12 @@ impl Builder {
         Builder { ndim, has_f64, body: String::new(), inputs: Vec::new(), random_fns: String::new() }
     }
 
+    /// Parameters so far: the region, the fixed words, and each bound input's origin
+    /// and strides (the next input's start in `P`).
+    fn params(&self) -> usize {
+        2 * self.ndim + FIXED_PARAMS + self.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>()
+    }
+
     fn node(&mut self, node: &FNode, dtype: DType, dtypes: &[DType]) -> Result<String, Unsupported> {
         let n = |j: &usize| format!("n{j}");
         Ok(match node {
@@ -280,8 +286,7 @@ impl Builder {
             FNode::Leaf(Leaf::Input { layer, view }) => {
                 let j = self.inputs.len();
                 let m = view.axes.len();
-                let param_base =
-                    2 * self.ndim + FIXED_PARAMS + self.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
+                let param_base = self.params();
                 self.inputs.push(InputLeaf { layer: *layer, view: view.clone(), dtype, param_base });
                 let terms: Vec<String> = (0..m)
                     .map(|k| format!("({} - P[{}]) * P[{}]", src_coord(view, k), param_base + k, param_base + m + k))
@@ -306,7 +311,7 @@ impl Builder {
         let args: Vec<String> = (0..self.ndim).map(|a| format!("g{a}: i64")).collect();
         let mut body =
             format!("fn value({}) -> {} {{\n    let zero = P[0] - P[0];\n", args.join(", "), ty(expr.dtype()));
-        let z = 2 * self.ndim + 3;
+        let z = 2 * self.ndim + FIXED_PARAMS - NEGATIVE_ZEROS.len();
         if self.has_f64 {
             let _ = writeln!(body, "    let nz64 = bitcast<f64>(P[{z}]);");
         }
@@ -481,6 +486,5 @@ pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) ->
         }
     };
     source.shrink_to_fit();
-    let param_len = 2 * ndim + FIXED_PARAMS + b.inputs.iter().map(|i| 2 * i.view.axes.len()).sum::<usize>();
-    Ok(Shader { source, inputs: b.inputs, param_len })
+    Ok(Shader { source, param_len: b.params(), inputs: b.inputs })
 }
