@@ -24,8 +24,11 @@ pub use grid::{BlockIter, Chunks};
 pub use overlap::{AxisPiece, axis_overlaps};
 pub use size::{format_bytes, parse_bytes};
 pub use slicing::{AxisSlice, normalize_index, normalize_slice};
-/// The most blocks one axis may be cut into.
-pub const MAX_BLOCKS_PER_AXIS: usize = 10_000_000;
+/// The most blocks one array may be cut into (along one axis, and in all). Graphs are
+/// built per block, so this bounds the memory and time a plan can take before it runs:
+/// past it a chunking is almost surely a mistake (Dask's own advice is to keep graphs
+/// well under a million tasks). The seed's smallest chunks make 10,000 blocks.
+pub const MAX_BLOCKS: usize = 100_000;
 
 pub use spec::{AxisChunks, ChunkSpec, DEFAULT_CHUNK_BYTES, chunk_byte_target};
 
@@ -79,7 +82,7 @@ pub enum ChunkError {
     },
     /// So many chunks that the grid alone would exhaust memory.
     #[error(
-        "chunks of {size} along axis {axis} (length {len}) make {count} blocks, more than the limit of {MAX_BLOCKS_PER_AXIS}; use larger chunks"
+        "chunks of {size} along axis {axis} (length {len}) make {count} blocks, more than the limit of {MAX_BLOCKS}; use larger chunks"
     )]
     TooManyChunks {
         /// The axis.
@@ -90,6 +93,16 @@ pub enum ChunkError {
         size: usize,
         /// The number of blocks it would make.
         count: usize,
+    },
+    /// So many blocks over all axes that the graph alone would exhaust memory.
+    #[error(
+        "these chunks cut the array of shape {shape:?} into {count} blocks, more than the limit of {MAX_BLOCKS}; use larger chunks"
+    )]
+    TooManyBlocks {
+        /// The array's shape.
+        shape: Vec<usize>,
+        /// The number of blocks.
+        count: u128,
     },
     /// A dtype name that is not supported.
     #[error("unknown dtype {0:?}: expected float64, float32, int64 or bool")]

@@ -1,7 +1,7 @@
 //! Chunk specifications as users write them, and their normalization into a grid.
 
 use crate::grid::regular;
-use crate::{ChunkError, Chunks, DType, MAX_BLOCKS_PER_AXIS, parse_bytes};
+use crate::{ChunkError, Chunks, DType, MAX_BLOCKS, parse_bytes};
 
 /// Dask's default target size for one `auto` chunk: 128 MiB.
 pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 20;
@@ -79,31 +79,66 @@ impl ChunkSpec {
                 (axes.clone(), auto_bytes)
             }
         };
+        // Every axis's block length (or explicit lengths) first, as numbers: the grid is
+        // allocated only once its block count is known to be within the limits.
+        let mut plan: Vec<Option<AxisPlan>> = Vec::with_capacity(ndim);
         for (axis, (spec, &len)) in axes.iter().zip(shape).enumerate() {
-            if let AxisChunks::Size(size) = spec {
-                let count = len.div_ceil(*size);
-                if count > MAX_BLOCKS_PER_AXIS {
-                    return Err(ChunkError::TooManyChunks { axis, len, size: *size, count });
-                }
-            }
-        }
-        let mut lengths: Vec<Option<Vec<usize>>> = Vec::with_capacity(ndim);
-        for (axis, (spec, &len)) in axes.iter().zip(shape).enumerate() {
-            lengths.push(match spec {
+            plan.push(match spec {
                 AxisChunks::Auto => None,
-                AxisChunks::Whole => Some(regular(len, len.max(1))),
-                AxisChunks::Size(n) => Some(regular(len, (*n).min(len.max(1)))),
+                AxisChunks::Whole => Some(AxisPlan::Regular(len.max(1))),
+                AxisChunks::Size(n) => Some(AxisPlan::Regular((*n).min(len.max(1)))),
                 AxisChunks::Explicit(v) => {
-                    let sum: usize = v.iter().sum();
+                    let sum = v.iter().try_fold(0usize, |acc, &x| acc.checked_add(x)).unwrap_or(usize::MAX);
                     if sum != len || v.contains(&0) && len > 0 {
                         return Err(ChunkError::ChunksDoNotCover { axis, sum, len });
                     }
-                    Some(v.clone())
+                    Some(AxisPlan::Explicit(v))
                 }
             });
         }
-        auto_fill(&mut lengths, shape, dtype.itemsize() as f64, limit as f64);
-        Ok(Chunks::from_lengths(lengths.into_iter().map(|l| l.unwrap_or_default()).collect()))
+        auto_fill(&mut plan, shape, dtype.itemsize() as f64, limit as f64);
+        let mut total: u128 = 1;
+        for (axis, (p, &len)) in plan.iter().zip(shape).enumerate() {
+            let (count, size) = match p {
+                Some(AxisPlan::Regular(size)) => (len.div_ceil(*size).max(1), *size),
+                Some(AxisPlan::Explicit(v)) => (v.len(), v.iter().copied().max().unwrap_or(0)),
+                None => (1, len),
+            };
+            if count > MAX_BLOCKS {
+                return Err(ChunkError::TooManyChunks { axis, len, size, count });
+            }
+            total *= count as u128;
+        }
+        if total > MAX_BLOCKS as u128 {
+            return Err(ChunkError::TooManyBlocks { shape: shape.to_vec(), count: total });
+        }
+        Ok(Chunks::from_lengths(
+            plan.into_iter()
+                .zip(shape)
+                .map(|(p, &len)| match p {
+                    Some(AxisPlan::Regular(size)) => regular(len, size),
+                    Some(AxisPlan::Explicit(v)) => v.to_vec(),
+                    None => regular(len, len.max(1)),
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// One axis's chunking before the grid is built.
+enum AxisPlan<'a> {
+    /// Blocks of this length, the last one possibly shorter.
+    Regular(usize),
+    /// These lengths.
+    Explicit(&'a [usize]),
+}
+
+impl AxisPlan<'_> {
+    fn largest(&self) -> usize {
+        match self {
+            AxisPlan::Regular(n) => *n,
+            AxisPlan::Explicit(v) => v.iter().copied().max().unwrap_or(1),
+        }
     }
 }
 
@@ -207,15 +242,14 @@ fn split_top_level(text: &str) -> Option<Vec<&str>> {
 
 /// Dask's `auto_chunks` without previous chunks: spread the element budget evenly over
 /// the auto axes; axes shorter than their share take their full length and the budget
-/// is spread again over the rest.
-fn auto_fill(lengths: &mut [Option<Vec<usize>>], shape: &[usize], itemsize: f64, limit: f64) {
+/// is spread again over the rest. Only lengths are chosen here, nothing is allocated.
+fn auto_fill(plan: &mut [Option<AxisPlan<'_>>], shape: &[usize], itemsize: f64, limit: f64) {
     loop {
-        let autos: Vec<usize> = (0..shape.len()).filter(|&i| lengths[i].is_none()).collect();
+        let autos: Vec<usize> = (0..shape.len()).filter(|&i| plan[i].is_none()).collect();
         if autos.is_empty() {
             return;
         }
-        let largest_block: f64 =
-            lengths.iter().flatten().map(|l| l.iter().copied().max().unwrap_or(1).max(1) as f64).product();
+        let largest_block: f64 = plan.iter().flatten().map(|p| p.largest().max(1) as f64).product();
         let elements = (limit / itemsize / largest_block).max(1.0);
         let mut size = elements.powf(1.0 / autos.len() as f64);
         // Undo powf's rounding so that 2^24 elements over 3 axes give 256, not 255.
@@ -226,12 +260,12 @@ fn auto_fill(lengths: &mut [Option<Vec<usize>>], shape: &[usize], itemsize: f64,
         let small: Vec<usize> = autos.iter().copied().filter(|&i| (shape[i] as f64) < size).collect();
         if small.is_empty() {
             for i in autos {
-                lengths[i] = Some(regular(shape[i], (size as usize).max(1)));
+                plan[i] = Some(AxisPlan::Regular((size as usize).max(1)));
             }
             return;
         }
         for i in small {
-            lengths[i] = Some(regular(shape[i], shape[i].max(1)));
+            plan[i] = Some(AxisPlan::Regular(shape[i].max(1)));
         }
     }
 }

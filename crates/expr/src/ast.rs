@@ -9,6 +9,38 @@ pub struct Expr {
     pub kind: ExprKind,
     /// Where it is.
     pub pos: Pos,
+    /// Levels of the tree under and including this node (1 for a leaf): what every
+    /// recursive walk of it (evaluation, dropping) costs in stack.
+    pub depth: usize,
+}
+
+impl Expr {
+    /// A node over `kind`, its depth derived from its children's.
+    pub fn new(kind: ExprKind, pos: Pos) -> Expr {
+        let depth = 1 + kind.children().map(|c| c.depth).max().unwrap_or(0);
+        Expr { kind, pos, depth }
+    }
+}
+
+impl ExprKind {
+    /// The expressions directly under this one.
+    fn children(&self) -> Box<dyn Iterator<Item = &Expr> + '_> {
+        match self {
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Name(_) => {
+                Box::new(std::iter::empty())
+            }
+            ExprKind::Tuple(items) => Box::new(items.iter()),
+            ExprKind::Unary(_, a) | ExprKind::Attr(a, _) => Box::new(std::iter::once(&**a)),
+            ExprKind::Binary(_, a, b) => Box::new([&**a, &**b].into_iter()),
+            ExprKind::Call(f, args, kwargs) => {
+                Box::new(std::iter::once(&**f).chain(args.iter()).chain(kwargs.iter().map(|(_, e, _)| e)))
+            }
+            ExprKind::Index(a, subs) => Box::new(std::iter::once(&**a).chain(subs.iter().flat_map(|s| match s {
+                Subscript::At(e) => vec![e],
+                Subscript::Slice(a, b, c) => [a, b, c].into_iter().flatten().collect(),
+            }))),
+        }
+    }
 }
 
 /// Expression kinds.

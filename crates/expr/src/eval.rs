@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use tessera_chunks::{ChunkSpec, DEFAULT_CHUNK_BYTES, DType};
-use tessera_graph::{Array, BinaryOp, GenKind, GraphError, Index, ReduceOp, Scalar, UnaryOp};
+use tessera_graph::{Array, BinaryOp, GenKind, GraphError, Index, MAX_GRAPH_DEPTH, ReduceOp, Scalar, UnaryOp};
 
 use crate::ast::{Expr, ExprKind, Stmt, Subscript};
 use crate::error::{ExprError, Pos};
@@ -31,14 +31,19 @@ pub fn evaluate(src: &str, options: &EvalOptions) -> Result<Value, ExprError> {
     let mut env = Env { vars: HashMap::new(), options };
     let mut last = Value::None;
     for stmt in &stmts {
-        last = match stmt {
-            Stmt::Assign(name, e) => {
-                let v = env.eval(e)?;
-                env.vars.insert(name.clone(), v.clone());
-                v
-            }
-            Stmt::Expr(e) => env.eval(e)?,
-        };
+        let (Stmt::Assign(_, e) | Stmt::Expr(e)) = stmt;
+        let v = env.eval(e)?;
+        // Each statement adds at most MAX_NESTING levels, so a chain of statements is
+        // stopped here soon after it passes the limit, long before anything walks it.
+        if let Value::Array(a) = &v
+            && a.depth() > MAX_GRAPH_DEPTH
+        {
+            return Err(graph_err(e.pos)(GraphError::TooDeep { depth: a.depth() }));
+        }
+        if let Stmt::Assign(name, _) = stmt {
+            env.vars.insert(name.clone(), v.clone());
+        }
+        last = v;
     }
     Ok(last)
 }
@@ -293,7 +298,10 @@ impl Env<'_> {
             }
         };
         Ok(match s {
-            Subscript::At(e) => Index::At(part(&Some(e.clone()))?.unwrap_or(0)),
+            Subscript::At(e) => match self.eval(e)? {
+                Value::None => Index::NewAxis,
+                v => Index::At(to_int(&v, e.pos, "an integer index, a slice or None")?),
+            },
             Subscript::Slice(a, b, c) => Index::Slice { start: part(a)?, stop: part(b)?, step: part(c)? },
         })
     }

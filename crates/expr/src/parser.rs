@@ -4,9 +4,15 @@ use crate::ast::{Expr, ExprKind, Stmt, Subscript};
 use crate::error::{ExprError, Pos};
 use crate::lexer::{Tok, lex};
 
+/// The deepest an expression may nest (parentheses, operators, calls, indexing and
+/// attributes all count a level). Parsing, evaluating and dropping a syntax tree walk it
+/// recursively, so the depth is bounded here, before anything walks it; Python's own
+/// parser stops at 200 nested parentheses.
+pub const MAX_NESTING: usize = 256;
+
 /// Parses a program: statements separated by newlines or `;`.
 pub fn parse(src: &str) -> Result<Vec<Stmt>, ExprError> {
-    let mut p = Parser { toks: lex(src)?, at: 0 };
+    let mut p = Parser { toks: lex(src)?, at: 0, nesting: 0 };
     let mut stmts = Vec::new();
     loop {
         while p.peek() == &Tok::End {
@@ -30,6 +36,8 @@ pub fn parse(src: &str) -> Result<Vec<Stmt>, ExprError> {
 struct Parser {
     toks: Vec<(Tok, Pos)>,
     at: usize,
+    /// Recursive descents in progress.
+    nesting: usize,
 }
 
 fn binding_power(sym: &str) -> Option<(u8, u8)> {
@@ -64,6 +72,30 @@ impl Parser {
         ExprError::new(self.pos(), message)
     }
 
+    fn too_deep(pos: Pos) -> ExprError {
+        ExprError::new(pos, format!("the expression nests deeper than the limit of {MAX_NESTING} levels"))
+    }
+
+    /// A node over `kind`, refused when it would make the tree too deep.
+    fn node(kind: ExprKind, pos: Pos) -> Result<Expr, ExprError> {
+        let e = Expr::new(kind, pos);
+        if e.depth > MAX_NESTING {
+            return Err(Self::too_deep(pos));
+        }
+        Ok(e)
+    }
+
+    /// `expr(min_bp)` one recursion level deeper, refused past the nesting limit.
+    fn nested(&mut self, min_bp: u8) -> Result<Expr, ExprError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(Self::too_deep(self.pos()));
+        }
+        self.nesting += 1;
+        let e = self.expr(min_bp);
+        self.nesting -= 1;
+        e
+    }
+
     fn expect(&mut self, sym: &str) -> Result<Pos, ExprError> {
         match self.peek() {
             Tok::Sym(s) if *s == sym => Ok(self.next().1),
@@ -83,9 +115,9 @@ impl Parser {
     fn statement(&mut self) -> Result<Stmt, ExprError> {
         if let (Tok::Ident(name), Some((Tok::Sym("="), _))) = (self.peek().clone(), self.toks.get(self.at + 1)) {
             self.at += 2;
-            return Ok(Stmt::Assign(name, self.expr(0)?));
+            return Ok(Stmt::Assign(name, self.nested(0)?));
         }
-        Ok(Stmt::Expr(self.expr(0)?))
+        Ok(Stmt::Expr(self.nested(0)?))
     }
 
     fn expr(&mut self, min_bp: u8) -> Result<Expr, ExprError> {
@@ -96,8 +128,8 @@ impl Parser {
                 break;
             }
             let pos = self.next().1;
-            let rhs = self.expr(r)?;
-            lhs = Expr { kind: ExprKind::Binary(sym, Box::new(lhs), Box::new(rhs)), pos };
+            let rhs = self.nested(r)?;
+            lhs = Self::node(ExprKind::Binary(sym, Box::new(lhs), Box::new(rhs)), pos)?;
         }
         Ok(lhs)
     }
@@ -106,8 +138,8 @@ impl Parser {
         if let Tok::Sym(s @ ("-" | "+")) = *self.peek() {
             let pos = self.next().1;
             // Unary minus binds looser than `**` (-x**2 == -(x**2)) but tighter than `*`.
-            let operand = self.expr(7)?;
-            return Ok(Expr { kind: ExprKind::Unary(s, Box::new(operand)), pos });
+            let operand = self.nested(7)?;
+            return Self::node(ExprKind::Unary(s, Box::new(operand)), pos);
         }
         let atom = self.atom()?;
         self.postfix(atom)
@@ -124,7 +156,7 @@ impl Parser {
                 if self.eat(")") {
                     ExprKind::Tuple(Vec::new())
                 } else {
-                    let first = self.expr(0)?;
+                    let first = self.nested(0)?;
                     if self.eat(")") {
                         return Ok(first);
                     }
@@ -133,7 +165,7 @@ impl Parser {
                         if matches!(self.peek(), Tok::Sym(")")) {
                             break;
                         }
-                        items.push(self.expr(0)?);
+                        items.push(self.nested(0)?);
                     }
                     self.expect(")")?;
                     ExprKind::Tuple(items)
@@ -143,7 +175,7 @@ impl Parser {
                 return Err(ExprError::new(pos, format!("expected a value but found {}", other.describe())));
             }
         };
-        Ok(Expr { kind, pos })
+        Self::node(kind, pos)
     }
 
     fn postfix(&mut self, mut e: Expr) -> Result<Expr, ExprError> {
@@ -151,15 +183,15 @@ impl Parser {
             if self.eat("(") {
                 let pos = e.pos;
                 let (args, kwargs) = self.arguments()?;
-                e = Expr { kind: ExprKind::Call(Box::new(e), args, kwargs), pos };
+                e = Self::node(ExprKind::Call(Box::new(e), args, kwargs), pos)?;
             } else if self.eat("[") {
                 let pos = e.pos;
                 let subs = self.subscripts()?;
-                e = Expr { kind: ExprKind::Index(Box::new(e), subs), pos };
+                e = Self::node(ExprKind::Index(Box::new(e), subs), pos)?;
             } else if matches!(self.peek(), Tok::Sym(".")) {
                 let dot = self.next().1;
                 match self.next() {
-                    (Tok::Ident(name), _) => e = Expr { kind: ExprKind::Attr(Box::new(e), name), pos: dot },
+                    (Tok::Ident(name), _) => e = Self::node(ExprKind::Attr(Box::new(e), name), dot)?,
                     (other, p) => {
                         return Err(ExprError::new(
                             p,
@@ -184,12 +216,12 @@ impl Parser {
                 if kwargs.iter().any(|(k, _, _)| *k == name) {
                     return Err(ExprError::new(pos, format!("keyword argument '{name}' repeated")));
                 }
-                kwargs.push((name, self.expr(0)?, pos));
+                kwargs.push((name, self.nested(0)?, pos));
             } else {
                 if !kwargs.is_empty() {
                     return Err(self.error("positional argument follows keyword argument"));
                 }
-                args.push(self.expr(0)?);
+                args.push(self.nested(0)?);
             }
             if !self.eat(",") {
                 self.expect(")")?;
@@ -220,15 +252,15 @@ impl Parser {
     fn subscript(&mut self) -> Result<Subscript, ExprError> {
         let is_colon = |p: &Parser| matches!(p.peek(), Tok::Sym(":"));
         let is_end = |p: &Parser| matches!(p.peek(), Tok::Sym(":" | "," | "]"));
-        let start = if is_colon(self) { None } else { Some(self.expr(0)?) };
+        let start = if is_colon(self) { None } else { Some(self.nested(0)?) };
         if !self.eat(":") {
             return match start {
                 Some(e) => Ok(Subscript::At(e)),
                 None => Err(self.error("expected an index")),
             };
         }
-        let stop = if is_end(self) { None } else { Some(self.expr(0)?) };
-        let step = if self.eat(":") && !is_end(self) { Some(self.expr(0)?) } else { None };
+        let stop = if is_end(self) { None } else { Some(self.nested(0)?) };
+        let step = if self.eat(":") && !is_end(self) { Some(self.nested(0)?) } else { None };
         Ok(Subscript::Slice(start, stop, step))
     }
 }

@@ -42,9 +42,38 @@ pub enum Op {
     MatMul(Array, Array),
 }
 
+impl Op {
+    /// The arrays this operation reads.
+    pub fn operands(&self) -> Vec<&Array> {
+        match self {
+            Op::Gen(_) | Op::Scalar(_) => Vec::new(),
+            Op::Unary(_, a) | Op::Cast(a) | Op::View(a, _) | Op::Rechunk(a) | Op::Reduce(_, a, _) => vec![a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
+            Op::Where(c, a, b) => vec![c, a, b],
+        }
+    }
+
+    /// Moves the operands out, leaving a leaf behind (for dropping without recursion).
+    fn take_operands(&mut self) -> Vec<Array> {
+        match std::mem::replace(self, Op::Scalar(Scalar::Int(0))) {
+            Op::Gen(_) | Op::Scalar(_) => Vec::new(),
+            Op::Unary(_, a) | Op::Cast(a) | Op::View(a, _) | Op::Rechunk(a) | Op::Reduce(_, a, _) => vec![a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
+            Op::Where(c, a, b) => vec![c, a, b],
+        }
+    }
+}
+
+/// The deepest chain of operations a graph may have, from its result to a leaf.
+/// Lowering walks the graph recursively, so deeper graphs are refused before that walk
+/// (the expression language refuses them as they are built).
+pub const MAX_GRAPH_DEPTH: usize = 2000;
+
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) id: u64,
+    /// Operations on the longest path from here to a leaf, this one included.
+    pub(crate) depth: usize,
     pub(crate) op: Op,
     pub(crate) shape: Vec<usize>,
     pub(crate) dtype: DType,
@@ -56,12 +85,31 @@ pub(crate) struct Node {
 #[derive(Debug, Clone)]
 pub struct Array(pub(crate) Arc<Node>);
 
+/// Dropping a long chain of nodes one inside the other would recurse once per node;
+/// this unlinks the chain into a list first, so any depth drops in constant stack.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending = self.op.take_operands();
+        while let Some(a) = pending.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(a.0) {
+                pending.extend(node.op.take_operands());
+            }
+        }
+    }
+}
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Array {
     pub(crate) fn new(op: Op, shape: Vec<usize>, dtype: DType, chunks: Chunks) -> Array {
         debug_assert_eq!(chunks.shape(), shape);
-        Array(Arc::new(Node { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), op, shape, dtype, chunks }))
+        let depth = 1 + op.operands().iter().map(|a| a.depth()).max().unwrap_or(0);
+        Array(Arc::new(Node { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), depth, op, shape, dtype, chunks }))
+    }
+
+    /// Operations on the longest path from this array to a leaf, its own included.
+    pub fn depth(&self) -> usize {
+        self.0.depth
     }
 
     /// The shape.

@@ -48,4 +48,13 @@ pub enum GraphError {
     /// A shape that is invalid (e.g. too many elements).
     #[error("{0}")]
     Shape(String),
+    /// A chain of operations deeper than [`crate::MAX_GRAPH_DEPTH`].
+    #[error(
+        "the expression chains {depth} operations one after another, more than the limit of {}",
+        crate::MAX_GRAPH_DEPTH
+    )]
+    TooDeep {
+        /// The chain's length.
+        depth: usize,
+    },
 }

@@ -35,7 +35,7 @@ mod scalar;
 mod task;
 mod view;
 
-pub use array::{Array, Index, Op};
+pub use array::{Array, Index, MAX_GRAPH_DEPTH, Op};
 pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};
 pub use generator::{GenKind, Generator};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 
-use crate::array::{Array, Op};
+use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId};
 use crate::{GraphError, ReduceOp, SPLIT_EVERY, ViewMap};
@@ -14,9 +14,10 @@ pub const TILE_ELEMENTS: usize = 4096;
 /// Bytes of one exact-sum accumulator (an estimate used for memory projections).
 pub const EXACT_SUM_BYTES: u64 = 560;
 
-/// The most tasks one graph may have (a plan past this is almost surely a chunking
-/// mistake, and would exhaust memory before it ran).
-pub const MAX_TASKS: usize = 20_000_000;
+/// The most tasks one graph may have: checked on the layers' block counts before any
+/// task is built, so that a plan is refused or accepted in bounded time and memory (a
+/// plan past this is almost surely a chunking mistake).
+pub const MAX_TASKS: usize = 250_000;
 
 /// Optimizer switches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,9 @@ impl LowerOptions {
 
 /// Lowers `array` to a task graph with only the tasks its result needs.
 pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphError> {
+    if array.depth() > MAX_GRAPH_DEPTH {
+        return Err(GraphError::TooDeep { depth: array.depth() });
+    }
     let mut l = Lowerer {
         options,
         layers: Vec::new(),

@@ -63,8 +63,13 @@ fn absurd_plans_are_refused() {
     // Too many blocks along one axis: refused when the array is built.
     let err = Array::ones(&[1 << 30, 1 << 30], &ChunkSpec::parse("10").expect("valid")).expect_err("too many chunks");
     assert!(err.to_string().contains("use larger chunks"), "{err}");
-    // Few per axis, too many in all: refused when the graph is planned.
-    let x = Array::ones(&[1_000_000; 3], &ChunkSpec::parse("1000").expect("valid")).expect("valid");
-    let err = lower(&x.sum(None).expect("ok"), &LowerOptions::default()).expect_err("too many tasks");
+    // Few per axis, too many in all: refused when the array is built, on numbers.
+    let err = Array::ones(&[1_000_000; 3], &ChunkSpec::parse("1000").expect("valid")).expect_err("too many blocks");
     assert!(err.to_string().contains("use larger chunks"), "{err}");
+    // Each array within the limit, but the unfused graph's layers add up past it:
+    // refused when the graph is planned, before any task is built.
+    let x = Array::ones(&[300, 300], &ChunkSpec::parse("1").expect("valid")).expect("valid");
+    let y = (&(&x + 1.0).expect("ok") * 2.0).expect("ok");
+    let err = lower(&y.sum(None).expect("ok"), &LowerOptions::unfused()).expect_err("too many tasks");
+    assert!(err.to_string().contains("tasks, more than the limit"), "{err}");
 }

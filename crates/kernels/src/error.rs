@@ -12,6 +12,15 @@ pub enum KernelError {
         /// What was wrong.
         message: String,
     },
+    /// Values the operation is not defined for, where numpy raises `ValueError`
+    /// (an integer to a negative integer power).
+    #[error("{message} (in task {task})")]
+    Value {
+        /// The task's key.
+        task: String,
+        /// numpy's message.
+        message: String,
+    },
     /// The GPU failed to run the task's kernel (wgpu's validation, out of memory, a
     /// lost device).
     #[error("GPU error in task {task}: {message}")]

@@ -28,6 +28,10 @@ impl Array {
     pub fn binary(&self, op: BinaryOp, other: &Array) -> Result<Array, GraphError> {
         let promoted = promote_operands(self, other);
         let compute = op.compute_dtype(promoted);
+        if op == BinaryOp::Pow && compute == DType::Int64 && matches!(other.op(), Op::Scalar(s) if s.as_f64() < 0.0) {
+            // numpy's ValueError; negative exponents inside arrays fail in the kernel.
+            return Err(GraphError::Type("Integers to negative integer powers are not allowed.".into()));
+        }
         let shape = broadcast_shapes(self.shape(), other.shape())?;
         let a = self.astype(compute).broadcast_to(&shape)?;
         let b = other.astype(compute).broadcast_to(&shape)?;

@@ -19,6 +19,8 @@ pub enum Index {
     },
     /// An integer: selects one position and drops the axis.
     At(i64),
+    /// `None` (numpy's `newaxis`): a new axis of length 1, consuming no axis.
+    NewAxis,
 }
 
 impl Index {
@@ -31,26 +33,45 @@ impl Index {
 impl Array {
     /// `self[index]` with Python semantics; missing trailing entries mean `:`.
     pub fn slice(&self, index: &[Index]) -> Result<Array, GraphError> {
-        if index.len() > self.ndim() {
-            return Err(GraphError::TooManyIndices { ndim: self.ndim(), given: index.len() });
+        let consumed = index.iter().filter(|i| **i != Index::NewAxis).count();
+        if consumed > self.ndim() {
+            return Err(GraphError::TooManyIndices { ndim: self.ndim(), given: consumed });
         }
         let mut axes = Vec::with_capacity(self.ndim());
         let mut shape = Vec::new();
         let mut lengths = Vec::new();
+        let mut entries = index.iter().copied();
         for axis in 0..self.ndim() {
             let n = self.shape()[axis];
-            match index.get(axis).copied().unwrap_or(Index::FULL) {
+            // New axes before this axis's entry take no source axis.
+            let entry = loop {
+                match entries.next() {
+                    Some(Index::NewAxis) => {
+                        shape.push(1);
+                        lengths.push(vec![1]);
+                    }
+                    Some(e) => break e,
+                    None => break Index::FULL,
+                }
+            };
+            let (start, stop, step) = match entry {
                 Index::At(i) => {
                     let i = normalize_index(i, axis, n)?;
                     axes.push(SrcAxis { out_axis: None, offset: i as i64, step: 0 });
+                    continue;
                 }
-                Index::Slice { start, stop, step } => {
-                    let s = normalize_slice(start, stop, step, n)?;
-                    axes.push(SrcAxis { out_axis: Some(shape.len()), offset: s.start, step: s.step });
-                    shape.push(s.len);
-                    lengths.push(s.chunks(self.chunks().offsets(axis)));
-                }
-            }
+                Index::Slice { start, stop, step } => (start, stop, step),
+                Index::NewAxis => (None, None, None),
+            };
+            let s = normalize_slice(start, stop, step, n)?;
+            axes.push(SrcAxis { out_axis: Some(shape.len()), offset: s.start, step: s.step });
+            shape.push(s.len);
+            lengths.push(s.chunks(self.chunks().offsets(axis)));
+        }
+        // New axes after the last consumed entry (`x[:, None]`, `x[None]` of a 0-d array).
+        for _ in entries {
+            shape.push(1);
+            lengths.push(vec![1]);
         }
         let map = ViewMap { out_ndim: shape.len(), axes };
         if map.is_identity() && shape == self.shape() {

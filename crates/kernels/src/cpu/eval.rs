@@ -54,7 +54,11 @@ impl<'a> Evaluator<'a> {
                     None => return Err(self.inputs.error("leaf was not prepared")),
                 },
                 FNode::Unary(op, a) => ops::unary(*op, &values[*a]),
-                FNode::Binary(op, a, b) => ops::binary(*op, &values[*a], &values[*b]).ok_or_else(bad)?,
+                FNode::Binary(op, a, b) => match ops::binary(*op, &values[*a], &values[*b]) {
+                    Ok(v) => v,
+                    Err(ops::BinaryError::DTypes) => return Err(bad()),
+                    Err(ops::BinaryError::Value(message)) => return Err(self.inputs.value_error(message)),
+                },
                 FNode::Where(c, a, b) => {
                     let TileVal::Bool(cond) = values[*c].cast(DType::Bool) else { return Err(bad()) };
                     ops::select(&cond, &values[*a], &values[*b], tile.elements()).ok_or_else(bad)?

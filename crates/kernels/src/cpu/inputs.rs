@@ -44,6 +44,11 @@ impl<'a> Inputs<'a> {
         KernelError::Internal { task: self.graph.key(self.task), message: message.into() }
     }
 
+    /// A [`KernelError::Value`] of this task.
+    pub fn value_error(&self, message: &str) -> KernelError {
+        KernelError::Value { task: self.graph.key(self.task), message: message.into() }
+    }
+
     /// The block `block` of `layer`.
     pub fn block(&self, layer: LayerId, block: &[usize]) -> Result<&'a Block, KernelError> {
         self.entries

@@ -53,37 +53,46 @@ macro_rules! float_binary {
     };
 }
 
-/// `a op b` for operands of one dtype; `None` if the dtypes differ (a lowering bug).
-pub fn binary(op: BinaryOp, a: &TileVal, b: &TileVal) -> Option<TileVal> {
-    Some(match (a, b) {
+/// Why a binary operator could not produce a tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryError {
+    /// The operands' dtypes differ (a lowering bug).
+    DTypes,
+    /// numpy raises for these values; the message is numpy's.
+    Value(&'static str),
+}
+
+/// numpy's message for an integer raised to a negative integer power.
+pub const NEGATIVE_INT_POWER: &str = "Integers to negative integer powers are not allowed.";
+
+/// `a op b` for operands of one dtype.
+pub fn binary(op: BinaryOp, a: &TileVal, b: &TileVal) -> Result<TileVal, BinaryError> {
+    Ok(match (a, b) {
         (TileVal::F64(a), TileVal::F64(b)) => float_binary!(a, b, op, TileVal::F64),
         (TileVal::F32(a), TileVal::F32(b)) => float_binary!(a, b, op, TileVal::F32),
-        (TileVal::I64(a), TileVal::I64(b)) => int_binary(op, a, b),
+        (TileVal::I64(a), TileVal::I64(b)) => int_binary(op, a, b)?,
         (TileVal::Bool(a), TileVal::Bool(b)) => bool_binary(op, a, b),
-        _ => return None,
+        _ => return Err(BinaryError::DTypes),
     })
 }
 
-fn int_pow(base: i64, exp: i64) -> i64 {
-    match exp {
-        e if e < 0 => match base {
-            1 => 1,
-            -1 if e % 2 == 0 => 1,
-            -1 => -1,
-            _ => 0,
-        },
-        e => base.wrapping_pow(e.min(u32::MAX as i64) as u32),
-    }
-}
-
-fn int_binary(op: BinaryOp, a: &Col<i64>, b: &Col<i64>) -> TileVal {
-    match op {
+fn int_binary(op: BinaryOp, a: &Col<i64>, b: &Col<i64>) -> Result<TileVal, BinaryError> {
+    Ok(match op {
         BinaryOp::Add => TileVal::I64(map2(a, b, i64::wrapping_add)),
         BinaryOp::Sub => TileVal::I64(map2(a, b, i64::wrapping_sub)),
         BinaryOp::Mul => TileVal::I64(map2(a, b, i64::wrapping_mul)),
         // Integer true division is lowered to float64; keep a defined answer anyway.
         BinaryOp::Div => TileVal::F64(map2(a, b, |x, y| x as f64 / y as f64)),
-        BinaryOp::Pow => TileVal::I64(map2(a, b, int_pow)),
+        BinaryOp::Pow => {
+            let negative = match b {
+                Col::Const(e) => *e < 0,
+                Col::Vec(v) => v.iter().any(|&e| e < 0),
+            };
+            if negative {
+                return Err(BinaryError::Value(NEGATIVE_INT_POWER));
+            }
+            TileVal::I64(map2(a, b, |x, e| x.wrapping_pow(e.min(u32::MAX as i64) as u32)))
+        }
         BinaryOp::Maximum => TileVal::I64(map2(a, b, i64::max)),
         BinaryOp::Minimum => TileVal::I64(map2(a, b, i64::min)),
         BinaryOp::Eq => TileVal::Bool(map2(a, b, |x, y| x == y)),
@@ -92,7 +101,7 @@ fn int_binary(op: BinaryOp, a: &Col<i64>, b: &Col<i64>) -> TileVal {
         BinaryOp::Le => TileVal::Bool(map2(a, b, |x, y| x <= y)),
         BinaryOp::Gt => TileVal::Bool(map2(a, b, |x, y| x > y)),
         BinaryOp::Ge => TileVal::Bool(map2(a, b, |x, y| x >= y)),
-    }
+    })
 }
 
 fn bool_binary(op: BinaryOp, a: &Col<bool>, b: &Col<bool>) -> TileVal {

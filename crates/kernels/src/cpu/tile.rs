@@ -39,33 +39,50 @@ pub fn row_len(shape: &[usize]) -> usize {
     shape.last().copied().unwrap_or(1)
 }
 
-/// The tiles that cover a block of `shape`, in row-major order.
-pub fn tiles(shape: &[usize]) -> Vec<Tile> {
+/// The tiles that cover a block of `shape`, in row-major order, made one at a time: a
+/// task's memory does not grow with its chunk's size.
+pub fn tiles(shape: &[usize]) -> Tiles {
     let row = row_len(shape);
     let rows: usize = shape.iter().rev().skip(1).product();
-    let mut out = Vec::new();
-    if row == 0 || rows == 0 {
-        return out;
-    }
-    if row >= TILE {
-        for r in 0..rows {
-            let mut c = 0;
-            while c < row {
-                let n = TILE.min(row - c);
-                out.push(Tile { row0: r, nrows: 1, col0: c, ncols: n });
-                c += n;
+    let (row, rows) = if row == 0 || rows == 0 { (0, 0) } else { (row, rows) };
+    Tiles { row, rows, per: (TILE / row.max(1)).max(1), next_row: 0, next_col: 0 }
+}
+
+/// The iterator of [`tiles`]: either segments of one row (rows of at least [`TILE`]
+/// elements) or runs of whole rows.
+#[derive(Debug, Clone)]
+pub struct Tiles {
+    row: usize,
+    rows: usize,
+    /// Whole rows per tile when rows are shorter than a tile.
+    per: usize,
+    next_row: usize,
+    next_col: usize,
+}
+
+impl Iterator for Tiles {
+    type Item = Tile;
+
+    fn next(&mut self) -> Option<Tile> {
+        if self.next_row >= self.rows {
+            return None;
+        }
+        if self.row >= TILE {
+            let ncols = TILE.min(self.row - self.next_col);
+            let t = Tile { row0: self.next_row, nrows: 1, col0: self.next_col, ncols };
+            self.next_col += ncols;
+            if self.next_col == self.row {
+                self.next_col = 0;
+                self.next_row += 1;
             }
-        }
-    } else {
-        let per = (TILE / row).max(1);
-        let mut r = 0;
-        while r < rows {
-            let n = per.min(rows - r);
-            out.push(Tile { row0: r, nrows: n, col0: 0, ncols: row });
-            r += n;
+            Some(t)
+        } else {
+            let nrows = self.per.min(self.rows - self.next_row);
+            let t = Tile { row0: self.next_row, nrows, col0: 0, ncols: self.row };
+            self.next_row += nrows;
+            Some(t)
         }
     }
-    out
 }
 
 /// A column of tile values: one constant standing for every element, or one value per

@@ -27,8 +27,10 @@ pub type ClientId = u64;
 pub type GraphId = u64;
 
 /// What the scheduler knows about a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {
+    /// Its name, as its user gave it (for messages).
+    pub name: String,
     /// Tasks it computes at once.
     pub threads: usize,
     /// Bytes it may use; tasks projected above this are not sent to it.
@@ -155,6 +157,13 @@ pub enum Command {
         task: TaskId,
         /// For each dependency, in order: the task and a worker that holds it.
         inputs: Vec<(TaskId, WorkerId)>,
+    },
+    /// Forget a graph that ended: drop its queued tasks, its values and the graph.
+    Forget {
+        /// The worker.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
     },
     /// Drop a value.
     Release {

@@ -136,15 +136,15 @@ impl ClusterScheduler {
                     out.push(Command::Failed {
                         client: g.client,
                         graph,
-                        error: format!("task {key} failed on worker {worker}: {error}"),
+                        error: format!("task {key} failed on worker {}: {error}", self.name_of(worker)),
                         resources: false,
                     });
-                    release_all(graph, &g, &mut out);
+                    self.forget(graph, &g, &mut out);
                 }
             }
             Event::ResultsDelivered { graph } => {
                 if let Some(g) = self.graphs.remove(&graph) {
-                    release_all(graph, &g, &mut out);
+                    self.forget(graph, &g, &mut out);
                 }
             }
             Event::ClientLeft { client } => {
@@ -152,7 +152,7 @@ impl ClusterScheduler {
                     self.graphs.iter().filter(|(_, g)| g.client == client).map(|(&id, _)| id).collect();
                 for id in gone {
                     if let Some(g) = self.graphs.remove(&id) {
-                        release_all(id, &g, &mut out);
+                        self.forget(id, &g, &mut out);
                     }
                 }
             }
@@ -178,7 +178,35 @@ impl ClusterScheduler {
                     error: "the last worker with a GPU left the cluster".into(),
                     resources: true,
                 });
-                release_all(id, &g, out);
+                self.forget(id, &g, out);
+            }
+        }
+    }
+
+    /// A worker's name, for messages.
+    fn name_of(&self, worker: WorkerId) -> String {
+        self.workers.get(&worker).map_or_else(|| format!("#{worker}"), |w| w.info.name.clone())
+    }
+
+    /// A graph that ended (delivered, failed, cancelled, its client gone): every value
+    /// of it is released, and every worker it was shared with forgets it, dropping the
+    /// tasks it has queued, so that none of its work goes on.
+    fn forget(&mut self, graph: GraphId, g: &GraphState, out: &mut Vec<Command>) {
+        for (task, s) in g.state.iter().enumerate() {
+            if let State::Memory(holders) = s {
+                for &worker in holders {
+                    out.push(Command::Release { worker, graph, task });
+                }
+            }
+        }
+        let mut shared: Vec<WorkerId> = g.shared_with.iter().copied().collect();
+        shared.sort_unstable();
+        for worker in shared {
+            if let Some(w) = self.workers.get_mut(&worker) {
+                let before = w.assigned.len();
+                w.assigned.retain(|(gid, _), _| *gid != graph);
+                w.in_flight = w.in_flight.saturating_sub(before - w.assigned.len());
+                out.push(Command::Forget { worker, graph });
             }
         }
     }
@@ -558,15 +586,5 @@ fn recompute(g: &mut GraphState, task: TaskId, was_done: bool) {
         g.ready.insert(task);
     } else {
         g.state[task] = State::Waiting(missing);
-    }
-}
-
-fn release_all(graph: GraphId, g: &GraphState, out: &mut Vec<Command>) {
-    for (task, s) in g.state.iter().enumerate() {
-        if let State::Memory(holders) = s {
-            for &worker in holders {
-                out.push(Command::Release { worker, graph, task });
-            }
-        }
     }
 }

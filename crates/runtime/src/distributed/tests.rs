@@ -12,7 +12,7 @@ use tessera_kernels::{Backend, Value};
 use super::{ClusterScheduler, Command, Event, WorkerId, WorkerInfo};
 use crate::{NoObserver, Scheduler, run};
 
-const INFO: WorkerInfo = WorkerInfo { threads: 2, memory_limit: 1 << 30, gpu: false };
+const INFO: WorkerInfo = WorkerInfo { name: String::new(), threads: 2, memory_limit: 1 << 30, gpu: false };
 
 fn seed_graph() -> Arc<TaskGraph> {
     let x = Array::random(&[60, 50], 7, &ChunkSpec::parse("(7, 9)").expect("valid")).expect("valid");
@@ -30,6 +30,8 @@ struct Sim {
     computed_on: HashMap<WorkerId, usize>,
     finished: Option<Vec<(usize, WorkerId)>>,
     failed: Option<(String, bool)>,
+    /// Workers told to forget the graph.
+    forgotten: Vec<WorkerId>,
     graph: Arc<TaskGraph>,
 }
 
@@ -42,6 +44,7 @@ impl Sim {
             computed_on: HashMap::new(),
             finished: None,
             failed: None,
+            forgotten: Vec::new(),
             graph,
         };
         for &w in workers {
@@ -119,6 +122,15 @@ impl Sim {
                 return true;
             }
             Command::ShareGraph { .. } => return true,
+            Command::Forget { worker, .. } => {
+                // The graph is gone: queued computes for it are dropped by the worker.
+                if let Some(s) = self.stores.get_mut(&worker) {
+                    s.clear();
+                }
+                self.queue.retain(|c| !matches!(c, Command::Compute { worker: w, .. } if *w == worker));
+                self.forgotten.push(worker);
+                return true;
+            }
         };
         let cmds = self.core.handle(event);
         self.queue.extend(cmds);
@@ -219,7 +231,10 @@ fn tasks_run_where_their_inputs_are() {
 fn plans_larger_than_every_worker_are_refused() {
     let graph = seed_graph();
     let mut core = ClusterScheduler::new();
-    core.handle(Event::WorkerJoined { worker: 1, info: WorkerInfo { threads: 1, memory_limit: 10, gpu: false } });
+    core.handle(Event::WorkerJoined {
+        worker: 1,
+        info: WorkerInfo { name: String::new(), threads: 1, memory_limit: 10, gpu: false },
+    });
     let cmds = core.handle(Event::Submitted { client: 3, graph: 1, tasks: graph, gpu_only: false });
     assert!(
         matches!(&cmds[..], [Command::Failed { resources: true, error, .. }] if error.contains("memory")),
@@ -231,18 +246,24 @@ fn plans_larger_than_every_worker_are_refused() {
 #[test]
 fn a_client_that_leaves_cancels_its_graph() {
     let graph = seed_graph();
-    let mut sim = Sim::new(&[1, 2], graph);
+    let mut sim = Sim::new(&[1, 2], graph.clone());
     sim.submit();
     for _ in 0..30 {
         sim.step();
     }
     let cmds = sim.core.handle(Event::ClientLeft { client: 1 });
-    assert!(cmds.iter().all(|c| matches!(c, Command::Release { .. })), "{cmds:?}");
+    assert!(cmds.iter().all(|c| matches!(c, Command::Release { .. } | Command::Forget { .. })), "{cmds:?}");
     sim.queue.extend(cmds);
     while sim.step() {}
     assert_eq!(sim.core.graphs(), 0);
     assert!(sim.finished.is_none());
     assert_eq!(sim.stores.values().map(HashMap::len).sum::<usize>(), 0, "every held value was released");
+    sim.forgotten.sort_unstable();
+    assert_eq!(sim.forgotten, vec![1, 2], "every worker that had the graph drops its queued tasks");
+    // Their slots were freed: a new graph runs to the end on them.
+    sim.submit();
+    while sim.step() {}
+    assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
 }
 
 #[test]

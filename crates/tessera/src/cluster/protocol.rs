@@ -148,6 +148,12 @@ pub enum FromScheduler {
         /// The task.
         task: u64,
     },
+    /// Worker: the graph ended (delivered, failed, cancelled, or its client is gone):
+    /// drop its queued tasks, its values and the graph itself.
+    Forget {
+        /// The graph.
+        graph: u64,
+    },
     /// Worker: drop a value.
     Release {
         /// The graph.

@@ -112,7 +112,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             } => {
                 let device = gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
                 eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads, {device})");
-                let status = WorkerStatus { name, threads, memory_limit, ..WorkerStatus::default() };
+                let status = WorkerStatus { name: name.clone(), threads, memory_limit, ..WorkerStatus::default() };
                 let peer = Peer { listen, certificate };
                 workers.insert(
                     id,
@@ -127,7 +127,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                         recent: Vec::new(),
                     },
                 );
-                let info = WorkerInfo { threads: threads as usize, memory_limit, gpu: gpu.is_some() };
+                let info = WorkerInfo { name, threads: threads as usize, memory_limit, gpu: gpu.is_some() };
                 vec![Event::WorkerJoined { worker: id, info }]
             }
             Input::Joined { id, role: Role::Client, tx, .. } => {
@@ -333,6 +333,7 @@ fn dispatch(
             to_worker(worker, FromScheduler::Release { graph, task: task as u64 })
         }
         Command::Steal { worker, graph, task } => to_worker(worker, FromScheduler::Steal { graph, task: task as u64 }),
+        Command::Forget { worker, graph } => to_worker(worker, FromScheduler::Forget { graph }),
         Command::Disconnect { .. } => {}
         Command::Progress { client, graph, done, total, layers } => {
             if let (Some(c), Some(g)) = (clients.get(&client), graphs.get_mut(&graph)) {

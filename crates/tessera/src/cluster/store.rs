@@ -93,6 +93,17 @@ impl Store {
         }
     }
 
+    /// Drops every value of `graph`.
+    pub(crate) fn remove_graph(&self, graph: u64) {
+        let mut inner = lock(&self.inner);
+        let keys: Vec<Key> = inner.values.keys().filter(|k| k.0 == graph).copied().collect();
+        for key in keys {
+            if let Some(old) = inner.values.remove(&key) {
+                self.forget(old);
+            }
+        }
+    }
+
     fn forget(&self, slot: Slot) {
         match slot {
             Slot::Memory { value, .. } => {

@@ -154,6 +154,9 @@ struct Shared {
     counters: Counters,
     /// Tasks received and not started: the ones a steal may still take.
     queued: Mutex<HashSet<Key>>,
+    /// Graphs not yet forgotten: a task of another one that was already running when
+    /// its graph ended keeps nothing.
+    live: Mutex<HashSet<u64>>,
     /// Bytes this worker's values and running tasks may use: its memory limit less what
     /// the process used when it started.
     budget: u64,
@@ -170,6 +173,7 @@ impl Shared {
             store: Store::new(budget),
             counters: Counters::default(),
             queued: Mutex::new(HashSet::new()),
+            live: Mutex::new(HashSet::new()),
             budget,
             running_bytes: Mutex::new(0),
             freed: tokio::sync::Notify::new(),
@@ -276,6 +280,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 let small_blocks = decoded.work_chunksize().iter().product::<usize>() <= INLINE_BLOCK_ELEMENTS;
                 let first_readers = Arc::new(first_readers(&decoded));
                 graphs.insert(graph, (Arc::new(decoded), small_blocks, first_readers));
+                lock(&shared.live).insert(graph);
             }
             FromScheduler::Compute { graph, task, inputs } => {
                 let Some((tasks, small_blocks, first_readers)) = graphs.get(&graph).cloned() else {
@@ -301,6 +306,14 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             }
             FromScheduler::Release { graph, task } => {
                 shared.store.remove(&(graph, task));
+                shared.freed.notify_waiters();
+            }
+            FromScheduler::Forget { graph } => {
+                graphs.remove(&graph);
+                lock(&shared.live).remove(&graph);
+                // Tasks waiting for a slot or memory find themselves gone and never run.
+                lock(&shared.queued).retain(|(g, _)| *g != graph);
+                shared.store.remove_graph(graph);
                 shared.freed.notify_waiters();
             }
             FromScheduler::Progress { .. }
@@ -388,6 +401,10 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
     counters.running.fetch_sub(1, Relaxed);
     counters.task_done(layer, lane, started);
     let reply = match result {
+        Ok(Ok(_)) if !lock(&shared.live).contains(&graph) => {
+            shared.release(projected);
+            return None;
+        }
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
             match shared.store.insert((graph, task), value, next_reader) {
