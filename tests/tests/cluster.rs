@@ -212,6 +212,12 @@ fn a_client_with_the_wrong_secret_is_refused_and_others_are_served() {
     let flipped: String = secret.chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
     let forged = dir.join("forged.json");
     std::fs::write(&forged, text.replace(&secret, &flipped)).expect("write");
+    // Written with the default umask, others can read it: refused as ssh refuses such keys.
+    let open = tessera(&["run", "--cluster-file", forged.to_str().expect("utf-8"), "ones(10).sum()"]);
+    assert_eq!(open.code, 2, "{}", open.stderr);
+    assert!(open.stderr.contains("others can read it") && open.stderr.contains("chmod 600"), "{}", open.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let run = tessera(&["run", "--cluster-file", forged.to_str().expect("utf-8"), "ones(10).sum()"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("wrong cluster secret"), "{}", run.stderr);

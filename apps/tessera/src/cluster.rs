@@ -45,8 +45,10 @@ pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
 pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     let file = ClusterFile::read(&args.cluster_file).map_err(|e| CliError::BadInput(e.to_string()))?;
     let threads = match args.threads {
-        Some(0) => return Err(CliError::BadInput("--threads must be at least 1".into())),
-        Some(n) => n,
+        Some(n) => {
+            crate::limits::check_threads("--threads", n)?;
+            n
+        }
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;

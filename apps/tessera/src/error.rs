@@ -34,8 +34,14 @@ impl fmt::Display for CliError {
 
 impl From<tessera::Error> for CliError {
     fn from(e: tessera::Error) -> Self {
+        use tessera::RuntimeError;
         match e {
             tessera::Error::Graph(g) => CliError::BadInput(g.to_string()),
+            // Values numpy raises ValueError for: the input's fault, as a wrong shape is.
+            tessera::Error::Runtime(RuntimeError::Kernel(k @ tessera::KernelError::Value { .. })) => {
+                CliError::BadInput(k.to_string())
+            }
+            tessera::Error::Runtime(t @ RuntimeError::Threads { .. }) => CliError::Resources(t.to_string()),
             other => CliError::Failed(other.to_string()),
         }
     }

@@ -5,14 +5,6 @@
 //! crate reports. Every failure becomes one line on stderr and an exit code: 2 for bad
 //! input, 3 for refused resources, 1 for anything else.
 
-/// `println!` that ignores a closed stdout (`tessera run ... | head`) instead of panicking.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
 /// `eprintln!` that ignores a closed stderr instead of panicking.
 macro_rules! warn {
     ($($t:tt)*) => {{
@@ -26,8 +18,10 @@ mod cluster;
 mod device;
 mod error;
 mod fit;
+mod limits;
 mod local_cluster;
 mod ops;
+mod output;
 mod progress;
 mod report;
 mod run;

@@ -5,6 +5,9 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 use tessera::{Array, Block, Computed, WorkerRun, format_bytes};
 
+use crate::error::CliError;
+use crate::output::print_line;
+
 /// Values shown of an array result.
 const SHOWN_VALUES: usize = 10;
 
@@ -12,8 +15,10 @@ const SHOWN_VALUES: usize = 10;
 pub struct Measurements {
     /// Scheduler name.
     pub scheduler: &'static str,
-    /// Threads that computed tasks.
+    /// Worker processes of the cluster that ran it; threads for a local run.
     pub workers: usize,
+    /// Threads that computed tasks, over all workers.
+    pub threads: usize,
     /// Whether fusion was on.
     pub fused: bool,
     /// Average CPU use during the run (100 = one core).
@@ -48,6 +53,7 @@ struct RunReport<'a> {
     tasks: usize,
     scheduler: &'static str,
     workers: usize,
+    threads: usize,
     device: &'static str,
     adapter: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,10 +89,22 @@ fn transfer(workers: &[WorkerRun]) -> Option<Transfer> {
     (bytes > 0 && seconds > 0.0).then(|| Transfer { bytes, gb_per_s: bytes as f64 / seconds / 1e9 })
 }
 
+/// A float as JSON: a number, or for the values JSON has no number for, the strings
+/// `"inf"`, `"-inf"` and `"nan"` (the contract in ARCHITECTURE.md; never `null`).
+fn float_json(v: f64) -> Json {
+    if v.is_nan() {
+        json!("nan")
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { "inf" } else { "-inf" })
+    } else {
+        json!(v)
+    }
+}
+
 fn element(block: &Block, i: usize) -> Json {
     match block {
-        Block::F64(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(v)),
-        Block::F32(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(f64::from(v))),
+        Block::F64(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| float_json(v)),
+        Block::F32(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| float_json(f64::from(v))),
         Block::I64(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(v)),
         Block::Bool(a) => a.as_slice().and_then(|s| s.get(i)).map_or(Json::Null, |&v| json!(v)),
     }
@@ -104,10 +122,11 @@ fn result_json(block: &Block) -> Json {
     })
 }
 
+/// A value as numpy prints it: `1.5`, `inf`, `-inf`, `nan`, `True`.
 fn human(v: &Json) -> String {
     match v {
         Json::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap_or(f64::NAN)),
-        Json::Null => "nan".into(),
+        Json::String(s) => s.clone(),
         Json::Bool(b) => if *b { "True" } else { "False" }.into(),
         other => other.to_string(),
     }
@@ -122,8 +141,8 @@ pub fn short_result(block: &Block) -> String {
     }
 }
 
-/// Prints the report.
-pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_json: bool) {
+/// Prints the report; a result that cannot be written is an error.
+pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_json: bool) -> Result<(), CliError> {
     let result = result_json(&computed.block);
     if as_json {
         let report = RunReport {
@@ -135,6 +154,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             tasks: computed.tasks,
             scheduler: m.scheduler,
             workers: m.workers,
+            threads: m.threads,
             device: m.device,
             adapter: &m.adapter,
             gpu_tasks: m.device_tasks.map(|t| t.0),
@@ -151,16 +171,22 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             cluster_workers: &computed.workers,
             transfer: transfer(&computed.workers),
         };
-        say!("{}", serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
-        return;
+        let text = serde_json::to_string(&report)
+            .map_err(|e| CliError::Failed(format!("cannot encode the report as JSON: {e}")))?;
+        return print_line(&text);
     }
     if array.shape().is_empty() {
-        say!("{}", human(&result));
+        print_line(&human(&result))?;
     } else {
         let n = array.len();
         let values: Vec<String> = result["values"].as_array().map_or(Vec::new(), |v| v.iter().map(human).collect());
         let more = if n > SHOWN_VALUES { ", ..." } else { "" };
-        say!("array(shape={:?}, dtype={}): [{}{more}]", array.shape(), array.dtype().name(), values.join(", "));
+        print_line(&format!(
+            "array(shape={:?}, dtype={}): [{}{more}]",
+            array.shape(),
+            array.dtype().name(),
+            values.join(", ")
+        ))?;
     }
     let unit = if computed.workers.is_empty() { "threads" } else { "workers" };
     warn!(
@@ -192,4 +218,5 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
     if let Some(t) = transfer(&computed.workers) {
         warn!("  moved {} between workers at {:.2} GB/s", format_bytes(t.bytes), t.gb_per_s);
     }
+    Ok(())
 }

@@ -20,10 +20,10 @@ const DEFAULT_MEMORY_SHARE: f64 = 0.8;
 
 /// Evaluates, runs and reports one expression.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    crate::output::check_stdout()?;
     let source = match (&args.expr, &args.file) {
         (Some(e), _) => e.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| CliError::BadInput(format!("cannot read {}: {e}", path.display())))?,
+        (None, Some(path)) => read_source(path)?,
         (None, None) => return Err(CliError::BadInput("give an expression or --file".into())),
     };
     let bad = |e: &dyn std::fmt::Display| CliError::BadInput(e.to_string());
@@ -36,12 +36,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     if args.place.memory_limit.is_some() {
         fix_allocator_threshold();
     }
-    if args.place.workers == Some(0) {
-        return Err(CliError::BadInput("--workers must be at least 1".into()));
-    }
-    if args.place.threads_per_worker == 0 {
-        return Err(CliError::BadInput("--threads-per-worker must be at least 1".into()));
-    }
+    check_placement(&args.place)?;
     let scheduler = match (args.place.scheduler, args.place.workers) {
         (SchedulerKind::SingleThreaded, _) => Scheduler::SingleThreaded,
         (SchedulerKind::Threads | SchedulerKind::LocalCluster, Some(n)) => Scheduler::Threads(n),
@@ -80,7 +75,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     crate::fit::check_fits(&graph, &source, auto_bytes, &options, memory_limit)?;
     device.check(&graph)?;
     let progress = args.progress.then(|| Progress::new(&graph));
-    let (computed, scheduler_name, workers) = if on_cluster {
+    let (computed, scheduler_name, workers, threads) = if on_cluster {
         let workers = args.place.workers.unwrap_or(2);
         let (threads, limit) = (args.place.threads_per_worker, memory_limit / workers as u64);
         let local = match args.place.cluster_file {
@@ -94,7 +89,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         let computed = tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, args.device == Device::Gpu)
             .map_err(cluster_error)?;
         let name = if local.is_some() { "local-cluster" } else { "cluster" };
-        (computed, name, workers)
+        // What ran: the worker processes that took part, not what was asked for.
+        let (workers, threads) = (computed.workers.len(), computed.workers.iter().map(|w| w.threads as usize).sum());
+        (computed, name, workers, threads)
     } else {
         let observer: &dyn Observer = match &progress {
             Some(p) => p,
@@ -103,7 +100,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         // The process itself (code, runtime, the graph) uses part of the limit already.
         let budget = memory_limit.saturating_sub(tessera_metrics::current_rss_bytes());
         let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, observer, start, budget)?;
-        (computed, scheduler.name(), scheduler.workers())
+        // Locally each thread is a worker (Dask's `num_workers` of the threads scheduler).
+        (computed, scheduler.name(), scheduler.workers(), scheduler.workers())
     };
     if let Some(p) = &progress {
         p.finish();
@@ -112,6 +110,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let measurements = Measurements {
         scheduler: scheduler_name,
         workers,
+        threads,
         fused: !args.no_fuse,
         cpu_percent,
         peak_memory_bytes,
@@ -124,8 +123,17 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         device_tasks: device.task_counts(),
         device_open_s: device_open.as_secs_f64(),
     };
-    print_report(&array, &computed, &measurements, args.json);
-    Ok(())
+    print_report(&array, &computed, &measurements, args.json)
+}
+
+/// Refuses thread and worker counts the machine cannot hold, before anything starts.
+pub fn check_placement(place: &crate::cli::Placement) -> Result<(), CliError> {
+    crate::limits::check_threads("--threads-per-worker", place.threads_per_worker)?;
+    match (place.scheduler, place.workers) {
+        (SchedulerKind::LocalCluster, Some(n)) if place.cluster_file.is_none() => crate::limits::check_local_workers(n),
+        (_, Some(n)) => crate::limits::check_threads("--workers", n),
+        (_, None) => Ok(()),
+    }
 }
 
 /// glibc raises its mmap threshold after each freed large block (up to 32 MiB), after
@@ -140,6 +148,24 @@ pub(crate) fn fix_allocator_threshold() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
+}
+
+/// Reads a program file, at most [`tessera_expr::MAX_SOURCE_BYTES`] of it (`--file
+/// /dev/zero` must not read until memory runs out).
+fn read_source(path: &std::path::Path) -> Result<String, CliError> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| CliError::BadInput(format!("cannot read {}: {e}", path.display()));
+    let limit = tessera_expr::MAX_SOURCE_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+    if bytes.len() > limit {
+        return Err(CliError::BadInput(format!(
+            "{} is larger than the limit of {} for a program",
+            path.display(),
+            tessera::format_bytes(limit as u64)
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| CliError::BadInput(format!("{} is not UTF-8 text", path.display())))
 }
 
 /// Evaluates an expression into the array it computes (a number becomes a 0-d array).

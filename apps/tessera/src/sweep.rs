@@ -8,6 +8,7 @@ use tessera::format_bytes;
 
 use crate::cli::SweepArgs;
 use crate::error::CliError;
+use crate::output::print_line;
 use crate::sweep_plot;
 
 /// One chunk size's outcome.
@@ -115,9 +116,15 @@ fn measure(args: &SweepArgs, chunks: &str) -> Result<Row, CliError> {
 
 /// Runs the sweep and prints its table (or JSON), and writes the plot.
 pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
+    crate::output::check_stdout()?;
     let sizes = chunk_list(&args.chunks)?;
+    crate::run::check_placement(&args.place)?;
     if args.repeat == 0 {
         return Err(CliError::BadInput("--repeat must be at least 1".into()));
+    }
+    // A plot that cannot be written is found out before the runs, not after them.
+    if let Some(path) = &args.out {
+        check_writable(path)?;
     }
     let mut rows = Vec::new();
     for (i, chunks) in sizes.iter().enumerate() {
@@ -132,9 +139,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
                 Err(e) => json!({ "chunks": r.chunks, "error": e }),
             })
             .collect();
-        say!("{}", Json::Array(objects));
+        print_line(&Json::Array(objects).to_string())?;
     } else {
-        print_table(&rows);
+        print_table(&rows)?;
     }
     if let Some(path) = &args.out {
         sweep_plot::write(path, &rows)
@@ -144,22 +151,38 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
-    say!("{:<14} {:>8} {:>10} {:>7} {:>12}  result", "chunks", "tasks", "wall s", "cpu %", "peak memory");
+/// Fails unless `path` can be written, leaving the file system as it was.
+fn check_writable(path: &std::path::Path) -> Result<(), CliError> {
+    let refused = |e: std::io::Error| CliError::BadInput(format!("--out {}: cannot write there: {e}", path.display()));
+    if path.exists() {
+        std::fs::OpenOptions::new().write(true).open(path).map(drop).map_err(refused)
+    } else {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(refused)?;
+        std::fs::remove_file(path).map_err(refused)
+    }
+}
+
+fn print_table(rows: &[Row]) -> Result<(), CliError> {
+    print_line(&format!(
+        "{:<14} {:>8} {:>10} {:>7} {:>12}  result",
+        "chunks", "tasks", "wall s", "cpu %", "peak memory"
+    ))?;
     for r in rows {
-        match &r.outcome {
-            Ok(j) => say!(
+        let line = match &r.outcome {
+            Ok(j) => format!(
                 "{:<14} {:>8} {:>10.3} {:>7.0} {:>12}  {}",
                 r.chunks,
                 j["tasks"].as_u64().unwrap_or(0),
                 j["wall_s"].as_f64().unwrap_or(f64::NAN),
                 j["cpu_percent"].as_f64().unwrap_or(f64::NAN),
                 format_bytes(j["peak_memory_bytes"].as_u64().unwrap_or(0)),
-                j["result"]
+                j["result"].as_str().map_or_else(|| j["result"].to_string(), str::to_string)
             ),
-            Err(e) => say!("{:<14} {e}", r.chunks),
-        }
+            Err(e) => format!("{:<14} {e}", r.chunks),
+        };
+        print_line(&line)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ mod value;
 
 pub use error::ExprError;
 pub use eval::{EvalOptions, evaluate};
-pub use parser::MAX_NESTING;
+pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES};
 pub use value::Value;
 
 pub use tessera_graph::Array;

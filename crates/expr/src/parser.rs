@@ -10,8 +10,18 @@ use crate::lexer::{Tok, lex};
 /// parser stops at 200 nested parentheses.
 pub const MAX_NESTING: usize = 256;
 
+/// The largest program accepted, in bytes: far past any expression a person writes,
+/// small enough that its tokens and tree stay a few hundred megabytes at worst.
+pub const MAX_SOURCE_BYTES: usize = 16 << 20;
+
 /// Parses a program: statements separated by newlines or `;`.
 pub fn parse(src: &str) -> Result<Vec<Stmt>, ExprError> {
+    if src.len() > MAX_SOURCE_BYTES {
+        return Err(ExprError::new(
+            Pos { line: 1, col: 1 },
+            format!("the program is {} bytes, more than the limit of {MAX_SOURCE_BYTES} (16 MiB)", src.len()),
+        ));
+    }
     let mut p = Parser { toks: lex(src)?, at: 0, nesting: 0 };
     let mut stmts = Vec::new();
     loop {

@@ -112,6 +112,10 @@ impl Builder {
 impl Lowerer<'_> {
     /// The layer that materializes `a`'s blocks.
     fn layer_for(&mut self, a: &Array) -> Result<LayerId, GraphError> {
+        deeper(|| self.layer_for_here(a))
+    }
+
+    fn layer_for_here(&mut self, a: &Array) -> Result<LayerId, GraphError> {
         if let Some(&l) = self.layer_of.get(&a.id()) {
             return Ok(l);
         }
@@ -156,6 +160,10 @@ impl Lowerer<'_> {
 
     /// Adds `a`, seen through `view`, to the expression; returns its node index.
     fn push(&mut self, b: &mut Builder, a: &Array, view: ViewMap, root: bool) -> Result<usize, GraphError> {
+        deeper(|| self.push_here(b, a, view, root))
+    }
+
+    fn push_here(&mut self, b: &mut Builder, a: &Array, view: ViewMap, root: bool) -> Result<usize, GraphError> {
         let memo_key = (a.id(), view.clone());
         if let Some(&i) = b.memo.get(&memo_key) {
             return Ok(i);
@@ -308,6 +316,10 @@ impl Lowerer<'_> {
 
     /// The task computing `block` of `layer`, creating it and its dependencies first.
     fn task(&mut self, layer: LayerId, block: Vec<usize>) -> TaskId {
+        deeper(|| self.task_here(layer, block))
+    }
+
+    fn task_here(&mut self, layer: LayerId, block: Vec<usize>) -> TaskId {
         if let Some(&t) = self.task_of.get(&(layer, block.clone())) {
             return t;
         }
@@ -425,6 +437,13 @@ impl Lowerer<'_> {
         dedup_keep_order(&mut deps);
         deps
     }
+}
+
+/// Runs one level of the lowering's recursion (one per operation on the longest chain,
+/// at most [`MAX_GRAPH_DEPTH`]) on a stack that grows on the heap when the thread's own
+/// runs low, so a deep graph lowers on any thread, a 2 MiB one included.
+fn deeper<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(128 << 10, 4 << 20, f)
 }
 
 /// Bytes held by one partial element of a reduction.

@@ -49,6 +49,9 @@ pub struct TaskSpan {
 pub struct WorkerRun {
     /// Its name.
     pub name: String,
+    /// Threads it computes with.
+    #[serde(default)]
+    pub threads: u32,
     /// CPU seconds it spent during the run.
     pub cpu_seconds: f64,
     /// Its peak resident memory (since the process started).

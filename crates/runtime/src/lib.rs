@@ -77,6 +77,16 @@ pub enum RuntimeError {
     /// Spilling a value to disk or reading it back failed.
     #[error("spilling to disk failed: {0}")]
     Spill(String),
+    /// The system refused to start a thread.
+    #[error("could not start {asked} threads (the system refused after {started}: {error}); ask for fewer")]
+    Threads {
+        /// Threads asked for.
+        asked: usize,
+        /// Threads started before the refusal.
+        started: usize,
+        /// The system's reason.
+        error: String,
+    },
 }
 
 /// Hears about finished tasks. Called from the thread that ran the task.

@@ -104,12 +104,26 @@ pub(crate) fn run(
         wake: Condvar::new(),
     };
     let busy: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|thread| {
-                let shared = &shared;
-                scope.spawn(move || worker(shared, backend, thread, observer))
-            })
-            .collect();
+        let mut handles = Vec::with_capacity(threads);
+        for thread in 0..threads {
+            let shared = &shared;
+            let spawned = std::thread::Builder::new()
+                .name(format!("tessera-{thread}"))
+                .spawn_scoped(scope, move || worker(shared, backend, thread, observer));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // The threads already started see the error and stop.
+                    shared.lock().error.get_or_insert(RuntimeError::Threads {
+                        asked: threads,
+                        started: thread,
+                        error: e.to_string(),
+                    });
+                    shared.wake.notify_all();
+                    break;
+                }
+            }
+        }
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut state = shared.state.into_inner().unwrap_or_else(|e| e.into_inner());

@@ -85,6 +85,9 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
+/// Cluster files are a few hundred bytes; anything past this is not one.
+const CLUSTER_FILE_LIMIT: u64 = 64 << 10;
+
 impl ClusterFile {
     /// Writes the file with mode 0600 (replacing any previous one).
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -105,11 +108,35 @@ impl ClusterFile {
         file.write_all(text.as_bytes()).map_err(io(context))
     }
 
-    /// Reads and checks a cluster file.
+    /// Reads and checks a cluster file. Like ssh with a private key, it refuses a file
+    /// that others may read (the secret in it admits anyone to the cluster), and
+    /// anything but a small regular file.
     pub fn read(path: &Path) -> Result<ClusterFile> {
-        let text = std::fs::read_to_string(path).map_err(io(format!("cannot read cluster file {}", path.display())))?;
         let bad =
             |reason: &str| TransportError::ClusterFile { path: path.display().to_string(), reason: reason.into() };
+        let context = format!("cannot read cluster file {}", path.display());
+        let file = std::fs::File::open(path).map_err(io(context.clone()))?;
+        let meta = file.metadata().map_err(io(context.clone()))?;
+        if !meta.is_file() {
+            return Err(bad("it is not a regular file"));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(bad(&format!(
+                    "others can read it (mode {mode:o}) and it holds the cluster secret; run `chmod 600 {}`",
+                    path.display()
+                )));
+            }
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, CLUSTER_FILE_LIMIT + 1), &mut text)
+            .map_err(io(context))?;
+        if text.len() as u64 > CLUSTER_FILE_LIMIT {
+            return Err(bad(&format!("it is larger than {CLUSTER_FILE_LIMIT} bytes")));
+        }
         let on_disk: OnDisk = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
         let address = on_disk.address.parse().map_err(|_| bad("the address is not host:port"))?;
         let certificate = from_hex(&on_disk.certificate).ok_or_else(|| bad("the certificate is not hex"))?;
@@ -147,6 +174,15 @@ mod tests {
         std::fs::write(&path, "{\"address\": \"nowhere\"}").expect("overwrite");
         let err = ClusterFile::read(&path).expect_err("invalid");
         assert!(err.to_string().starts_with("invalid cluster file"), "{err}");
+        // A cluster file others can read is refused, saying how to fix it.
+        file.write(&path).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            let err = ClusterFile::read(&path).expect_err("world-readable");
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+        }
         let _ = std::fs::remove_file(path);
         assert_ne!(ClusterIdentity::generate().expect("identity").secret, id.secret);
     }

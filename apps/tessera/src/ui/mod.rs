@@ -15,7 +15,9 @@ use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyCode, KeyEventKind, KeyModifiers,
+};
 
 use crate::cli::{SchedulerKind, UiArgs};
 use crate::error::CliError;
@@ -53,7 +55,12 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         (None, SchedulerKind::LocalCluster) => Where::LocalCluster,
         (None, _) => Where::Threads,
     };
-    let workers = args.workers.unwrap_or(2).max(1);
+    let workers = args.workers.unwrap_or(2);
+    crate::limits::check_threads("--threads-per-worker", args.threads_per_worker)?;
+    match place {
+        Where::LocalCluster => crate::limits::check_local_workers(workers)?,
+        Where::Threads | Where::Cluster => crate::limits::check_threads("--workers", workers)?,
+    }
     let mut app = App::new(expr, place, workers, args.threads_per_worker, &log_path.display().to_string());
     app.memory_limit = memory_limit;
     let mut cluster = match place {
@@ -64,6 +71,8 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     };
     let remote = args.cluster_file.clone();
     let mut terminal = ratatui::init();
+    // A paste arrives as one event, not thousands of key presses.
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
     let mut job: Option<Receiver<JobEvent>> = None;
     let mut cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if args.run {
@@ -109,9 +118,20 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             Ok(false) => continue,
             Err(e) => break Err(CliError::Failed(format!("cannot read the terminal: {e}"))),
         }
-        let Ok(Event::Key(key)) = event::read() else {
-            app.dirty = true;
-            continue;
+        let key = match event::read() {
+            Ok(Event::Key(key)) => key,
+            Ok(Event::Paste(pasted)) => {
+                if let Some(text) = &mut app.editing {
+                    let room = tessera_expr::MAX_SOURCE_BYTES.saturating_sub(text.len());
+                    text.extend(pasted.chars().filter(|c| !c.is_control()).take(room));
+                }
+                app.dirty = true;
+                continue;
+            }
+            _ => {
+                app.dirty = true;
+                continue;
+            }
         };
         if key.kind != KeyEventKind::Press {
             continue;
@@ -127,7 +147,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                 KeyCode::Backspace => {
                     text.pop();
                 }
-                KeyCode::Char(c) => text.push(c),
+                KeyCode::Char(c) if text.len() < tessera_expr::MAX_SOURCE_BYTES => text.push(c),
                 _ => {}
             }
             continue;
@@ -140,7 +160,8 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
                 app.sweep.clear();
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            KeyCode::Char('q') | KeyCode::Esc => break Ok(()),
+            // Esc leaves the editor (above); only `q` and Ctrl-C leave the UI.
+            KeyCode::Char('q') => break Ok(()),
             KeyCode::Char('r') if !app.running() => {
                 job =
                     Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
@@ -178,11 +199,12 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             }
             KeyCode::Char('+') => match &mut cluster {
                 Some(c) => {
-                    if let Err(e) = c.add_worker() {
+                    if let Err(e) = crate::limits::check_local_workers(c.workers() + 1).and_then(|()| c.add_worker()) {
                         log.line(&format!("cannot add a worker: {e}"));
                     }
+                    app.workers = c.workers();
                 }
-                None if app.place == Where::Threads => app.workers += 1,
+                None if app.place == Where::Threads => app.workers = (app.workers + 1).min(crate::limits::MAX_THREADS),
                 None => log.line("workers of an existing cluster are started on their machines"),
             },
             KeyCode::Char('-') | KeyCode::Char('k') => match &mut cluster {
@@ -197,13 +219,20 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             _ => {}
         }
     };
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     // Dropping the cluster stops every process it started.
     drop(cluster);
-    if let Some(last) = app.history.last() {
-        say!("last result: {} ({} s, chunks {})", last.result, last.wall_s, last.chunks);
+    match app.history.last() {
+        Some(last) => {
+            let printed = crate::output::print_line(&format!(
+                "last result: {} ({} s, chunks {})",
+                last.result, last.wall_s, last.chunks
+            ));
+            result.and(printed)
+        }
+        None => result,
     }
-    result
 }
 
 /// Starts a local cluster with the UI's workers, threads and memory limit.

@@ -41,11 +41,16 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     frame.render_widget(Paragraph::new(HELP).style(Style::new().add_modifier(Modifier::REVERSED)), help);
 }
 
+/// `1 worker`, `2 workers`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 fn place(app: &App) -> String {
     match app.place {
-        Where::Threads => format!("threads ({} threads)", app.workers),
+        Where::Threads => format!("threads ({})", count(app.workers, "thread")),
         Where::LocalCluster => {
-            format!("local-cluster ({} workers x {} thread)", app.workers, app.threads_per_worker)
+            format!("local-cluster ({} x {})", count(app.workers, "worker"), count(app.threads_per_worker, "thread"))
         }
         Where::Cluster => "cluster (from its cluster file)".to_string(),
     }

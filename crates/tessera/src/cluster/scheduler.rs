@@ -54,6 +54,7 @@ impl Graph {
                 let base = self.baseline.get(id).cloned().unwrap_or_default();
                 WorkerRun {
                     name: w.status.name.clone(),
+                    threads: w.status.threads,
                     cpu_seconds: (w.beat.cpu_seconds - base.cpu_seconds).max(0.0),
                     peak_rss_bytes: w.beat.peak_rss_bytes,
                     bytes_in: w.beat.bytes_in.saturating_sub(base.bytes_in),
