@@ -1,10 +1,15 @@
 //! `--scheduler local-cluster`: a scheduler and worker processes of this same binary on
-//! loopback, torn down when the run ends — normally, on error, or when this process is
-//! killed (children get SIGKILL when their parent dies, so none is ever orphaned).
+//! loopback, torn down when the run ends — normally, on error, on a signal (through
+//! `tessera_runtime::cleanup`), or when this process is killed (children get SIGKILL
+//! when their parent dies, so none is ever orphaned). Children are stopped with SIGTERM
+//! first, so each removes its own spill folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use tessera_runtime::cleanup;
+use tessera_runtime::spill::SpillDir;
 
 use crate::error::CliError;
 
@@ -40,7 +45,9 @@ fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
             });
         }
     }
-    cmd.spawn().map_err(|e| CliError::Failed(format!("cannot start {}: {e}", args[0])))
+    let child = cmd.spawn().map_err(|e| CliError::Failed(format!("cannot start {}: {e}", args[0])))?;
+    cleanup::register_child(child.id());
+    Ok(child)
 }
 
 impl LocalCluster {
@@ -58,6 +65,7 @@ impl LocalCluster {
     ) -> Result<LocalCluster, CliError> {
         let dir = std::env::temp_dir().join(format!("tessera-local-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        cleanup::register(&dir);
         let mut cluster = LocalCluster { dir, children: Vec::new(), threads, memory_limit, next_worker: 0, device };
         let file = cluster.cluster_file();
         let file_arg = file.to_string_lossy().into_owned();
@@ -112,8 +120,11 @@ impl LocalCluster {
             return false;
         }
         if let Some(mut child) = self.children.pop() {
+            cleanup::unregister_child(child.id());
             let _ = child.kill();
             let _ = child.wait();
+            // A killed worker removes nothing: its spill folder goes now.
+            cleanup::remove_stale(&SpillDir::base(), "tessera-spill-");
         }
         true
     }
@@ -129,14 +140,27 @@ impl LocalCluster {
     }
 }
 
+/// How long processes get to remove their files after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
 impl Drop for LocalCluster {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
+        for child in &self.children {
+            cleanup::unregister_child(child.id());
+            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: kill only signals a process this one started and has not reaped.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
         }
+        let deadline = Instant::now() + STOP_GRACE;
         for child in &mut self.children {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        cleanup::unregister(&self.dir);
     }
 }

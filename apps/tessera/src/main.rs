@@ -25,6 +25,7 @@ mod output;
 mod progress;
 mod report;
 mod run;
+mod signals;
 mod sweep;
 mod sweep_plot;
 mod ui;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    signals::install();
     let result = match cli.command {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Sweep(args)) => sweep::sweep(&args),

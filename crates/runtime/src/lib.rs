@@ -13,6 +13,7 @@
 //! A task's result is dropped as soon as the last task that reads it has run. An
 //! [`Observer`] hears about every finished task (progress bars, metrics).
 
+pub mod cleanup;
 pub mod distributed;
 mod single;
 pub mod spill;

@@ -14,12 +14,19 @@ const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// A peer silent this long is gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn transport_config() -> Arc<TransportConfig> {
+/// Bytes a connection may have in flight towards us once its peer proved the secret.
+pub(crate) const AUTHENTICATED_WINDOW: u32 = 64 << 20;
+/// ...and before: a hello is tiny, so a peer that has not proved the secret can make a
+/// server buffer no more than this, however many streams it opens.
+const UNAUTHENTICATED_WINDOW: u32 = 64 << 10;
+
+fn transport_config(receive_window: u32) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
     t.keep_alive_interval(Some(KEEP_ALIVE));
     t.max_idle_timeout(Some(IdleTimeout::from(VarInt::from_u32(IDLE_TIMEOUT.as_millis() as u32))));
-    // Windows sized for chunk transfers: 64 MiB per connection, 16 MiB per stream.
-    t.receive_window(VarInt::from_u32(64 << 20));
+    // Windows sized for chunk transfers: 64 MiB per connection (servers open it after
+    // the hello, see `accept_hello`), 16 MiB per stream.
+    t.receive_window(VarInt::from_u32(receive_window));
     t.stream_receive_window(VarInt::from_u32(16 << 20));
     t.send_window(64 << 20);
     t.max_concurrent_bidi_streams(VarInt::from_u32(1024));
@@ -52,7 +59,7 @@ pub fn server_endpoint(identity: &ClusterIdentity, address: SocketAddr) -> Resul
     let crypto =
         QuicServerConfig::try_from(tls::server_config(identity)?).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport_config());
+    config.transport_config(transport_config(UNAUTHENTICATED_WINDOW));
     endpoint(address, Some(config)).map_err(io(format!("cannot listen on {address}")))
 }
 
@@ -61,7 +68,7 @@ pub fn client_endpoint(pinned_certificate: &[u8]) -> Result<Endpoint> {
     let crypto = QuicClientConfig::try_from(tls::client_config(pinned_certificate)?)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(transport_config());
+    config.transport_config(transport_config(AUTHENTICATED_WINDOW));
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
     let mut endpoint = endpoint(bind, None).map_err(io("cannot open a UDP socket"))?;
     endpoint.set_default_client_config(config);

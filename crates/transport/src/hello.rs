@@ -119,7 +119,38 @@ pub async fn accept_hello(
         return Err(refuse(reason));
     }
     write_frame(&mut send, &Verdict::Welcome).await?;
+    // Proven: the connection may now carry chunk transfers.
+    conn.set_receive_window(quinn::VarInt::from_u32(crate::endpoint::AUTHENTICATED_WINDOW));
     Ok((hello.role, send, recv))
+}
+
+/// Peers connected and not yet through their hello, at most: past it new connections
+/// are refused at once, so unauthenticated peers cannot pile up (each may take up to
+/// the hello timeout, and its small window of memory).
+pub const MAX_PENDING_PEERS: usize = 32;
+
+/// Counts the peers between connecting and proving the secret.
+#[derive(Debug, Default)]
+pub struct PendingPeers(std::sync::atomic::AtomicUsize);
+
+/// One pending peer; dropping it (hello done, or failed) frees its place.
+#[derive(Debug)]
+pub struct Pending(std::sync::Arc<PendingPeers>);
+
+impl PendingPeers {
+    /// A place for one more pending peer, or `None` when [`MAX_PENDING_PEERS`] wait.
+    pub fn admit(self: &std::sync::Arc<Self>) -> Option<Pending> {
+        use std::sync::atomic::Ordering;
+        let taken =
+            self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_PENDING_PEERS).then_some(n + 1));
+        taken.is_ok().then(|| Pending(self.clone()))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -23,7 +23,9 @@ mod tls;
 
 pub use endpoint::{client_endpoint, connect, server_endpoint};
 pub use frame::{MAX_FRAME_BYTES, encode_frame, read_frame, write_batch, write_frame};
-pub use hello::{Hello, PROTOCOL_VERSION, Role, Verdict, accept_hello, send_hello};
+pub use hello::{
+    Hello, MAX_PENDING_PEERS, PROTOCOL_VERSION, Pending, PendingPeers, Role, Verdict, accept_hello, send_hello,
+};
 pub use identity::{ClusterFile, ClusterIdentity};
 
 /// Why a transport operation failed.

@@ -1,11 +1,12 @@
 //! Real QUIC connections on loopback: who gets in and who does not.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_transport::{
-    ClusterIdentity, Role, TransportError, accept_hello, client_endpoint, connect, read_frame, send_hello,
-    server_endpoint, write_frame,
+    ClusterIdentity, MAX_PENDING_PEERS, PendingPeers, Role, TransportError, accept_hello, client_endpoint, connect,
+    read_frame, send_hello, server_endpoint, write_frame,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -18,14 +19,23 @@ async fn serve(identity: ClusterIdentity) -> (SocketAddr, tokio::sync::mpsc::Unb
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let secret = identity.secret;
     tokio::spawn(async move {
+        let pending = Arc::new(PendingPeers::default());
         while let Some(incoming) = endpoint.accept().await {
             let tx = tx.clone();
+            // As the scheduler does: at most MAX_PENDING_PEERS in their hello at once.
+            let Some(place) = pending.admit() else {
+                incoming.refuse();
+                let _ = tx.send(Err("refused: too many pending".into()));
+                continue;
+            };
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else {
                     let _ = tx.send(Err("handshake failed".into()));
                     return;
                 };
-                match accept_hello(&conn, &secret).await {
+                let proved = accept_hello(&conn, &secret).await;
+                drop(place);
+                match proved {
                     Ok((role, mut send, mut recv)) => {
                         let _ = tx.send(Ok(role));
                         if let Ok(msg) = read_frame::<_, String>(&mut recv, 1024).await {
@@ -119,4 +129,50 @@ async fn garbage_datagrams_and_bad_hellos_close_only_that_connection() {
     let conn = connect(&endpoint, addr, WAIT).await.expect("connects");
     send_hello(&conn, &secret, Role::Client).await.expect("welcome");
     assert_eq!(outcomes.recv().await, Some(Ok(Role::Client)));
+}
+
+#[tokio::test]
+async fn a_peer_without_the_secret_can_make_the_server_buffer_only_a_small_window() {
+    let identity = ClusterIdentity::generate().expect("identity");
+    let (certificate, secret) = (identity.certificate.clone(), identity.secret);
+    let (addr, mut outcomes) = serve(identity).await;
+    let endpoint = client_endpoint(&certificate).expect("client");
+    let payload = vec![7u8; 4 << 20];
+    // Before its hello, 4 MiB on a stream nobody reads stalls on flow control.
+    let conn = connect(&endpoint, addr, WAIT).await.expect("connects");
+    let mut send = conn.open_uni().await.expect("stream");
+    let pushed = tokio::time::timeout(Duration::from_secs(2), send.write_all(&payload)).await;
+    assert!(pushed.is_err(), "an unauthenticated peer pushed 4 MiB into the server");
+    // After it, the window is open for chunk transfers.
+    let conn = connect(&endpoint, addr, WAIT).await.expect("connects");
+    send_hello(&conn, &secret, Role::Client).await.expect("welcome");
+    assert_eq!(outcomes.recv().await, Some(Ok(Role::Client)));
+    let mut send = conn.open_uni().await.expect("stream");
+    tokio::time::timeout(WAIT, send.write_all(&payload)).await.expect("not stalled").expect("written");
+}
+
+#[tokio::test]
+async fn peers_waiting_in_their_hello_are_capped() {
+    let identity = ClusterIdentity::generate().expect("identity");
+    let (certificate, secret) = (identity.certificate.clone(), identity.secret);
+    let (addr, mut outcomes) = serve(identity).await;
+    let endpoint = client_endpoint(&certificate).expect("client");
+    let mut silent = Vec::new();
+    for _ in 0..MAX_PENDING_PEERS {
+        silent.push(connect(&endpoint, addr, WAIT).await.expect("connects"));
+    }
+    // One more is refused at once, while the silent ones hold every place.
+    assert!(connect(&endpoint, addr, WAIT).await.is_err(), "a connection past the cap was accepted");
+    assert!(matches!(outcomes.recv().await, Some(Err(e)) if e.contains("too many pending")));
+    // A silent peer that leaves frees its place for an honest one.
+    silent.pop().expect("one").close(0u32.into(), b"bye");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let conn = loop {
+        match connect(&endpoint, addr, WAIT).await {
+            Ok(c) => break c,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "never let in again: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    send_hello(&conn, &secret, Role::Client).await.expect("welcome");
 }

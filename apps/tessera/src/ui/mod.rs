@@ -71,6 +71,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     };
     let remote = args.cluster_file.clone();
     let mut terminal = ratatui::init();
+    crate::signals::UI_ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
     // A paste arrives as one event, not thousands of key presses.
     let _ = ratatui::crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
     let mut job: Option<Receiver<JobEvent>> = None;
@@ -220,6 +221,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         }
     };
     let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+    crate::signals::UI_ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
     ratatui::restore();
     // Dropping the cluster stops every process it started.
     drop(cluster);

@@ -8,7 +8,7 @@ use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use tessera_graph::TaskGraph;
 use tessera_metrics::{WorkerRun, WorkerStatus};
 use tessera_runtime::distributed::{ClusterScheduler, Command, Event, HEARTBEAT_INTERVAL_MS, WorkerInfo};
-use tessera_transport::{MAX_FRAME_BYTES, Role, accept_hello, read_frame, write_batch};
+use tessera_transport::{MAX_FRAME_BYTES, PendingPeers, Role, accept_hello, read_frame, write_batch};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::protocol::{Beat, Counters, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
@@ -84,13 +84,28 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
     });
     tokio::spawn(async move {
         let mut next_id = 1u64;
+        let pending = Arc::new(PendingPeers::default());
         while let Some(incoming) = endpoint.accept().await {
+            let Some(place) = pending.admit() else {
+                eprintln!(
+                    "scheduler: refused a peer from {}: too many peers in their hello",
+                    incoming.remote_address()
+                );
+                incoming.refuse();
+                continue;
+            };
             let id = next_id;
             next_id += 1;
             let tx = accept_tx.clone();
             tokio::spawn(async move {
-                let Ok(conn) = incoming.await else { return };
-                match accept_hello(&conn, &secret).await {
+                let hello = async {
+                    let conn = incoming.await.ok()?;
+                    let proved = accept_hello(&conn, &secret).await;
+                    Some((conn, proved))
+                };
+                let Some((conn, proved)) = hello.await else { return };
+                drop(place);
+                match proved {
                     Ok((role, send, recv)) => connection(id, conn, role, send, recv, tx).await,
                     Err(e) => eprintln!("scheduler: refused a peer from {}: {e}", conn.remote_address()),
                 }

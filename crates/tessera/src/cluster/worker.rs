@@ -13,8 +13,8 @@ use tessera_kernels::{Backend, Value, wire};
 use tessera_metrics::{TaskSpan, Usage, current_rss_bytes};
 use tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS;
 use tessera_transport::{
-    ClusterFile, ClusterIdentity, MAX_FRAME_BYTES, Role, accept_hello, client_endpoint, connect, read_frame,
-    send_hello, server_endpoint, write_batch, write_frame,
+    ClusterFile, ClusterIdentity, MAX_FRAME_BYTES, PendingPeers, Role, accept_hello, client_endpoint, connect,
+    read_frame, send_hello, server_endpoint, write_batch, write_frame,
 };
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::unbounded_channel;
@@ -424,11 +424,18 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
 
 /// Serves values to authenticated peers: one request per bidirectional stream.
 async fn serve_peers(endpoint: Endpoint, secret: [u8; 32], shared: Arc<Shared>) {
+    let pending = Arc::new(PendingPeers::default());
     while let Some(incoming) = endpoint.accept().await {
+        let Some(place) = pending.admit() else {
+            incoming.refuse();
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let Ok(conn) = incoming.await else { return };
-            if accept_hello(&conn, &secret).await.is_err() {
+            let proved = accept_hello(&conn, &secret).await;
+            drop(place);
+            if proved.is_err() {
                 return;
             }
             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
