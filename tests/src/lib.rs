@@ -57,3 +57,49 @@ pub fn tessera(args: &[&str]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A run measured from outside: its exit, output, wall time and peak resident memory.
+pub struct Measured {
+    /// The run.
+    pub run: Run,
+    /// Peak resident memory, from the kernel's `wait4` account.
+    pub peak_rss_bytes: u64,
+    /// Wall time from start to exit.
+    pub wall: std::time::Duration,
+}
+
+/// Runs `tessera` with `args` and `env` and measures its peak RSS from outside (the
+/// kernel's `wait4` account, which reaps the child: `Child::wait` would lose it).
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(args: &[&str], env: &[(&str, &str)]) -> Measured {
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let child = Command::new(tessera_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid = child.id() as libc::pid_t;
+    // Read the pipes first, so a full pipe never blocks the child.
+    let (mut out, mut err) = (child.stdout.expect("piped"), child.stderr.expect("piped"));
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).map(|_| s).unwrap_or_default()
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut out, &mut stdout).expect("stdout");
+    let mut status = 0;
+    // SAFETY: rusage is plain data, zeroed, and wait4 writes only into it and `status`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    Measured {
+        run: Run { code, stdout, stderr: err_reader.join().unwrap_or_default() },
+        peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        wall: started.elapsed(),
+    }
+}

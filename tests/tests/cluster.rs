@@ -325,3 +325,55 @@ fn gpu_work_goes_only_to_workers_with_a_gpu() {
     assert_eq!(refused.code, 3, "{}", refused.stderr);
     assert!(refused.stderr.contains("GPU"), "{}", refused.stderr);
 }
+
+/// CPU seconds a process has used so far (user + system, from /proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[test]
+fn a_killed_clients_graph_stops_on_the_workers() {
+    let (mut procs, _dir, file) = cluster("client-killed", 1);
+    let f = file.to_str().expect("utf-8").to_string();
+    let scheduler_log = wait_for_line(&mut procs.0[0], "listening");
+    let worker = procs.0[1].id();
+    // Minutes of work on one thread: it can only stop early by being cancelled.
+    let long = "x = random((20000, 20000), seed=5, chunks=500); (x * x.T).sum()";
+    let idle = cpu_seconds(worker);
+    let mut client = Command::new(tessera_bin())
+        .args(["run", "--cluster-file", &f, long])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("client starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cpu_seconds(worker) - idle < 0.5 {
+        assert!(Instant::now() < deadline, "the worker never started on the graph");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.kill().expect("kill the client");
+    let _ = client.wait();
+    let killed = Instant::now();
+    // The scheduler notices the lost connection (idle timeout) and the worker drops
+    // the graph's queued tasks: its CPU use falls to nothing.
+    loop {
+        let before = cpu_seconds(worker);
+        std::thread::sleep(Duration::from_millis(1000));
+        if cpu_seconds(worker) - before < 0.1 {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "the worker still computes the dead client's graph");
+    }
+    // The worker is free for the next client at once.
+    let start = Instant::now();
+    let want = result_of(&["run", "--json", S2_SMALL]);
+    assert_eq!(result_of(&["run", "--json", "--cluster-file", &f, S2_SMALL]), want);
+    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    drop(procs);
+    let log = scheduler_log.join().unwrap_or_default();
+    assert!(log.iter().any(|l| l.contains("left; cancelled its 1 graph")), "{log:?}");
+}

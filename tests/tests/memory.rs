@@ -6,35 +6,11 @@ use std::time::{Duration, Instant};
 
 use tessera_tests::{tessera, tessera_bin};
 
-/// Runs `tessera` and measures its peak RSS from outside (the kernel's `wait4` account,
-/// which reaps the child: `Child::wait` would lose the usage).
-#[allow(clippy::zombie_processes)]
+/// Runs `tessera` with spills going to `spill_dir`: exit code, JSON, peak RSS, stderr.
 fn run_measured(args: &[&str], spill_dir: &std::path::Path) -> (i32, serde_json::Value, u64, String) {
-    let child = Command::new(tessera_bin())
-        .args(args)
-        .env("TESSERA_SPILL_DIR", spill_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let pid = child.id() as libc::pid_t;
-    // Read the pipes first, so a full pipe never blocks the child.
-    let (mut out, mut err) = (child.stdout.expect("piped"), child.stderr.expect("piped"));
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).map(|_| s).unwrap_or_default()
-    });
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut out, &mut stdout).expect("stdout");
-    let mut status = 0;
-    // SAFETY: rusage is plain data, zeroed, and wait4 writes only into it and `status`.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
-    (code, json, usage.ru_maxrss as u64 * 1024, err_reader.join().unwrap_or_default())
+    let m = tessera_tests::run_measured(args, &[("TESSERA_SPILL_DIR", spill_dir.to_str().expect("utf-8"))]);
+    let json = serde_json::from_str(m.run.stdout.trim()).unwrap_or(serde_json::Value::Null);
+    (m.run.code, json, m.peak_rss_bytes, m.run.stderr)
 }
 
 #[test]

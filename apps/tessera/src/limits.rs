@@ -11,6 +11,9 @@ use crate::error::CliError;
 pub const MAX_THREADS: usize = 1024;
 /// Worker processes a local cluster may start.
 pub const MAX_LOCAL_WORKERS: usize = 256;
+/// The smallest `--memory-limit`: below it not even the process's own code and
+/// buffers fit, so a plan is refused at once instead of searched for chunks that fit.
+pub const MIN_MEMORY_LIMIT: u64 = 1 << 20;
 /// Memory a worker process needs to start and hold its runtime.
 const WORKER_START_BYTES: u64 = 64 << 20;
 

@@ -202,7 +202,16 @@ impl Watch for ClusterProgress<'_> {
 /// The memory limit: the given size, or 80% of available memory.
 pub fn memory_limit(given: Option<&str>) -> Result<u64, CliError> {
     match given {
-        Some(s) => tessera::parse_bytes(s).map_err(|e| CliError::BadInput(e.to_string())),
+        Some(s) => {
+            let limit = tessera::parse_bytes(s).map_err(|e| CliError::BadInput(e.to_string()))?;
+            if limit < crate::limits::MIN_MEMORY_LIMIT {
+                return Err(CliError::Resources(format!(
+                    "--memory-limit {s} is below the smallest limit anything runs under ({}): the process itself needs more",
+                    tessera::format_bytes(crate::limits::MIN_MEMORY_LIMIT)
+                )));
+            }
+            Ok(limit)
+        }
         None => Ok(available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64)),
     }
 }

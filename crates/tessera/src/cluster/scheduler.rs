@@ -168,7 +168,11 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                     eprintln!("scheduler: lost worker {}; recomputing what it held", w.status.name);
                     vec![Event::WorkerLost { worker: id }]
                 } else if clients.remove(&id).is_some() {
+                    let before = graphs.len();
                     graphs.retain(|_, g| g.client != id);
+                    if graphs.len() < before {
+                        eprintln!("scheduler: client {id} left; cancelled its {} graph(s)", before - graphs.len());
+                    }
                     vec![Event::ClientLeft { client: id }]
                 } else {
                     vec![]
