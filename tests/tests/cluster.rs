@@ -377,3 +377,23 @@ fn a_killed_clients_graph_stops_on_the_workers() {
     let log = scheduler_log.join().unwrap_or_default();
     assert!(log.iter().any(|l| l.contains("left; cancelled its 1 graph")), "{log:?}");
 }
+
+#[test]
+fn errors_name_the_worker_as_its_user_named_it() {
+    let dir = temp_dir("named");
+    let file = dir.join("cluster.json");
+    let f = file.to_str().expect("utf-8").to_string();
+    let mut procs = Procs(vec![start(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f])]);
+    wait_for_file(&file);
+    let mut w = start(&["worker", "--cluster-file", &f, "--threads", "2", "--name", "A"]);
+    wait_for_line(&mut w, "joined");
+    procs.0.push(w);
+    // numpy raises for this when it meets the values; so does the worker.
+    let run = tessera(&["run", "--json", "--cluster-file", &f, "(arange(10) ** (arange(10) - 5)).sum()"]);
+    assert_ne!(run.code, 0);
+    let line = run.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_default();
+    assert!(line.contains("on worker A:") && line.contains("negative integer powers"), "{}", run.stderr);
+    // The run's report counts the one worker that ran, with its two threads.
+    let j = tessera(&["run", "--json", "--cluster-file", &f, "ones(100, chunks=10).sum()"]).json();
+    assert_eq!((j["workers"].as_u64(), j["threads"].as_u64()), (Some(1), Some(2)), "{j}");
+}

@@ -231,3 +231,16 @@ fn deep_nesting_is_refused_with_the_limit_named() {
     assert_eq!(ok_json(&["run", "--json", &nested])["result"], 1);
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn a_refused_thread_spawn_is_a_clear_resource_error() {
+    // 1000 threads' stacks do not fit 1.5 GB of address space: the system refuses some.
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 1500000 && exec \"$0\" run --workers 1000 'ones(1000, chunks=10).sum()'"])
+        .arg(tessera_tests::tessera_bin())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.starts_with("error: could not start 1000 threads (the system refused after "), "{stderr}");
+}

@@ -13,12 +13,13 @@ fn tmux(args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Stops the test's tmux server, whatever happens.
-struct Session;
+/// Stops the test's tmux session, whatever happens (the server ends with its last
+/// session; tests running at once share it, so none kills the others').
+struct Session(String);
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = tmux(&["kill-server"]);
+        let _ = tmux(&["kill-session", "-t", &self.0]);
     }
 }
 
@@ -56,7 +57,7 @@ fn the_ui_runs_s2_on_two_workers_and_quits_cleanly() {
     let expr = "x = random((2500, 2500), seed=42, chunks=250); (x * x[::-1, ::-1]).sum()";
     let command = format!("{bin} ui '{expr}' --scheduler local-cluster --workers 2 --run");
     tmux(&["new-session", "-d", "-s", &name, "-x", "140", "-y", "40", &command]).expect("tmux starts");
-    let session = Session;
+    let session = Session(name.clone());
     let pane_pid = tmux(&["display-message", "-p", "-t", &name, "#{pane_pid}"]).expect("pane pid").trim().to_string();
     let mut busy = [false, false];
     let mut screen = String::new();
@@ -84,5 +85,64 @@ fn the_ui_runs_s2_on_two_workers_and_quits_cleanly() {
         assert!(Instant::now() < deadline, "after q: the UI or {:?} still runs", processes_mentioning(&cluster));
         std::thread::sleep(Duration::from_millis(50));
     }
+    drop(session);
+}
+
+/// Waits until the pane shows `needle`; returns the screen.
+fn wait_for_screen(name: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = tmux(&["capture-pane", "-p", "-t", name]).unwrap_or_default();
+        if screen.contains(needle) {
+            return screen;
+        }
+        assert!(Instant::now() < deadline, "never showed {needle:?}:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `n` backspaces, a few hundred per tmux call.
+fn backspaces(name: &str, n: usize) {
+    for batch in (0..n).collect::<Vec<_>>().chunks(200) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend(std::iter::repeat_n("BSpace", batch.len()));
+        tmux(&args).expect("keys");
+    }
+}
+
+#[test]
+fn keys_after_a_long_paste_act_at_once_esc_stays_and_worker_counts_are_right() {
+    if tmux(&["-V"]).is_none() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let bin = tessera_bin().display().to_string();
+    let name = format!("tessera-ui-keys-{}", std::process::id());
+    let command = format!("{bin} ui 'ones(10).sum()' --scheduler local-cluster --workers 1");
+    tmux(&["new-session", "-d", "-s", &name, "-x", "160", "-y", "40", &command]).expect("tmux starts");
+    let session = Session(name.clone());
+    wait_for_screen(&name, "local-cluster (1 worker x 1 thread)");
+    tmux(&["send-keys", "-t", &name, "+"]).expect("keys");
+    wait_for_screen(&name, "local-cluster (2 workers x 1 thread)");
+    // Esc outside the editor does not quit: the next key still reaches the UI.
+    tmux(&["send-keys", "-t", &name, "Escape"]).expect("keys");
+    tmux(&["send-keys", "-t", &name, "e"]).expect("keys");
+    wait_for_screen(&name, "expr> ones(10).sum()_");
+    backspaces(&name, "ones(10).sum()".len());
+    wait_for_screen(&name, "expr> _");
+    // A paste of over 3000 characters, then Enter and r, and no key after them.
+    let pasted = format!("ones(10).sum(){}+ 1", " ".repeat(3000));
+    tmux(&["set-buffer", "-b", "long", &pasted]).expect("buffer");
+    tmux(&["paste-buffer", "-p", "-b", "long", "-t", &name]).expect("paste");
+    tmux(&["send-keys", "-t", &name, "Enter", "r"]).expect("keys");
+    wait_for_screen(&name, "result: 11.0");
+    // The same typed key by key (no bracketed paste).
+    tmux(&["send-keys", "-t", &name, "e"]).expect("keys");
+    backspaces(&name, pasted.len());
+    wait_for_screen(&name, "expr> _");
+    let typed = format!("ones(20).sum(){}+ 2", " ".repeat(3000));
+    tmux(&["send-keys", "-t", &name, "-l", &typed]).expect("keys");
+    tmux(&["send-keys", "-t", &name, "Enter", "r"]).expect("keys");
+    wait_for_screen(&name, "result: 22.0");
     drop(session);
 }
