@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_tests::{tessera, tessera_bin};
+use tessera_tests::tessera_bin;
 
 /// Held values: fusion off and a transposed read keep many blocks in memory at once,
 /// so under a small limit they spill.

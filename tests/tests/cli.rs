@@ -163,3 +163,22 @@ proptest! {
         prop_assert!(!run.stderr.contains("panicked"), "{:?}: {}", src, run.stderr);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// Deep nesting and long statement chains, through the real binary: a result or
+    /// exit 2, never an abort (a stack overflow exits 134).
+    #[test]
+    fn deep_and_long_programs_exit_0_or_2(parts in proptest::collection::vec((prop_oneof![
+        Just("("), Just(")"), Just("-"), Just("1+"), Just(".T"), Just("x = x + 1\n"), Just("x = ones(4)\n"),
+        Just("sqrt("), Just("[None]"), Just("x"), Just("1"), Just("\n"),
+    ], 1..12_000usize), 1..5)) {
+        let src: String = parts.into_iter().map(|(p, n)| p.repeat(n)).collect();
+        let file = std::env::temp_dir().join(format!("tessera-cli-deep-{}.tsr", std::process::id()));
+        std::fs::write(&file, &src).expect("write");
+        let run = tessera(&["run", "--json", "--no-fuse", "--file", file.to_str().expect("utf-8")]);
+        prop_assert!([0, 2].contains(&run.code), "exited {}: {}", run.code, run.stderr);
+        prop_assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
-use crate::{EvalOptions, Value, evaluate};
+use crate::{EvalOptions, MAX_NESTING, Value, evaluate};
+use tessera_graph::MAX_GRAPH_DEPTH;
 
 fn array(src: &str) -> crate::Array {
     match evaluate(src, &EvalOptions::default()) {
@@ -79,4 +80,70 @@ proptest! {
         let src: String = parts.concat();
         let _ = evaluate(&src, &EvalOptions::default());
     }
+}
+
+/// Programs of the language's tokens, each repeated up to thousands of times: deep
+/// nesting, long chains and long statement lists.
+fn deep_programs() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("("),
+        Just(")"),
+        Just("-"),
+        Just("+"),
+        Just("1+"),
+        Just(".T"),
+        Just("x = x + 1\n"),
+        Just("x"),
+        Just("ones((3, 4), chunks=2)"),
+        Just("[None]"),
+        Just("[:, None]"),
+        Just("sqrt("),
+        Just("["),
+        Just("]"),
+        Just(","),
+        Just("**"),
+        Just(".sum()"),
+        Just("x = ones(5)\n"),
+        Just("1"),
+        Just("\n"),
+        Just("@"),
+    ];
+    proptest::collection::vec((piece, 1..3000usize), 0..6)
+        .prop_map(|parts| parts.into_iter().map(|(p, n)| p.repeat(n)).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// However deep or long, a program is evaluated or refused with a positioned
+    /// error; it never panics or overflows the stack (these run on 2 MiB test threads).
+    #[test]
+    fn deep_and_long_programs_never_panic(src in deep_programs()) {
+        let _ = evaluate(&src, &EvalOptions::default());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+    /// The same with many more cases: `cargo test -- --ignored fuzz` (run by CI).
+    #[test]
+    #[ignore = "long: run with --ignored fuzz"]
+    fn fuzz_parser_and_evaluator(src in deep_programs(), text in "\\PC{0,200}") {
+        let _ = evaluate(&src, &EvalOptions::default());
+        let _ = evaluate(&text, &EvalOptions::default());
+    }
+}
+
+#[test]
+fn nesting_limits_are_errors_at_the_place_they_are_passed() {
+    let at_limit = format!("{}1{}", "(".repeat(MAX_NESTING - 1), ")".repeat(MAX_NESTING - 1));
+    assert!(evaluate(&at_limit, &EvalOptions::default()).is_ok());
+    let e = error(&format!("{}1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1)));
+    assert!(e.contains("nests deeper than the limit of 256"), "{e}");
+    assert!(error(&format!("{}1", "-".repeat(10_000))).contains("nests deeper"));
+    let e = error(&format!("x = ones(3)\n{}x", "x = x * 2\n".repeat(MAX_GRAPH_DEPTH + 5)));
+    assert!(e.contains("more than the limit of 2000"), "{e}");
+    // Refused at the statement that passes the limit, not later.
+    assert!(e.starts_with(&format!("line {MAX_GRAPH_DEPTH}, ")), "{e}");
 }

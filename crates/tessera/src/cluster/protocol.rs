@@ -241,19 +241,81 @@ mod tests {
         }
     }
 
+    /// Every decoder a process runs on bytes from the network, on one input: each
+    /// rejects or decodes, never panics; a decoded graph is validated as the
+    /// scheduler and workers do.
+    fn decode_everything(body: &[u8], lie: bool) {
+        let mut frame = (if lie { u32::MAX } else { body.len() as u32 }).to_be_bytes().to_vec();
+        frame.extend_from_slice(body);
+        let _ = decode_frame::<ToScheduler>(&frame);
+        let _ = decode_frame::<FromScheduler>(&frame);
+        let _ = decode_frame::<Fetch>(&frame);
+        let _ = decode_frame::<FetchReply>(&frame);
+        let _ = decode_frame::<tessera_transport::Hello>(&frame);
+        let _ = decode_frame::<tessera_transport::Verdict>(&frame);
+        if let Ok(g) = rmp_serde::from_slice::<tessera_graph::TaskGraph>(body) {
+            let _ = g.validate();
+        }
+        let _ = tessera_kernels::wire::decode(body);
+    }
+
+    /// Real encodings to mutate: a graph as clients send it, a value as workers serve it.
+    fn seeds() -> Vec<Vec<u8>> {
+        let x = tessera_graph::Array::random(&[30, 20], 1, &tessera_graph::ChunkSpec::parse("7").expect("valid"))
+            .expect("valid");
+        let y = (&x * &x.t().t()).expect("ok").sum(Some(&[0])).expect("ok");
+        let graph = tessera_graph::lower(&y, &tessera_graph::LowerOptions::unfused()).expect("lowers");
+        let block = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[3]), vec![1.0, 2.0, 3.0]).expect("shape");
+        let value = tessera_kernels::Value::Block(tessera_kernels::Block::F64(block));
+        vec![
+            rmp_serde::to_vec(&graph).expect("encodes"),
+            tessera_kernels::wire::encode(&value),
+            rmp_serde::to_vec_named(&ToScheduler::InputsLost { graph: 1, task: 2 }).expect("encodes"),
+        ]
+    }
+
+    /// A seed with bytes flipped, bytes inserted and its tail cut.
+    fn mutated(seed: &[u8], flips: &[(usize, u8)], cut: usize) -> Vec<u8> {
+        let mut bytes = seed.to_vec();
+        for &(at, b) in flips {
+            let i = at % bytes.len().max(1);
+            match b % 3 {
+                0 if !bytes.is_empty() => bytes[i] ^= b | 1,
+                1 => bytes.insert(i.min(bytes.len()), b),
+                _ => bytes.truncate(bytes.len().saturating_sub(1)),
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut % 8));
+        bytes
+    }
+
+    fn mutations() -> impl Strategy<Value = (usize, Vec<(usize, u8)>, usize)> {
+        (0..3usize, proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8), any::<usize>())
+    }
+
     proptest! {
-        /// Arbitrary bytes from a peer are rejected or decoded, never a panic, for every
-        /// message type a process reads from the network.
+        /// Arbitrary bytes from a peer are rejected or decoded, never a panic.
         #[test]
         fn arbitrary_frames_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300), lie in any::<bool>()) {
-            let mut frame = (if lie { u32::MAX } else { body.len() as u32 }).to_be_bytes().to_vec();
-            frame.extend_from_slice(&body);
-            let _ = decode_frame::<ToScheduler>(&frame);
-            let _ = decode_frame::<FromScheduler>(&frame);
-            let _ = decode_frame::<Fetch>(&frame);
-            let _ = decode_frame::<FetchReply>(&frame);
-            let _ = decode_frame::<tessera_transport::Hello>(&frame);
-            let _ = rmp_serde::from_slice::<tessera_graph::TaskGraph>(&body);
+            decode_everything(&body, lie);
+        }
+
+        /// Real messages with a few bytes changed reach deeper into the decoders.
+        #[test]
+        fn mutated_messages_never_panic((seed, flips, cut) in mutations()) {
+            decode_everything(&mutated(&seeds()[seed], &flips, cut), false);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        /// The same with many more cases: `cargo test -- --ignored fuzz` (run by CI).
+        #[test]
+        #[ignore = "long: run with --ignored fuzz"]
+        fn fuzz_network_decoders((seed, flips, cut) in mutations(), body in proptest::collection::vec(any::<u8>(), 0..600)) {
+            decode_everything(&mutated(&seeds()[seed], &flips, cut), false);
+            decode_everything(&body, false);
         }
     }
 }
