@@ -1,8 +1,8 @@
-//! `tessera scheduler` and `tessera worker`.
+//! `tessera scheduler` and `tessera worker`, and local clusters of this binary.
 
 use std::net::SocketAddr;
 
-use tessera::cluster::{WorkerOptions, run_worker, serve_scheduler};
+use tessera::cluster::{ClusterError, LocalCluster, WorkerOptions, run_worker, serve_scheduler};
 use tessera_transport::{ClusterFile, ClusterIdentity, server_endpoint};
 
 use crate::cli::{SchedulerArgs, WorkerArgs};
@@ -60,4 +60,26 @@ pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     let options = WorkerOptions { name, threads, memory_limit, backend: device.shared(), gpu: device.gpu() };
     let rt = runtime()?;
     rt.block_on(run_worker(file, options)).map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
+}
+
+/// Starts a local cluster of this binary: a scheduler and `workers` workers of
+/// `threads` threads and `memory_limit` bytes each, computing on `device`.
+pub fn start_local(workers: usize, threads: usize, memory_limit: u64, device: &str) -> Result<LocalCluster, CliError> {
+    let program =
+        std::env::current_exe().map_err(|e| CliError::Failed(format!("cannot find the tessera binary: {e}")))?;
+    Ok(LocalCluster::start(&program, workers, threads, memory_limit, device)?)
+}
+
+impl From<ClusterError> for CliError {
+    fn from(e: ClusterError) -> Self {
+        use tessera_transport::TransportError;
+        match e {
+            ClusterError::Resources(m) => CliError::Resources(m),
+            ClusterError::BadInput(m) => CliError::BadInput(m),
+            ClusterError::Transport(t @ (TransportError::ClusterFile { .. } | TransportError::Io { .. })) => {
+                CliError::BadInput(t.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
+    }
 }

@@ -19,7 +19,7 @@ mod device;
 mod error;
 mod fit;
 mod limits;
-mod local_cluster;
+mod logging;
 mod ops;
 mod output;
 mod progress;
@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         }
     };
     signals::install();
+    if !matches!(cli.command, Some(Command::Ui(_)) | None) {
+        logging::to_stderr();
+    }
     let result = match cli.command {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Sweep(args)) => sweep::sweep(&args),

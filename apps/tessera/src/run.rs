@@ -9,11 +9,9 @@ use tessera_metrics::{Usage, available_memory_bytes};
 use crate::cli::{Device, RunArgs, SchedulerKind};
 use crate::device::Chosen;
 use crate::error::CliError;
-use crate::local_cluster::LocalCluster;
 use crate::progress::Progress;
 use crate::report::{Measurements, print_report};
-use tessera::cluster::{Client, ClusterError, Watch};
-use tessera_transport::TransportError;
+use tessera::cluster::{Client, Watch};
 
 /// Share of available memory used as the default limit.
 const DEFAULT_MEMORY_SHARE: f64 = 0.8;
@@ -80,14 +78,13 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         let (threads, limit) = (args.place.threads_per_worker, memory_limit / workers as u64);
         let local = match args.place.cluster_file {
             Some(_) => None,
-            None => Some(LocalCluster::start_on(workers, threads, limit, args.device.as_str())?),
+            None => Some(crate::cluster::start_local(workers, threads, limit, args.device.as_str())?),
         };
         let file =
             local.as_ref().map_or_else(|| args.place.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
-        let mut client = Client::connect(&file).map_err(cluster_error)?;
+        let mut client = Client::connect(&file)?;
         let watch = ClusterProgress(progress.as_ref());
-        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, args.device == Device::Gpu)
-            .map_err(cluster_error)?;
+        let computed = tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, args.device == Device::Gpu)?;
         let name = if local.is_some() { "local-cluster" } else { "cluster" };
         // What ran: the worker processes that took part, not what was asked for.
         let (workers, threads) = (computed.workers.len(), computed.workers.iter().map(|w| w.threads as usize).sum());
@@ -213,15 +210,5 @@ pub fn memory_limit(given: Option<&str>) -> Result<u64, CliError> {
             Ok(limit)
         }
         None => Ok(available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64)),
-    }
-}
-
-fn cluster_error(e: ClusterError) -> CliError {
-    match e {
-        ClusterError::Resources(m) => CliError::Resources(m),
-        ClusterError::Transport(t @ (TransportError::ClusterFile { .. } | TransportError::Io { .. })) => {
-            CliError::BadInput(t.to_string())
-        }
-        other => CliError::Failed(other.to_string()),
     }
 }

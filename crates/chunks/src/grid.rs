@@ -2,11 +2,51 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Arrays hold at most this many elements (flat indices stay far from overflowing).
+pub const MAX_ELEMENTS: u64 = 1 << 62;
+
 /// The chunk lengths of every axis of an array, with their offsets precomputed.
+///
+/// On the wire only the lengths travel; the offsets are recomputed on decoding, and a
+/// grid whose axes sum past [`MAX_ELEMENTS`] is refused, so a grid from a peer is
+/// always consistent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ChunkLengths", into = "ChunkLengths")]
 pub struct Chunks {
     lengths: Vec<Vec<usize>>,
     offsets: Vec<Vec<usize>>,
+}
+
+/// How [`Chunks`] are encoded: the lengths per axis.
+#[derive(Serialize, Deserialize)]
+struct ChunkLengths {
+    lengths: Vec<Vec<usize>>,
+}
+
+impl From<Chunks> for ChunkLengths {
+    fn from(c: Chunks) -> ChunkLengths {
+        ChunkLengths { lengths: c.lengths }
+    }
+}
+
+impl TryFrom<ChunkLengths> for Chunks {
+    type Error = String;
+
+    fn try_from(c: ChunkLengths) -> Result<Chunks, String> {
+        let mut total: u64 = 1;
+        for axis in &c.lengths {
+            let len = axis
+                .iter()
+                .try_fold(0u64, |acc, &l| acc.checked_add(l as u64))
+                .filter(|&n| n <= MAX_ELEMENTS)
+                .ok_or("a chunk grid's axis is longer than an array may be")?;
+            total = total.saturating_mul(len);
+        }
+        if total > MAX_ELEMENTS {
+            return Err("a chunk grid holds more elements than an array may".into());
+        }
+        Ok(Chunks::from_lengths(c.lengths))
+    }
 }
 
 impl Chunks {

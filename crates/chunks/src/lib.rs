@@ -20,7 +20,7 @@ mod slicing;
 mod spec;
 
 pub use dtype::DType;
-pub use grid::{BlockIter, Chunks};
+pub use grid::{BlockIter, Chunks, MAX_ELEMENTS};
 pub use overlap::{AxisPiece, axis_overlaps};
 pub use size::{format_bytes, parse_bytes};
 pub use slicing::{AxisSlice, normalize_index, normalize_slice};

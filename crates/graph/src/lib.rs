@@ -33,6 +33,7 @@ mod lower;
 mod ops;
 mod scalar;
 mod task;
+mod validate;
 mod view;
 
 pub use array::{Array, Index, MAX_GRAPH_DEPTH, Op};

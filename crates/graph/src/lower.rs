@@ -66,14 +66,20 @@ pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphEr
     }
     let grid = array.chunks().grid_shape();
     let outputs = BlockIter::new(grid).map(|b| l.task(out, b)).collect();
-    Ok(TaskGraph {
+    let graph = TaskGraph {
         layers: l.layers,
         tasks: l.tasks,
         outputs,
         shape: array.shape().to_vec(),
         dtype: array.dtype(),
         chunks: array.chunks().clone(),
-    })
+    };
+    // What a worker checks on a graph from the network, every lowered graph passes.
+    #[cfg(debug_assertions)]
+    if let Err(e) = graph.validate() {
+        panic!("lowering made a graph that fails validation: {e}");
+    }
+    Ok(graph)
 }
 
 /// For a reduction layer after the partials: the layer it merges and its group size.

@@ -157,23 +157,11 @@ impl TaskGraph {
             .map_or_else(Vec::new, |c| c.chunksize())
     }
 
-    /// Checks the structure a graph from the network must have before anyone indexes
-    /// into it: every task names an existing layer and a block inside its grid, depends
-    /// only on earlier tasks, and the outputs exist.
+    /// Checks everything a kernel relies on in a graph from the network, before any
+    /// task of it runs: every layer, node and task index in range, inputs only from
+    /// earlier layers, every view inside its source, consistent grids and outputs.
     pub fn validate(&self) -> Result<(), String> {
-        for (id, t) in self.tasks.iter().enumerate() {
-            let layer = self.layers.get(t.layer).ok_or_else(|| format!("task {id} names a missing layer"))?;
-            if t.block.len() != layer.grid.len() || t.block.iter().zip(&layer.grid).any(|(b, g)| b >= g) {
-                return Err(format!("task {id} names a block outside its layer"));
-            }
-            if t.deps.iter().any(|&d| d >= id) {
-                return Err(format!("task {id} depends on a later task"));
-            }
-        }
-        if self.tasks.is_empty() || self.outputs.iter().any(|&o| o >= self.tasks.len()) {
-            return Err("the outputs are not tasks of the graph".into());
-        }
-        Ok(())
+        crate::validate::validate(self)
     }
 
     /// The largest projected task size.

@@ -17,9 +17,12 @@
 //!
 //! This crate only re-exports and wires the others together: `tessera-chunks` (grids),
 //! `tessera-graph` (the expression and its lowering), `tessera-kernels` (computing one
-//! task) and `tessera-runtime` (scheduling).
+//! task), `tessera-runtime` (scheduling) and, behind the default feature `cluster`,
+//! `tessera-cluster` (as [`cluster`]: the QUIC cluster, local and standalone). Without
+//! that feature nothing here depends on tokio or quinn.
 
-pub mod cluster;
+#[cfg(feature = "cluster")]
+pub use tessera_cluster as cluster;
 
 use std::time::{Duration, Instant};
 
@@ -160,6 +163,7 @@ pub fn run_graph_on(
 
 /// Runs an already lowered graph on a cluster; `watch` hears about it. With
 /// `gpu_only`, only workers with a GPU compute it.
+#[cfg(feature = "cluster")]
 pub fn run_graph_on_cluster(
     graph: &TaskGraph,
     client: &mut cluster::Client,

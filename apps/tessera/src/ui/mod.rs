@@ -21,9 +21,9 @@ use ratatui::crossterm::event::{
 
 use crate::cli::{SchedulerKind, UiArgs};
 use crate::error::CliError;
-use crate::local_cluster::LocalCluster;
 use job::{JobEvent, JobSpec};
 use model::{App, Where};
+use tessera::cluster::LocalCluster;
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(100);
@@ -50,6 +50,9 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     let mut memory_limit = default_limit;
     let log_path = std::env::temp_dir().join(format!("tessera-ui-{}.log", std::process::id()));
     let mut log = Log(std::fs::File::create(&log_path).ok());
+    if let Some(file) = log.0.as_ref().and_then(|f| f.try_clone().ok()) {
+        crate::logging::to_file(file);
+    }
     let place = match (&args.cluster_file, args.scheduler) {
         (Some(_), _) => Where::Cluster,
         (None, SchedulerKind::LocalCluster) => Where::LocalCluster,
@@ -65,7 +68,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     app.memory_limit = memory_limit;
     let mut cluster = match place {
         Where::LocalCluster => {
-            Some(LocalCluster::start(workers, args.threads_per_worker, memory_limit / workers as u64)?)
+            Some(crate::cluster::start_local(workers, args.threads_per_worker, memory_limit / workers as u64, "cpu")?)
         }
         Where::Threads | Where::Cluster => None,
     };
@@ -200,7 +203,9 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             }
             KeyCode::Char('+') => match &mut cluster {
                 Some(c) => {
-                    if let Err(e) = crate::limits::check_local_workers(c.workers() + 1).and_then(|()| c.add_worker()) {
+                    if let Err(e) =
+                        crate::limits::check_local_workers(c.workers() + 1).and_then(|()| Ok(c.add_worker()?))
+                    {
                         log.line(&format!("cannot add a worker: {e}"));
                     }
                     app.workers = c.workers();
@@ -239,7 +244,12 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
 
 /// Starts a local cluster with the UI's workers, threads and memory limit.
 fn start_cluster(app: &App, memory_limit: u64, log: &mut Log) -> Option<LocalCluster> {
-    match LocalCluster::start(app.workers, app.threads_per_worker, memory_limit / app.workers.max(1) as u64) {
+    match crate::cluster::start_local(
+        app.workers,
+        app.threads_per_worker,
+        memory_limit / app.workers.max(1) as u64,
+        "cpu",
+    ) {
         Ok(c) => Some(c),
         Err(e) => {
             log.line(&format!("cannot start a local cluster: {e}"));

@@ -63,7 +63,7 @@ fn check_shape(shape: &[usize]) -> Result<(), GraphError> {
     for &n in shape {
         total = total
             .checked_mul(n as u64)
-            .filter(|&t| t <= (1u64 << 62))
+            .filter(|&t| t <= tessera_chunks::MAX_ELEMENTS)
             .ok_or_else(|| GraphError::Shape(format!("shape {shape:?} has too many elements")))?;
     }
     Ok(())

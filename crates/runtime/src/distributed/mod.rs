@@ -95,6 +95,8 @@ pub enum Event {
         task: TaskId,
         /// What went wrong.
         error: String,
+        /// Which class of failure.
+        kind: FailureKind,
     },
     /// The client has the results; everything of the graph can go.
     ResultsDelivered {
@@ -218,7 +220,21 @@ pub enum Command {
         graph: GraphId,
         /// Why.
         error: String,
-        /// Whether it was refused for resources (exit code 3) rather than an error.
-        resources: bool,
+        /// Which class of failure (the exit code a user sees).
+        kind: FailureKind,
     },
+}
+
+/// Why a graph failed, in the classes a user sees as exit codes; the same locally and
+/// on a cluster, and carried over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FailureKind {
+    /// The input is wrong: a value numpy refuses too (exit code 2).
+    BadInput,
+    /// Refused for resources: memory, devices (exit code 3).
+    Resources,
+    /// Cancelled by its user (exit code 1).
+    Cancelled,
+    /// Anything else (exit code 1).
+    Failed,
 }

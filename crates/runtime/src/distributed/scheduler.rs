@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tessera_graph::{TaskGraph, TaskId};
 
-use super::{ClientId, Command, Event, GraphId, HEARTBEAT_TIMEOUT_MS, WorkerId, WorkerInfo};
+use super::{ClientId, Command, Event, FailureKind, GraphId, HEARTBEAT_TIMEOUT_MS, WorkerId, WorkerInfo};
 
 /// Tasks a worker may have in flight per thread: enough queued that tiny tasks do not
 /// wait for a round trip to the scheduler between them.
@@ -96,6 +96,18 @@ impl ClusterScheduler {
     /// exist (a confused or hostile peer) change nothing.
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
+        // Only a worker that joined reports work: anything else (a client's
+        // connection, a worker already declared lost) would otherwise be recorded as
+        // the holder of a value.
+        if let Event::TaskFinished { worker, .. }
+        | Event::InputsLost { worker, .. }
+        | Event::TaskFailed { worker, .. }
+        | Event::StealAnswered { worker, .. }
+        | Event::Heartbeat { worker, .. } = &event
+            && !self.workers.contains_key(worker)
+        {
+            return out;
+        }
         if let Event::TaskFinished { graph, task, .. }
         | Event::InputsLost { graph, task, .. }
         | Event::TaskFailed { graph, task, .. }
@@ -129,7 +141,7 @@ impl ClusterScheduler {
                     requeue(g, task);
                 }
             }
-            Event::TaskFailed { worker, graph, task, error } => {
+            Event::TaskFailed { worker, graph, task, error, kind } => {
                 self.task_returned(worker, graph, task);
                 if let Some(g) = self.graphs.remove(&graph) {
                     let key = g.tasks.key(task);
@@ -137,7 +149,7 @@ impl ClusterScheduler {
                         client: g.client,
                         graph,
                         error: format!("task {key} failed on worker {}: {error}", self.name_of(worker)),
-                        resources: false,
+                        kind,
                     });
                     self.forget(graph, &g, &mut out);
                 }
@@ -176,7 +188,7 @@ impl ClusterScheduler {
                     client: g.client,
                     graph: id,
                     error: "the last worker with a GPU left the cluster".into(),
-                    resources: true,
+                    kind: FailureKind::Resources,
                 });
                 self.forget(id, &g, out);
             }
@@ -309,7 +321,7 @@ impl ClusterScheduler {
                 client,
                 graph: id,
                 error: "no worker of this cluster has a GPU (start workers with --device gpu)".into(),
-                resources: true,
+                kind: FailureKind::Resources,
             });
             return;
         }
@@ -322,7 +334,7 @@ impl ClusterScheduler {
                 error: format!(
                     "a task would need about {need} bytes of memory, more than any worker's limit ({limit} bytes); use smaller chunks"
                 ),
-                resources: true,
+                kind: FailureKind::Resources,
             });
             return;
         }

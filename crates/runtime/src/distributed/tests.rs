@@ -9,7 +9,7 @@ use tessera_graph::{Array, ChunkSpec, Index, LowerOptions, TaskGraph, lower};
 use tessera_kernels::cpu::CpuBackend;
 use tessera_kernels::{Backend, Value};
 
-use super::{ClusterScheduler, Command, Event, WorkerId, WorkerInfo};
+use super::{ClusterScheduler, Command, Event, FailureKind, WorkerId, WorkerInfo};
 use crate::{NoObserver, Scheduler, run};
 
 const INFO: WorkerInfo = WorkerInfo { name: String::new(), threads: 2, memory_limit: 1 << 30, gpu: false };
@@ -29,7 +29,7 @@ struct Sim {
     queue: VecDeque<Command>,
     computed_on: HashMap<WorkerId, usize>,
     finished: Option<Vec<(usize, WorkerId)>>,
-    failed: Option<(String, bool)>,
+    failed: Option<(String, FailureKind)>,
     /// Workers told to forget the graph.
     forgotten: Vec<WorkerId>,
     graph: Arc<TaskGraph>,
@@ -107,8 +107,8 @@ impl Sim {
                 self.finished = Some(outputs);
                 return true;
             }
-            Command::Failed { error, resources, .. } => {
-                self.failed = Some((error, resources));
+            Command::Failed { error, kind, .. } => {
+                self.failed = Some((error, kind));
                 return true;
             }
             // Commands run in order here, so a task asked for has always started.
@@ -237,7 +237,7 @@ fn plans_larger_than_every_worker_are_refused() {
     });
     let cmds = core.handle(Event::Submitted { client: 3, graph: 1, tasks: graph, gpu_only: false });
     assert!(
-        matches!(&cmds[..], [Command::Failed { resources: true, error, .. }] if error.contains("memory")),
+        matches!(&cmds[..], [Command::Failed { kind: FailureKind::Resources, error, .. }] if error.contains("memory")),
         "{cmds:?}"
     );
     assert_eq!(core.graphs(), 0);
@@ -274,7 +274,17 @@ fn events_about_unknown_tasks_change_nothing() {
     let n = graph.tasks.len();
     assert!(sim.core.handle(Event::TaskFinished { worker: 1, graph: 9, task: n + 5, bytes: 1 }).is_empty());
     assert!(sim.core.handle(Event::InputsLost { worker: 1, graph: 9, task: n }).is_empty());
-    assert!(sim.core.handle(Event::TaskFailed { worker: 1, graph: 9, task: usize::MAX, error: "x".into() }).is_empty());
+    assert!(
+        sim.core
+            .handle(Event::TaskFailed {
+                worker: 1,
+                graph: 9,
+                task: usize::MAX,
+                error: "x".into(),
+                kind: FailureKind::Failed
+            })
+            .is_empty()
+    );
     while sim.step() {}
     assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
 }
@@ -376,7 +386,7 @@ fn graphs_for_the_gpu_go_only_to_workers_with_a_gpu() {
     let cmds = core.handle(Event::Submitted { client: 1, graph: 3, tasks: independent_tasks(), gpu_only: true });
     assert!(
         cmds.iter()
-            .any(|c| matches!(c, Command::Failed { graph: 3, resources: true, error, .. } if error.contains("GPU"))),
+            .any(|c| matches!(c, Command::Failed { graph: 3, kind: FailureKind::Resources, error, .. } if error.contains("GPU"))),
         "{cmds:?}"
     );
     core.handle(Event::WorkerJoined { worker: 2, info: gpu });
@@ -391,6 +401,9 @@ fn graphs_for_the_gpu_go_only_to_workers_with_a_gpu() {
     assert!(!computes_on(&cmds, 1).is_empty(), "{cmds:?}");
     // The GPU worker leaves: its GPU graph cannot finish and fails; the other goes on.
     let cmds = core.handle(Event::WorkerLost { worker: 2 });
-    assert!(cmds.iter().any(|c| matches!(c, Command::Failed { graph: 4, resources: true, .. })), "{cmds:?}");
+    assert!(
+        cmds.iter().any(|c| matches!(c, Command::Failed { graph: 4, kind: FailureKind::Resources, .. })),
+        "{cmds:?}"
+    );
     assert!(!cmds.iter().any(|c| matches!(c, Command::Failed { graph: 5, .. })), "{cmds:?}");
 }

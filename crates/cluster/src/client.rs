@@ -8,9 +8,9 @@ use tessera_kernels::Value;
 use tessera_metrics::{WorkerRun, WorkerStatus};
 use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
 
-use super::protocol::{FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
-use super::worker::PeerPool;
-use super::{CONNECT_TIMEOUT, ClusterError};
+use crate::protocol::{FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
+use crate::worker::PeerPool;
+use crate::{CONNECT_TIMEOUT, ClusterError};
 
 /// Hears what a cluster run is doing while it runs.
 pub trait Watch {
@@ -79,7 +79,7 @@ impl Client {
     ) -> Result<ClusterRun, ClusterError> {
         let request = self.next_request;
         self.next_request += 1;
-        let tasks = rmp_serde::to_vec(graph).map_err(|e| ClusterError::Failed(e.to_string()))?;
+        let tasks = rmp_serde::to_vec_named(graph).map_err(|e| ClusterError::Failed(e.to_string()))?;
         let Client { runtime, send, recv, peers, .. } = self;
         runtime.block_on(async {
             write_frame(send, &ToScheduler::Submit { request, tasks, gpu_only }).await?;
@@ -89,18 +89,19 @@ impl Client {
                     .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
                 if watch.cancelled() {
                     write_frame(send, &ToScheduler::Cancel { request }).await?;
-                    return Err(ClusterError::Failed("cancelled".into()));
+                    return Err(ClusterError::Cancelled);
                 }
                 match message {
                     FromScheduler::Progress { request: r, done, total, layers } if r == request => {
                         watch.progress(done, total, &layers)
                     }
                     FromScheduler::Workers(status) => watch.workers(&status),
-                    FromScheduler::Failed { request: r, error, resources } if r == request => {
-                        return Err(if resources {
-                            ClusterError::Resources(error)
-                        } else {
-                            ClusterError::Failed(error)
+                    FromScheduler::Failed { request: r, error, kind } if r == request => {
+                        return Err(match kind {
+                            FailureKind::BadInput => ClusterError::BadInput(error),
+                            FailureKind::Resources => ClusterError::Resources(error),
+                            FailureKind::Cancelled => ClusterError::Cancelled,
+                            FailureKind::Failed => ClusterError::Failed(error),
                         });
                     }
                     FromScheduler::Result { request: r, graph: id, outputs, usage } if r == request => {

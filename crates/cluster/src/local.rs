@@ -1,5 +1,5 @@
-//! `--scheduler local-cluster`: a scheduler and worker processes of this same binary on
-//! loopback, torn down when the run ends — normally, on error, on a signal (through
+//! A local cluster: a scheduler and worker processes of a given program on loopback
+//! (the `tessera` binary's `scheduler` and `worker` commands), torn down when the run ends — normally, on error, on a signal (through
 //! `tessera_runtime::cleanup`), or when this process is killed (children get SIGKILL
 //! when their parent dies, so none is ever orphaned). Children are stopped with SIGTERM
 //! first, so each removes its own spill folder.
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tessera_runtime::cleanup;
 use tessera_runtime::spill::SpillDir;
 
-use crate::error::CliError;
+use crate::ClusterError;
 
 /// How long the scheduler may take to write its cluster file.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -25,14 +25,15 @@ pub struct LocalCluster {
     memory_limit: u64,
     next_worker: usize,
     /// `--device` of its workers.
-    device: &'static str,
+    device: String,
+    /// The program started for the scheduler and each worker.
+    program: PathBuf,
 }
 
-fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
-    let exe = std::env::current_exe().map_err(|e| CliError::Failed(format!("cannot find the tessera binary: {e}")))?;
-    let log =
-        std::fs::File::create(log).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", log.display())))?;
-    let mut cmd = Command::new(exe);
+fn spawn(program: &Path, args: &[&str], log: &Path) -> Result<Child, ClusterError> {
+    let log = std::fs::File::create(log)
+        .map_err(|e| ClusterError::Failed(format!("cannot create {}: {e}", log.display())))?;
+    let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     #[cfg(target_os = "linux")]
     {
@@ -45,41 +46,51 @@ fn spawn(args: &[&str], log: &Path) -> Result<Child, CliError> {
             });
         }
     }
-    let child = cmd.spawn().map_err(|e| CliError::Failed(format!("cannot start {}: {e}", args[0])))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| ClusterError::Failed(format!("cannot start {} {}: {e}", program.display(), args[0])))?;
     cleanup::register_child(child.id());
     Ok(child)
 }
 
 impl LocalCluster {
-    /// Starts a scheduler and `workers` workers with `threads` threads each.
-    pub fn start(workers: usize, threads: usize, memory_limit: u64) -> Result<LocalCluster, CliError> {
-        LocalCluster::start_on(workers, threads, memory_limit, "cpu")
-    }
-
-    /// [`LocalCluster::start`] with workers computing on `device` (`cpu`, `gpu`, `auto`).
-    pub fn start_on(
+    /// Starts `program scheduler` and `workers` times `program worker` with `threads`
+    /// threads each, computing on `device` (`cpu`, `gpu`, `auto`). `program` is the
+    /// `tessera` binary, or any program with its `scheduler` and `worker` commands.
+    pub fn start(
+        program: &Path,
         workers: usize,
         threads: usize,
         memory_limit: u64,
-        device: &'static str,
-    ) -> Result<LocalCluster, CliError> {
+        device: &str,
+    ) -> Result<LocalCluster, ClusterError> {
         let dir = std::env::temp_dir().join(format!("tessera-local-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ClusterError::Failed(format!("cannot create {}: {e}", dir.display())))?;
         cleanup::register(&dir);
-        let mut cluster = LocalCluster { dir, children: Vec::new(), threads, memory_limit, next_worker: 0, device };
+        let mut cluster = LocalCluster {
+            dir,
+            children: Vec::new(),
+            threads,
+            memory_limit,
+            next_worker: 0,
+            device: device.to_string(),
+            program: program.to_path_buf(),
+        };
         let file = cluster.cluster_file();
         let file_arg = file.to_string_lossy().into_owned();
         cluster.children.push(spawn(
+            &cluster.program,
             &["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &file_arg],
             &cluster.dir.join("scheduler.log"),
         )?);
         let started = Instant::now();
         while tessera_transport::ClusterFile::read(&file).is_err() {
             if let Ok(Some(status)) = cluster.children[0].try_wait() {
-                return Err(CliError::Failed(format!("the local scheduler exited at start ({status})")));
+                return Err(ClusterError::Failed(format!("the local scheduler exited at start ({status})")));
             }
             if started.elapsed() > START_TIMEOUT {
-                return Err(CliError::Failed("the local scheduler did not start within 15 s".into()));
+                return Err(ClusterError::Failed("the local scheduler did not start within 15 s".into()));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -90,7 +101,7 @@ impl LocalCluster {
     }
 
     /// Starts one more worker (named `local-N`).
-    pub fn add_worker(&mut self) -> Result<(), CliError> {
+    pub fn add_worker(&mut self) -> Result<(), ClusterError> {
         let name = format!("local-{}", self.next_worker);
         self.next_worker += 1;
         let file = self.cluster_file().to_string_lossy().into_owned();
@@ -106,9 +117,9 @@ impl LocalCluster {
             "--name",
             &name,
             "--device",
-            self.device,
+            &self.device,
         ];
-        let child = spawn(&args, &self.dir.join(format!("{name}.log")))?;
+        let child = spawn(&self.program, &args, &self.dir.join(format!("{name}.log")))?;
         self.children.push(child);
         Ok(())
     }

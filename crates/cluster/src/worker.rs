@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use quinn::{Connection, Endpoint};
 use tessera_graph::TaskGraph;
-use tessera_kernels::{Backend, Value, wire};
+use tessera_kernels::{Backend, KernelError, Value, wire};
 use tessera_metrics::{TaskSpan, Usage, current_rss_bytes};
 use tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS;
 use tessera_transport::{
@@ -19,11 +19,12 @@ use tessera_transport::{
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::protocol::{
-    Beat, Counters as Sent, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler, VALUE_LIMIT,
+use crate::protocol::{
+    Beat, Counters as Sent, FailureKind, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler,
+    VALUE_LIMIT,
 };
-use super::store::{Key, Store};
-use super::{CONNECT_TIMEOUT, ClusterError};
+use crate::store::{Key, Store};
+use crate::{CONNECT_TIMEOUT, ClusterError};
 
 /// Tasks projected to touch at most this many bytes run inline on the event loop...
 const INLINE_TASK_BYTES: u64 = 256 << 10;
@@ -243,7 +244,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
     };
     let (mut send, mut recv) = send_hello(&conn, &file.secret, role).await?;
     let device = options.gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
-    eprintln!("worker {}: joined {} ({} threads, {device})", options.name, file.address, options.threads);
+    tracing::info!("worker {}: joined {} ({} threads, {device})", options.name, file.address, options.threads);
 
     let (out_tx, mut out_rx) = unbounded_channel::<ToScheduler>();
     tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });
@@ -269,7 +270,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             FromScheduler::Graph { graph, tasks } => {
                 // A big graph takes a while to decode: off the event loop, so heartbeats go on.
                 let decoded = tokio::task::spawn_blocking(move || {
-                    rmp_serde::from_slice::<TaskGraph>(&tasks)
+                    rmp_serde::from_slice::<TaskGraph>(&tasks.0)
                         .map_err(|e| e.to_string())
                         .and_then(|g| g.validate().map(|()| g))
                 })
@@ -284,7 +285,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             }
             FromScheduler::Compute { graph, task, inputs } => {
                 let Some((tasks, small_blocks, first_readers)) = graphs.get(&graph).cloned() else {
-                    let _ = out_tx.send(ToScheduler::Failed { graph, task, error: "unknown graph".into() });
+                    let error = "unknown graph".into();
+                    let _ = out_tx.send(ToScheduler::Failed { graph, task, error, kind: FailureKind::Failed });
                     continue;
                 };
                 lock(&shared.queued).insert((graph, task));
@@ -354,7 +356,8 @@ fn first_readers(graph: &TaskGraph) -> Vec<u64> {
 async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool) -> Option<ToScheduler> {
     let Job { tasks, graph, task, inputs, inline, backend, next_reader } = job;
     let Ok(_permit) = slots.acquire().await else {
-        return Some(ToScheduler::Failed { graph, task, error: "worker is shutting down".into() });
+        let error = "worker is shutting down".into();
+        return Some(ToScheduler::Failed { graph, task, error, kind: FailureKind::Failed });
     };
     let projected = tasks.tasks.get(task as usize).map_or(0, |t| t.projected_bytes);
     shared.admit(projected).await;
@@ -412,11 +415,18 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
                     counters.done.fetch_add(1, Relaxed);
                     ToScheduler::Finished { graph, task, bytes, counters: counters.sent(&shared.store) }
                 }
-                Err(e) => ToScheduler::Failed { graph, task, error: format!("cannot spill to disk: {e}") },
+                Err(e) => {
+                    let error = format!("cannot spill to disk: {e}");
+                    ToScheduler::Failed { graph, task, error, kind: FailureKind::Failed }
+                }
             }
         }
-        Ok(Err(e)) => ToScheduler::Failed { graph, task, error: e.to_string() },
-        Err(error) => ToScheduler::Failed { graph, task, error },
+        Ok(Err(e)) => {
+            // Values numpy refuses are the input's fault, here as in a local run.
+            let kind = if matches!(e, KernelError::Value { .. }) { FailureKind::BadInput } else { FailureKind::Failed };
+            ToScheduler::Failed { graph, task, error: e.to_string(), kind }
+        }
+        Err(error) => ToScheduler::Failed { graph, task, error, kind: FailureKind::Failed },
     };
     shared.release(projected);
     Some(reply)

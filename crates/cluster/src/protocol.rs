@@ -1,9 +1,11 @@
 //! Messages between scheduler, workers and clients.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tessera_metrics::{WorkerRun, WorkerStatus};
+pub use tessera_runtime::distributed::FailureKind;
 
 /// Where a value can be fetched: a worker's peer endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,8 @@ pub enum ToScheduler {
         task: u64,
         /// The error.
         error: String,
+        /// Its class (the exit code the user sees).
+        kind: FailureKind,
     },
     /// Client: compute this graph (rmp-serde encoded `TaskGraph`).
     Submit {
@@ -77,6 +81,61 @@ pub enum ToScheduler {
         /// The request.
         request: u64,
     },
+}
+
+/// Who may send a message: the role its connection proved in its hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// Only workers report work.
+    Worker,
+    /// Only clients submit, cancel and take delivery.
+    Client,
+}
+
+impl ToScheduler {
+    /// The role that may send this message.
+    pub fn sender(&self) -> Sender {
+        match self {
+            ToScheduler::Finished { .. }
+            | ToScheduler::Heartbeat(_)
+            | ToScheduler::StealAnswer { .. }
+            | ToScheduler::InputsLost { .. }
+            | ToScheduler::Failed { .. } => Sender::Worker,
+            ToScheduler::Submit { .. } | ToScheduler::Cancel { .. } | ToScheduler::Delivered { .. } => Sender::Client,
+        }
+    }
+
+    /// The message's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ToScheduler::Finished { .. } => "Finished",
+            ToScheduler::Heartbeat(_) => "Heartbeat",
+            ToScheduler::StealAnswer { .. } => "StealAnswer",
+            ToScheduler::InputsLost { .. } => "InputsLost",
+            ToScheduler::Failed { .. } => "Failed",
+            ToScheduler::Submit { .. } => "Submit",
+            ToScheduler::Cancel { .. } => "Cancel",
+            ToScheduler::Delivered { .. } => "Delivered",
+        }
+    }
+}
+
+/// Bytes shared by several messages (a graph sent to every worker), encoded as one
+/// msgpack binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedBytes(pub Arc<[u8]>);
+
+impl Serialize for SharedBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(deserializer)?;
+        Ok(SharedBytes(Arc::from(bytes.into_vec())))
+    }
 }
 
 /// The cumulative counters a worker sends with every finished task.
@@ -128,9 +187,9 @@ pub enum FromScheduler {
     Graph {
         /// The graph id.
         graph: u64,
-        /// The rmp-serde encoded `TaskGraph`.
-        #[serde(with = "serde_bytes")]
-        tasks: Vec<u8>,
+        /// The rmp-serde encoded `TaskGraph`, as the client sent it (one copy in the
+        /// scheduler, shared by every worker's message).
+        tasks: SharedBytes,
     },
     /// Worker: compute a task; for each input, the peer holding it (`None`: itself).
     Compute {
@@ -191,8 +250,8 @@ pub enum FromScheduler {
         request: u64,
         /// Why.
         error: String,
-        /// Refused for resources.
-        resources: bool,
+        /// Its class (the exit code the user sees).
+        kind: FailureKind,
     },
 }
 
@@ -268,7 +327,7 @@ mod tests {
         let block = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[3]), vec![1.0, 2.0, 3.0]).expect("shape");
         let value = tessera_kernels::Value::Block(tessera_kernels::Block::F64(block));
         vec![
-            rmp_serde::to_vec(&graph).expect("encodes"),
+            rmp_serde::to_vec_named(&graph).expect("encodes"),
             tessera_kernels::wire::encode(&value),
             rmp_serde::to_vec_named(&ToScheduler::InputsLost { graph: 1, task: 2 }).expect("encodes"),
         ]

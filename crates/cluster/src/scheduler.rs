@@ -11,12 +11,33 @@ use tessera_runtime::distributed::{ClusterScheduler, Command, Event, HEARTBEAT_I
 use tessera_transport::{MAX_FRAME_BYTES, PendingPeers, Role, accept_hello, read_frame, write_batch};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::protocol::{Beat, Counters, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
+use crate::protocol::{
+    Beat, Counters, FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, Peer, Sender, SharedBytes, ToScheduler,
+};
 
 enum Input {
-    Joined { id: u64, role: Role, tx: UnboundedSender<FromScheduler>, conn: Connection },
-    Message { id: u64, message: ToScheduler },
-    Lost { id: u64 },
+    Joined {
+        id: u64,
+        role: Role,
+        tx: UnboundedSender<FromScheduler>,
+        conn: Connection,
+    },
+    Message {
+        id: u64,
+        message: ToScheduler,
+    },
+    /// A client's graph, decoded and validated on its connection's task (a big graph
+    /// takes a while, and the event loop must not wait for it).
+    Submitted {
+        id: u64,
+        request: u64,
+        graph: Result<Arc<TaskGraph>, String>,
+        bytes: Arc<[u8]>,
+        gpu_only: bool,
+    },
+    Lost {
+        id: u64,
+    },
     Tick,
 }
 
@@ -37,7 +58,7 @@ struct Worker {
 struct Graph {
     client: u64,
     request: u64,
-    bytes: Arc<Vec<u8>>,
+    bytes: Arc<[u8]>,
     last_progress: u64,
     /// Tasks finished per worker, for the log line and the client's usage report.
     finished_by: BTreeMap<u64, u64>,
@@ -87,7 +108,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
         let pending = Arc::new(PendingPeers::default());
         while let Some(incoming) = endpoint.accept().await {
             let Some(place) = pending.admit() else {
-                eprintln!(
+                tracing::warn!(
                     "scheduler: refused a peer from {}: too many peers in their hello",
                     incoming.remote_address()
                 );
@@ -107,7 +128,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 drop(place);
                 match proved {
                     Ok((role, send, recv)) => connection(id, conn, role, send, recv, tx).await,
-                    Err(e) => eprintln!("scheduler: refused a peer from {}: {e}", conn.remote_address()),
+                    Err(e) => tracing::warn!("scheduler: refused a peer from {}: {e}", conn.remote_address()),
                 }
             });
         }
@@ -127,7 +148,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 conn,
             } => {
                 let device = gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
-                eprintln!("scheduler: worker {name} joined from {listen} ({threads} threads, {device})");
+                tracing::info!("scheduler: worker {name} joined from {listen} ({threads} threads, {device})");
                 let status = WorkerStatus { name: name.clone(), threads, memory_limit, ..WorkerStatus::default() };
                 let peer = Peer { listen, certificate };
                 workers.insert(
@@ -165,18 +186,36 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Lost { id } => {
                 if let Some(w) = workers.remove(&id) {
-                    eprintln!("scheduler: lost worker {}; recomputing what it held", w.status.name);
+                    tracing::warn!("scheduler: lost worker {}; recomputing what it held", w.status.name);
                     vec![Event::WorkerLost { worker: id }]
                 } else if clients.remove(&id).is_some() {
                     let before = graphs.len();
                     graphs.retain(|_, g| g.client != id);
                     if graphs.len() < before {
-                        eprintln!("scheduler: client {id} left; cancelled its {} graph(s)", before - graphs.len());
+                        tracing::info!("scheduler: client {id} left; cancelled its {} graph(s)", before - graphs.len());
                     }
                     vec![Event::ClientLeft { client: id }]
                 } else {
                     vec![]
                 }
+            }
+            Input::Submitted { id, request, graph: Ok(decoded), bytes, gpu_only } => {
+                let graph = next_graph;
+                next_graph += 1;
+                let baseline = workers.iter().map(|(&w, worker)| (w, worker.beat.clone())).collect();
+                graphs.insert(
+                    graph,
+                    Graph { client: id, request, bytes, last_progress: 0, finished_by: Default::default(), baseline },
+                );
+                vec![Event::Submitted { client: id, graph, tasks: decoded, gpu_only }]
+            }
+            Input::Submitted { id, request, graph: Err(e), .. } => {
+                tracing::warn!("scheduler: refused a malformed graph from client {id}: {e}");
+                if let Some(c) = clients.get(&id) {
+                    let error = format!("malformed graph: {e}");
+                    let _ = c.send(FromScheduler::Failed { request, error, kind: FailureKind::BadInput });
+                }
+                vec![]
             }
             Input::Message { id, message } => match message {
                 ToScheduler::Finished { graph, task, bytes, counters } => {
@@ -200,41 +239,11 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 ToScheduler::InputsLost { graph, task } => {
                     vec![Event::InputsLost { worker: id, graph, task: task as usize }]
                 }
-                ToScheduler::Failed { graph, task, error } => {
-                    vec![Event::TaskFailed { worker: id, graph, task: task as usize, error }]
+                ToScheduler::Failed { graph, task, error, kind } => {
+                    vec![Event::TaskFailed { worker: id, graph, task: task as usize, error, kind }]
                 }
-                ToScheduler::Submit { request, tasks, gpu_only } => match rmp_serde::from_slice::<TaskGraph>(&tasks)
-                    .map_err(|e| e.to_string())
-                    .and_then(|g| g.validate().map(|()| g))
-                {
-                    Ok(decoded) => {
-                        let graph = next_graph;
-                        next_graph += 1;
-                        let baseline = workers.iter().map(|(&w, worker)| (w, worker.beat.clone())).collect();
-                        graphs.insert(
-                            graph,
-                            Graph {
-                                client: id,
-                                request,
-                                bytes: Arc::new(tasks),
-                                last_progress: 0,
-                                finished_by: Default::default(),
-                                baseline,
-                            },
-                        );
-                        vec![Event::Submitted { client: id, graph, tasks: Arc::new(decoded), gpu_only }]
-                    }
-                    Err(e) => {
-                        if let Some(c) = clients.get(&id) {
-                            let _ = c.send(FromScheduler::Failed {
-                                request,
-                                error: format!("malformed graph: {e}"),
-                                resources: false,
-                            });
-                        }
-                        vec![]
-                    }
-                },
+                // Decoded on the connection's task: it arrives as `Input::Submitted`.
+                ToScheduler::Submit { .. } => vec![],
                 ToScheduler::Delivered { request } | ToScheduler::Cancel { request } => {
                     let done: Vec<u64> = graphs
                         .iter()
@@ -323,7 +332,7 @@ fn dispatch(
 ) {
     if let Command::Disconnect { worker } = command {
         if let Some(w) = workers.remove(&worker) {
-            eprintln!("scheduler: worker {} missed its heartbeats; recomputing what it held", w.status.name);
+            tracing::warn!("scheduler: worker {} missed its heartbeats; recomputing what it held", w.status.name);
             w.conn.close(2u32.into(), b"missed heartbeats");
         }
         return;
@@ -337,7 +346,7 @@ fn dispatch(
     match command {
         Command::ShareGraph { worker, graph } => {
             if let Some(g) = graphs.get(&graph) {
-                to_worker(worker, FromScheduler::Graph { graph, tasks: g.bytes.as_ref().clone() });
+                to_worker(worker, FromScheduler::Graph { graph, tasks: SharedBytes(g.bytes.clone()) });
             }
         }
         Command::Compute { worker, graph, task, inputs } => {
@@ -371,7 +380,7 @@ fn dispatch(
             let Some(g) = graphs.get(&graph) else { return };
             let usage = g.usage(workers);
             let shares: Vec<String> = usage.iter().map(|u| format!("{} tasks on {}", u.tasks, u.name)).collect();
-            eprintln!("scheduler: graph {graph} finished: {}", shares.join(", "));
+            tracing::info!("scheduler: graph {graph} finished: {}", shares.join(", "));
             if let Some(c) = clients.get(&client) {
                 let outputs = outputs
                     .into_iter()
@@ -380,10 +389,10 @@ fn dispatch(
                 let _ = c.send(FromScheduler::Result { request: g.request, graph, outputs, usage });
             }
         }
-        Command::Failed { client, graph, error, resources } => {
+        Command::Failed { client, graph, error, kind } => {
             let request = graphs.remove(&graph).map_or(0, |g| g.request);
             if let Some(c) = clients.get(&client) {
-                let _ = c.send(FromScheduler::Failed { request, error, resources });
+                let _ = c.send(FromScheduler::Failed { request, error, kind });
             }
         }
     }
@@ -399,13 +408,32 @@ async fn connection(
     tx: UnboundedSender<Input>,
 ) {
     let (out_tx, mut out_rx) = unbounded_channel::<FromScheduler>();
-    let limit = if matches!(role, Role::Client) { GRAPH_FRAME_LIMIT } else { MAX_FRAME_BYTES };
+    let proved = if matches!(role, Role::Client) { Sender::Client } else { Sender::Worker };
+    let limit = if proved == Sender::Client { GRAPH_FRAME_LIMIT } else { MAX_FRAME_BYTES };
     if tx.send(Input::Joined { id, role, tx: out_tx, conn: conn.clone() }).is_err() {
         return;
     }
     let writer = tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });
     loop {
         match read_frame::<_, ToScheduler>(&mut recv, limit).await {
+            Ok(message) if message.sender() != proved => {
+                tracing::warn!(
+                    "scheduler: ignored {} from {} {id}: only a {} may send it",
+                    message.name(),
+                    if proved == Sender::Client { "client" } else { "worker" },
+                    if proved == Sender::Client { "worker" } else { "client" },
+                );
+            }
+            Ok(ToScheduler::Submit { request, tasks, gpu_only }) => {
+                let bytes: Arc<[u8]> = Arc::from(tasks);
+                let shared = bytes.clone();
+                let graph = tokio::task::spawn_blocking(move || decode_graph(&shared))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("decoding failed: {e}")));
+                if tx.send(Input::Submitted { id, request, graph, bytes, gpu_only }).is_err() {
+                    break;
+                }
+            }
             Ok(message) => {
                 if tx.send(Input::Message { id, message }).is_err() {
                     break;
@@ -413,7 +441,7 @@ async fn connection(
             }
             Err(e) => {
                 if conn.close_reason().is_none() {
-                    eprintln!("scheduler: dropping peer {id}: {e}");
+                    tracing::warn!("scheduler: dropping peer {id}: {e}");
                     conn.close(1u32.into(), b"protocol error");
                 }
                 break;
@@ -422,4 +450,11 @@ async fn connection(
     }
     writer.abort();
     let _ = tx.send(Input::Lost { id });
+}
+
+/// A graph from a client, decoded and fully validated before any task of it runs.
+fn decode_graph(bytes: &[u8]) -> Result<Arc<TaskGraph>, String> {
+    let graph = rmp_serde::from_slice::<TaskGraph>(bytes).map_err(|e| e.to_string())?;
+    graph.validate()?;
+    Ok(Arc::new(graph))
 }

@@ -1,0 +1,58 @@
+//! tessera-cluster: running task graphs on a cluster of worker processes that talk QUIC.
+//!
+//! Every decision (which worker runs what, what is recomputed when a worker dies, what
+//! a steal moves) is made by the sans-IO core [`tessera_runtime::distributed`]; this
+//! crate only moves messages: it turns frames into events, and commands into frames,
+//! so the core can be tested by a simulator without sockets. Graphs travel once per
+//! worker; values travel worker to worker (and to the client) on streams of their own,
+//! as raw bytes ([`tessera_kernels::wire`]).
+//!
+//! Three ways to have a cluster: processes started by hand or by a launcher
+//! ([`serve_scheduler`], [`run_worker`]), a [`LocalCluster`] of processes on loopback
+//! (the program to start is a parameter, so any binary that has `scheduler` and
+//! `worker` commands can be one), and a [`Standalone`] cluster whose scheduler and
+//! workers are tasks of this process, talking real QUIC over loopback.
+//!
+//! Logging goes through `tracing`; the binary decides where it is written.
+
+mod client;
+mod local;
+mod protocol;
+mod scheduler;
+mod standalone;
+mod store;
+mod worker;
+
+pub use client::{Client, ClusterRun, NoWatch, Watch};
+pub use local::LocalCluster;
+pub use standalone::Standalone;
+
+/// How long connecting to the scheduler or a peer may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub use scheduler::serve_scheduler;
+pub use worker::{WorkerOptions, run_worker};
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// Connecting, authenticating or talking to a peer failed.
+    #[error(transparent)]
+    Transport(#[from] tessera_transport::TransportError),
+    /// The graph or a value in it is wrong (a malformed graph, a value numpy refuses).
+    #[error("{0}")]
+    BadInput(String),
+    /// The scheduler refused the graph because a task cannot fit any worker's memory,
+    /// or no worker has the device it needs.
+    #[error("{0}")]
+    Resources(String),
+    /// Its user cancelled the run (the same message as a cancelled local run).
+    #[error("cancelled")]
+    Cancelled,
+    /// The computation failed.
+    #[error("{0}")]
+    Failed(String),
+    /// The scheduler went away.
+    #[error("lost the connection to the scheduler: {0}")]
+    SchedulerLost(String),
+}

@@ -1,0 +1,143 @@
+//! Full validation of a task graph that came from the network, before any task runs.
+//!
+//! A kernel indexes into the graph without checking: layers by id, expression nodes by
+//! index, source arrays through view maps. A graph that a peer malformed (by accident
+//! or on purpose) must therefore be refused here, with a message, and never reach a
+//! kernel, where it would be an out-of-bounds panic. The rules are exactly what the
+//! kernels rely on; lowering produces only graphs that pass (checked in debug builds).
+
+use tessera_chunks::Chunks;
+
+use crate::{FNode, FusedExpr, Kernel, LayerId, Leaf, ReduceStage, TaskGraph, ViewMap};
+
+/// Checks every index and every bound a kernel will use.
+pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
+    for (id, layer) in graph.layers.iter().enumerate() {
+        let fail = |what: String| format!("layer {id} ({}): {what}", layer.name);
+        if let Some(chunks) = &layer.chunks
+            && chunks.ndim() != layer.grid.len()
+        {
+            return Err(fail("its chunks and its grid have different dimensions".into()));
+        }
+        let array_chunks = || layer.chunks.as_ref().ok_or_else(|| fail("it has no chunks".into()));
+        match &layer.kernel {
+            Kernel::Blockwise(expr) => {
+                let chunks = array_chunks()?;
+                if chunks.grid_shape() != layer.grid {
+                    return Err(fail("its grid is not its chunks' grid".into()));
+                }
+                check_expr(graph, id, expr, &chunks.shape()).map_err(fail)?;
+            }
+            Kernel::Reduce(r) => {
+                let mut seen = vec![false; r.input_ndim];
+                for &a in &r.axes {
+                    match seen.get_mut(a) {
+                        Some(s) if !*s => *s = true,
+                        _ => return Err(fail(format!("reduces axis {a} of a {}-d input", r.input_ndim))),
+                    }
+                }
+                if let ReduceStage::Partial { expr, input } = &r.stage {
+                    if input.ndim() != r.input_ndim || layer.grid.len() != r.input_ndim {
+                        return Err(fail("its input has the wrong number of dimensions".into()));
+                    }
+                    if layer.grid.iter().zip(input.grid_shape()).any(|(&g, n)| g > n) {
+                        return Err(fail("its grid is larger than its input's".into()));
+                    }
+                    check_expr(graph, id, expr, &input.shape()).map_err(fail)?;
+                }
+            }
+            Kernel::MatMul(m) => {
+                let chunks = array_chunks()?;
+                if chunks.ndim() != 2 || m.inner.ndim() != 1 || chunks.grid_shape() != layer.grid {
+                    return Err(fail("a matrix product needs 2-D output and 1-D inner chunks".into()));
+                }
+                let (shape, inner) = (chunks.shape(), m.inner.shape()[0]);
+                check_expr(graph, id, &m.a, &[shape[0], inner]).map_err(fail)?;
+                check_expr(graph, id, &m.b, &[inner, shape[1]]).map_err(fail)?;
+            }
+        }
+    }
+    for (id, t) in graph.tasks.iter().enumerate() {
+        let layer = graph.layers.get(t.layer).ok_or_else(|| format!("task {id} names a missing layer"))?;
+        if t.block.len() != layer.grid.len() || t.block.iter().zip(&layer.grid).any(|(b, g)| b >= g) {
+            return Err(format!("task {id} names a block outside its layer"));
+        }
+        if t.deps.iter().any(|&d| d >= id) {
+            return Err(format!("task {id} depends on a later task"));
+        }
+    }
+    if graph.tasks.is_empty() || graph.outputs.iter().any(|&o| o >= graph.tasks.len()) {
+        return Err("the outputs are not tasks of the graph".into());
+    }
+    if graph.chunks.ndim() != graph.shape.len() || graph.chunks.shape() != graph.shape {
+        return Err("the result's chunks do not match its shape".into());
+    }
+    Ok(())
+}
+
+/// A fused expression evaluated over an array of `shape`, in layer `layer`: operands
+/// come before their users, inputs are earlier layers with chunks, and every view
+/// stays inside its source.
+fn check_expr(graph: &TaskGraph, layer: LayerId, expr: &FusedExpr, shape: &[usize]) -> Result<(), String> {
+    if expr.nodes.is_empty() {
+        return Err("an empty expression".into());
+    }
+    for (i, (node, _)) in expr.nodes.iter().enumerate() {
+        let operands: &[usize] = match node {
+            FNode::Leaf(_) => &[],
+            FNode::Unary(_, a) | FNode::Cast(a) => std::slice::from_ref(a),
+            FNode::Binary(_, a, b) => &[*a, *b],
+            FNode::Where(c, a, b) => &[*c, *a, *b],
+        };
+        if operands.iter().any(|&o| o >= i) {
+            return Err(format!("expression node {i} reads a node that is not before it"));
+        }
+        match node {
+            FNode::Leaf(Leaf::Gen { generator, view }) => check_view(view, shape, &generator.shape)
+                .map_err(|e| format!("expression node {i} reads its generator {e}"))?,
+            FNode::Leaf(Leaf::Input { layer: source, view }) => {
+                if *source >= layer {
+                    return Err(format!("expression node {i} reads layer {source}, which is not before it"));
+                }
+                let chunks: &Chunks = graph.layers[*source]
+                    .chunks
+                    .as_ref()
+                    .ok_or_else(|| format!("expression node {i} reads layer {source}, which has no blocks"))?;
+                check_view(view, shape, &chunks.shape())
+                    .map_err(|e| format!("expression node {i} reads layer {source} {e}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A view from an array of `shape` into a source of `source` stays inside the source.
+fn check_view(view: &ViewMap, shape: &[usize], source: &[usize]) -> Result<(), String> {
+    if view.out_ndim != shape.len() || view.axes.len() != source.len() {
+        return Err("through a view of the wrong dimensions".into());
+    }
+    if shape.contains(&0) {
+        // An empty array reads nothing.
+        return Ok(());
+    }
+    let outside = || Err("outside its bounds".to_string());
+    for (axis, &len) in view.axes.iter().zip(source) {
+        let len = len as i128;
+        let (first, last) = match axis.out_axis {
+            None => (axis.offset as i128, axis.offset as i128),
+            Some(o) => {
+                let Some(&n) = shape.get(o) else { return outside() };
+                if n == 0 {
+                    continue;
+                }
+                let first = axis.offset as i128;
+                (first, first + axis.step as i128 * (n as i128 - 1))
+            }
+        };
+        if first.min(last) < 0 || first.max(last) >= len {
+            return outside();
+        }
+    }
+    Ok(())
+}
