@@ -21,6 +21,8 @@ mod protocol;
 mod scheduler;
 mod standalone;
 mod store;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 pub use client::{Client, ClusterRun, NoWatch, Watch};

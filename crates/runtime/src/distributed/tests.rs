@@ -289,6 +289,30 @@ fn events_about_unknown_tasks_change_nothing() {
     assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
 }
 
+/// Only workers that joined report work: events naming any other id (a client's
+/// connection, a worker already lost) neither fail a graph nor make a holder.
+#[test]
+fn events_from_ids_that_are_not_workers_change_nothing() {
+    let graph = seed_graph();
+    let mut sim = Sim::new(&[1], graph.clone());
+    sim.submit();
+    for task in 0..graph.tasks.len() {
+        let lies = [
+            Event::TaskFinished { worker: 77, graph: 9, task, bytes: 1 },
+            Event::StealAnswered { worker: 77, graph: 9, task, stolen: true },
+            Event::InputsLost { worker: 77, graph: 9, task },
+            Event::TaskFailed { worker: 77, graph: 9, task, error: "lie".into(), kind: FailureKind::Failed },
+            Event::Heartbeat { worker: 77, at_ms: 0 },
+        ];
+        for lie in lies {
+            assert!(sim.core.handle(lie).is_empty());
+        }
+    }
+    while sim.step() {}
+    assert!(sim.failed.is_none(), "{:?}", sim.failed);
+    assert_eq!(sim.result().to_bits(), local_result(&graph).to_bits());
+}
+
 /// Twelve independent tasks, each its own output.
 fn independent_tasks() -> Arc<TaskGraph> {
     let x = Array::ones(&[12], &ChunkSpec::parse("1").expect("valid")).expect("valid");
