@@ -4,7 +4,7 @@ use tessera::{ChunkSpec, LowerOptions, TaskGraph, format_bytes, lower};
 use tessera_expr::EvalOptions;
 
 use crate::error::CliError;
-use crate::run::evaluate_array;
+use crate::evaluate::evaluate_array;
 
 /// Refuses `graph` (lowered from `source`) when a task cannot fit `limit`, naming the
 /// largest chunk size that would.

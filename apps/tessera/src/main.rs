@@ -17,6 +17,7 @@ mod cli;
 mod cluster;
 mod device;
 mod error;
+mod evaluate;
 mod fit;
 mod limits;
 mod logging;
@@ -28,6 +29,7 @@ mod run;
 mod signals;
 mod sweep;
 mod sweep_plot;
+mod sweep_row;
 mod ui;
 
 use std::process::ExitCode;

@@ -2,8 +2,10 @@
 
 use std::time::Instant;
 
-use tessera::{Array, ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, lower};
-use tessera_expr::{EvalOptions, Value};
+use tessera::{ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, lower};
+use tessera_expr::EvalOptions;
+
+use crate::evaluate::evaluate_array;
 use tessera_metrics::{Usage, available_memory_bytes};
 
 use crate::cli::{Device, RunArgs, SchedulerKind};
@@ -163,17 +165,6 @@ fn read_source(path: &std::path::Path) -> Result<String, CliError> {
         )));
     }
     String::from_utf8(bytes).map_err(|_| CliError::BadInput(format!("{} is not UTF-8 text", path.display())))
-}
-
-/// Evaluates an expression into the array it computes (a number becomes a 0-d array).
-pub fn evaluate_array(source: &str, options: &EvalOptions) -> Result<Array, CliError> {
-    match tessera_expr::evaluate(source, options).map_err(|e| CliError::BadInput(e.to_string()))? {
-        Value::Array(a) => Ok(a),
-        Value::Number(s) => Ok(Array::scalar(s, s.natural_dtype())),
-        other => {
-            Err(CliError::BadInput(format!("the expression's result is {}, not an array or a number", other.kind())))
-        }
-    }
 }
 
 /// A run's CPU use (100 = one core) and peak memory: this process's, plus every

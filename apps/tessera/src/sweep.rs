@@ -10,21 +10,7 @@ use crate::cli::SweepArgs;
 use crate::error::CliError;
 use crate::output::print_line;
 use crate::sweep_plot;
-
-/// One chunk size's outcome.
-pub struct Row {
-    /// The chunk size as given.
-    pub chunks: String,
-    /// The median run's `tessera run --json` object, or why it did not run.
-    pub outcome: Result<Json, String>,
-}
-
-impl Row {
-    /// A numeric field of the median run.
-    pub fn number(&self, key: &str) -> Option<f64> {
-        self.outcome.as_ref().ok().and_then(|j| j[key].as_f64())
-    }
-}
+use crate::sweep_row::Row;
 
 /// Splits `1000,(2000, 500),auto` at the commas outside parentheses.
 fn chunk_list(text: &str) -> Result<Vec<String>, CliError> {

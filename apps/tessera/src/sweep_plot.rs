@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::sweep::Row;
+use crate::sweep_row::Row;
 
 /// Writes the plot of `rows` (chunk sizes that did not run are left out of the lines
 /// but keep their place on the axis).

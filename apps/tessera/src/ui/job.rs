@@ -12,10 +12,11 @@ use tessera_expr::EvalOptions;
 use tessera_metrics::{Usage, current_rss_bytes};
 
 use super::model::{AS_WRITTEN, RunRecord, Span, WorkerRow};
+use crate::evaluate::evaluate_array;
 use crate::fit::check_fits;
 use crate::ops::Ops;
 use crate::report::short_result;
-use crate::run::{evaluate_array, run_usage};
+use crate::run::run_usage;
 
 /// How often a local run samples its threads.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
