@@ -51,9 +51,9 @@ pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
         }
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let memory_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
+    let memory_limit = crate::limits::memory_limit(args.memory_limit.as_deref())?;
     if args.memory_limit.is_some() {
-        crate::run::fix_allocator_threshold();
+        crate::limits::fix_allocator_threshold();
     }
     let name = args.name.clone().unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let device = Chosen::open(args.device)?;

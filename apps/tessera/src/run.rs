@@ -6,7 +6,9 @@ use tessera::{ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, lower};
 use tessera_expr::EvalOptions;
 
 use crate::evaluate::evaluate_array;
-use tessera_metrics::{Usage, available_memory_bytes};
+use tessera_metrics::Usage;
+
+use crate::limits::{fix_allocator_threshold, memory_limit};
 
 use crate::cli::{Device, RunArgs, SchedulerKind};
 use crate::device::Chosen;
@@ -14,9 +16,6 @@ use crate::error::CliError;
 use crate::progress::Progress;
 use crate::report::{Measurements, print_report};
 use tessera::cluster::{Client, Watch};
-
-/// Share of available memory used as the default limit.
-const DEFAULT_MEMORY_SHARE: f64 = 0.8;
 
 /// Evaluates, runs and reports one expression.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
@@ -135,20 +134,6 @@ pub fn check_placement(place: &crate::cli::Placement) -> Result<(), CliError> {
     }
 }
 
-/// glibc raises its mmap threshold after each freed large block (up to 32 MiB), after
-/// which freed chunk buffers stay in the heap and count in RSS. A fixed threshold keeps
-/// every chunk-sized buffer in its own mapping, returned to the system when freed, so
-/// the memory limit holds for the process as the system sees it. It costs page faults
-/// on every chunk-sized allocation (~35 % on a small-chunk matmul), so it applies only
-/// when a limit is given explicitly.
-pub(crate) fn fix_allocator_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called before the run starts its threads.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 /// Reads a program file, at most [`tessera_expr::MAX_SOURCE_BYTES`] of it (`--file
 /// /dev/zero` must not read until memory runs out).
 fn read_source(path: &std::path::Path) -> Result<String, CliError> {
@@ -184,22 +169,5 @@ impl Watch for ClusterProgress<'_> {
         if let Some(p) = self.0 {
             p.set(done as usize, total as usize, layers);
         }
-    }
-}
-
-/// The memory limit: the given size, or 80% of available memory.
-pub fn memory_limit(given: Option<&str>) -> Result<u64, CliError> {
-    match given {
-        Some(s) => {
-            let limit = tessera::parse_bytes(s).map_err(|e| CliError::BadInput(e.to_string()))?;
-            if limit < crate::limits::MIN_MEMORY_LIMIT {
-                return Err(CliError::Resources(format!(
-                    "--memory-limit {s} is below the smallest limit anything runs under ({}): the process itself needs more",
-                    tessera::format_bytes(crate::limits::MIN_MEMORY_LIMIT)
-                )));
-            }
-            Ok(limit)
-        }
-        None => Ok(available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64)),
     }
 }

@@ -46,7 +46,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             "tessera ui needs a terminal; in scripts use `tessera run --progress EXPR`".into(),
         ));
     }
-    let default_limit = crate::run::memory_limit(args.memory_limit.as_deref())?;
+    let default_limit = crate::limits::memory_limit(args.memory_limit.as_deref())?;
     let mut memory_limit = default_limit;
     let log_path = std::env::temp_dir().join(format!("tessera-ui-{}.log", std::process::id()));
     let mut log = Log(std::fs::File::create(&log_path).ok());
