@@ -16,7 +16,7 @@ use crate::protocol::{Counters, FailureKind, ToScheduler};
 use crate::{ClusterError, NoWatch, Standalone, Watch, WorkerOptions};
 
 fn options(memory_limit: u64) -> WorkerOptions {
-    let backend: Arc<dyn Backend> = Arc::new(CpuBackend::default());
+    let backend: Arc<dyn Backend> = Arc::new(CpuBackend);
     WorkerOptions { name: "standalone".into(), threads: 2, memory_limit, backend, gpu: None }
 }
 
@@ -35,7 +35,7 @@ fn seed_graph(fuse: bool) -> TaskGraph {
 }
 
 fn local(graph: &TaskGraph) -> Vec<Value> {
-    tessera_runtime::run(graph, &CpuBackend::default(), Scheduler::threads(), &NoObserver).expect("runs").outputs
+    tessera_runtime::run(graph, &CpuBackend, Scheduler::threads(), &NoObserver).expect("runs").outputs
 }
 
 #[test]

@@ -79,7 +79,7 @@ fn mutated(seed: &TaskGraph, changes: &[(usize, i64)]) -> Option<TaskGraph> {
 
 /// Runs every task in order; `Err` if a kernel panicked.
 fn run_all(graph: &TaskGraph) -> Result<(), String> {
-    let backend = CpuBackend::default();
+    let backend = CpuBackend;
     let mut values: Vec<Option<Value>> = Vec::with_capacity(graph.tasks.len());
     for (id, task) in graph.tasks.iter().enumerate() {
         let inputs: Option<Vec<&Value>> = task.deps.iter().map(|&d| values[d].as_ref()).collect();
@@ -111,12 +111,12 @@ fn out_of_range_indices_are_refused_with_a_message() {
     let mut bad = graph.clone();
     let last = bad.tasks.len() - 1;
     bad.tasks[0].deps.push(last);
-    assert!(bad.validate().unwrap_err().contains("later task"));
+    assert!(bad.validate().expect_err("refused").contains("later task"));
     let mut bad = graph;
     let last_layer = bad.layers.len() - 1;
     if let tessera_graph::Kernel::Blockwise(expr) = &mut bad.layers[last_layer].kernel {
         expr.nodes.push((tessera_graph::FNode::Unary(UnaryOp::Sqrt, 99), tessera_graph::DType::Float64));
-        assert!(bad.validate().unwrap_err().contains("not before it"));
+        assert!(bad.validate().expect_err("refused").contains("not before it"));
     }
 }
 
