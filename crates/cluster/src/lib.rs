@@ -20,7 +20,6 @@ mod local;
 mod protocol;
 mod scheduler;
 mod standalone;
-mod store;
 #[cfg(test)]
 mod tests;
 mod worker;

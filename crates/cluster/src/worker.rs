@@ -12,6 +12,7 @@ use tessera_graph::TaskGraph;
 use tessera_kernels::{Backend, KernelError, Value, wire};
 use tessera_metrics::{TaskSpan, Usage, current_rss_bytes};
 use tessera_runtime::distributed::HEARTBEAT_INTERVAL_MS;
+use tessera_runtime::store::Store;
 use tessera_transport::{
     ClusterFile, ClusterIdentity, MAX_FRAME_BYTES, PendingPeers, Role, accept_hello, client_endpoint, connect,
     read_frame, send_hello, server_endpoint, write_batch, write_frame,
@@ -23,7 +24,7 @@ use crate::protocol::{
     Beat, Counters as Sent, FailureKind, Fetch, FetchReply, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler,
     VALUE_LIMIT,
 };
-use crate::store::{Key, Store};
+
 use crate::{CONNECT_TIMEOUT, ClusterError};
 
 /// Tasks projected to touch at most this many bytes run inline on the event loop...
@@ -87,7 +88,7 @@ impl Counters {
         }
     }
 
-    fn sent(&self, store: &Store) -> Sent {
+    fn sent(&self, store: &Store<Key>) -> Sent {
         Sent {
             spilled_bytes: store.spilled_bytes(),
             cpu_seconds: Usage::now().cpu.as_secs_f64(),
@@ -121,7 +122,7 @@ impl Counters {
         }
     }
 
-    fn beat(&self, store: &Store) -> Beat {
+    fn beat(&self, store: &Store<Key>) -> Beat {
         let usage = Usage::now();
         let now = Instant::now();
         let recent = std::mem::take(&mut *lock(&self.finished))
@@ -137,7 +138,7 @@ impl Counters {
             cpu_seconds: usage.cpu.as_secs_f64(),
             rss_bytes: current_rss_bytes(),
             peak_rss_bytes: usage.peak_rss_bytes,
-            held_bytes: store.bytes(),
+            held_bytes: store.held_bytes(),
             spilled_bytes: store.spilled_bytes(),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
@@ -149,20 +150,20 @@ impl Counters {
     }
 }
 
+/// A value's key on a worker: graph and task.
+type Key = (u64, u64);
+
 /// Everything a worker's tasks share.
 struct Shared {
-    store: Store,
+    /// Held values and admitted tasks, within the worker's budget: its memory limit
+    /// less what the process used when it started.
+    store: Mutex<Store<Key>>,
     counters: Counters,
     /// Tasks received and not started: the ones a steal may still take.
     queued: Mutex<HashSet<Key>>,
     /// Graphs not yet forgotten: a task of another one that was already running when
     /// its graph ended keeps nothing.
     live: Mutex<HashSet<u64>>,
-    /// Bytes this worker's values and running tasks may use: its memory limit less what
-    /// the process used when it started.
-    budget: u64,
-    /// Projected bytes of the tasks running now.
-    running_bytes: Mutex<u64>,
     /// Told when a task ends or a value goes, so that waiting tasks look again.
     freed: tokio::sync::Notify,
 }
@@ -171,39 +172,38 @@ impl Shared {
     fn new(memory_limit: u64) -> Shared {
         let budget = memory_limit.saturating_sub(current_rss_bytes());
         Shared {
-            store: Store::new(budget),
+            store: Mutex::new(Store::new(budget)),
             counters: Counters::default(),
             queued: Mutex::new(HashSet::new()),
             live: Mutex::new(HashSet::new()),
-            budget,
-            running_bytes: Mutex::new(0),
             freed: tokio::sync::Notify::new(),
         }
     }
 
-    /// Waits until a task projected at `bytes` fits beside the values held and the
-    /// tasks running (one task alone always may run: the scheduler only sends tasks
-    /// that fit the worker's limit).
+    /// Waits until the store admits a task projected at `bytes`.
     async fn admit(&self, bytes: u64) {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            {
-                let mut running = lock(&self.running_bytes);
-                if *running == 0 || self.store.bytes() + *running + bytes <= self.budget {
-                    *running += bytes;
-                    return;
-                }
+            if lock(&self.store).admit(bytes) {
+                return;
             }
             freed.await;
         }
     }
 
     fn release(&self, bytes: u64) {
-        let mut running = lock(&self.running_bytes);
-        *running = running.saturating_sub(bytes);
+        lock(&self.store).done(bytes);
         self.freed.notify_waiters();
+    }
+
+    /// A held value, read back from disk (outside the lock) if it was spilled; `None`
+    /// if it is not here or its file cannot be read (the scheduler then has it
+    /// recomputed).
+    fn value(&self, key: &Key) -> Option<Arc<Value>> {
+        let held = lock(&self.store).get(key)?;
+        held.load().ok()
     }
 }
 
@@ -253,7 +253,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         let mut every = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
         loop {
             every.tick().await;
-            if beats.0.send(ToScheduler::Heartbeat(beats.1.counters.beat(&beats.1.store))).is_err() {
+            let beat = beats.1.counters.beat(&lock(&beats.1.store));
+            if beats.0.send(ToScheduler::Heartbeat(beat)).is_err() {
                 break;
             }
         }
@@ -307,7 +308,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 let _ = out_tx.send(ToScheduler::StealAnswer { graph, task, stolen });
             }
             FromScheduler::Release { graph, task } => {
-                shared.store.remove(&(graph, task));
+                lock(&shared.store).remove(&(graph, task));
                 shared.freed.notify_waiters();
             }
             FromScheduler::Forget { graph } => {
@@ -315,7 +316,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
                 lock(&shared.live).remove(&graph);
                 // Tasks waiting for a slot or memory find themselves gone and never run.
                 lock(&shared.queued).retain(|(g, _)| *g != graph);
-                shared.store.remove_graph(graph);
+                lock(&shared.store).remove_where(|k| k.0 == graph);
                 shared.freed.notify_waiters();
             }
             FromScheduler::Progress { .. }
@@ -369,7 +370,7 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
     // tasks still waiting would take memory the limit does not see.
     let mut values = Vec::with_capacity(inputs.len());
     for (dep, holder) in inputs {
-        let value = match (shared.store.get(&(graph, dep)), holder) {
+        let value = match (shared.value(&(graph, dep)), holder) {
             (Some(v), _) => Some(v),
             (None, Some(peer)) => {
                 shared.counters.fetch_started();
@@ -410,10 +411,11 @@ async fn compute(job: Job, shared: &Shared, slots: &Semaphore, peers: &PeerPool)
         }
         Ok(Ok(value)) => {
             let bytes = value.nbytes() as u64;
-            match shared.store.insert((graph, task), value, next_reader) {
+            let mut store = lock(&shared.store);
+            match store.insert((graph, task), value, next_reader) {
                 Ok(()) => {
                     counters.done.fetch_add(1, Relaxed);
-                    ToScheduler::Finished { graph, task, bytes, counters: counters.sent(&shared.store) }
+                    ToScheduler::Finished { graph, task, bytes, counters: counters.sent(&store) }
                 }
                 Err(e) => {
                     let error = format!("cannot spill to disk: {e}");
@@ -452,7 +454,7 @@ async fn serve_peers(endpoint: Endpoint, secret: [u8; 32], shared: Arc<Shared>) 
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     let Ok(req) = read_frame::<_, Fetch>(&mut recv, MAX_FRAME_BYTES).await else { return };
-                    match shared.store.get(&(req.graph, req.task)) {
+                    match shared.value(&(req.graph, req.task)) {
                         Some(v) => {
                             let bytes = wire::encode(&v);
                             if write_frame(&mut send, &FetchReply::Found(bytes.len() as u64)).await.is_ok()

@@ -17,6 +17,7 @@ pub mod cleanup;
 pub mod distributed;
 mod single;
 pub mod spill;
+pub mod store;
 mod threads;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -4,57 +4,45 @@
 //! tasks will add (each task's projection minus the inputs it reads, which are already
 //! held) stay under the memory limit; otherwise its thread waits for a task to finish.
 //! One task always may run, so a plan whose every task fits the limit (checked before
-//! the run) always progresses.
+//! the run) always progresses. Held values, admission and spilling are the shared
+//! [`Store`]'s.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
-use std::path::PathBuf;
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tessera_graph::{TaskGraph, TaskId};
 use tessera_kernels::{Backend, Value};
 
-use crate::spill::{self, SPILL_SHARE, SpillDir};
+use crate::store::{Held, Store};
 use crate::{Computed, Observer, RuntimeError, execute};
-
-/// Where a computed value is.
-#[derive(Clone)]
-enum Slot {
-    Empty,
-    Memory(Arc<Value>),
-    Disk(PathBuf),
-}
 
 struct State {
     ready: BinaryHeap<Reverse<TaskId>>,
     waiting_on: Vec<u32>,
     readers: Vec<u32>,
-    values: Vec<Slot>,
-    /// Tasks whose values are in memory.
-    in_memory: HashSet<TaskId>,
+    store: Store<TaskId>,
     started: Vec<bool>,
-    spill: SpillDir,
     finished: usize,
     error: Option<RuntimeError>,
-    /// Bytes of the values held.
-    held_bytes: u64,
-    /// Bytes the running tasks will add beyond their inputs.
-    admitted_bytes: u64,
-    running: usize,
     /// A thread waits for memory: wake everyone when a task finishes.
     memory_waiters: bool,
 }
 
 struct Shared<'g> {
     graph: &'g TaskGraph,
-    memory_limit: u64,
     dependents: Vec<Vec<TaskId>>,
     state: Mutex<State>,
     wake: Condvar,
 }
 
 impl Shared<'_> {
+    /// The priority of the first reader of `task`'s value that has not started.
+    fn next_reader(&self, state: &State, task: TaskId) -> u64 {
+        self.dependents[task].iter().copied().filter(|&r| !state.started[r]).min().map_or(u64::MAX, |r| r as u64)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock means a thread panicked outside a kernel; the state is still
         // consistent enough to stop the run and report.
@@ -84,21 +72,15 @@ pub(crate) fn run(
     }
     let shared = Shared {
         graph,
-        memory_limit,
         dependents,
         state: Mutex::new(State {
             ready,
             waiting_on,
             readers: graph.dependents_count(),
-            values: vec![Slot::Empty; n],
-            in_memory: HashSet::new(),
+            store: Store::new(memory_limit),
             started: vec![false; n],
-            spill: SpillDir::new(),
             finished: 0,
             error: None,
-            held_bytes: 0,
-            admitted_bytes: 0,
-            running: 0,
             memory_waiters: false,
         }),
         wake: Condvar::new(),
@@ -132,13 +114,12 @@ pub(crate) fn run(
     }
     let mut outputs = Vec::with_capacity(graph.outputs.len());
     for &o in &graph.outputs {
-        match std::mem::replace(&mut state.values[o], Slot::Empty) {
-            Slot::Memory(v) => outputs.push(Arc::try_unwrap(v).unwrap_or_else(|a| (*a).clone())),
-            Slot::Disk(file) => outputs.push(spill::read(&file)?),
-            Slot::Empty => {}
+        if let Some(held) = state.store.take(&o) {
+            let value = held.load()?;
+            outputs.push(Arc::try_unwrap(value).unwrap_or_else(|a| (*a).clone()));
         }
     }
-    Ok(Computed { outputs, busy, tasks: n, spilled_bytes: state.spill.bytes })
+    Ok(Computed { outputs, busy, tasks: n, spilled_bytes: state.store.spilled_bytes() })
 }
 
 fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &dyn Observer) -> Duration {
@@ -158,30 +139,28 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         };
-        let slots: Vec<Slot> = graph.tasks[id].deps.iter().map(|&d| state.values[d].clone()).collect();
-        let input_bytes: u64 = slots.iter().map(|s| if let Slot::Memory(v) = s { v.nbytes() as u64 } else { 0 }).sum();
+        let deps = &graph.tasks[id].deps;
+        let input_bytes: u64 = deps.iter().map(|d| state.store.bytes_in_memory(d)).sum();
         let extra = graph.tasks[id].projected_bytes.saturating_sub(input_bytes);
-        let in_use = state.held_bytes + state.admitted_bytes;
-        if state.running > 0 && in_use.saturating_add(extra) > shared.memory_limit {
+        if !state.store.admit(extra) {
             state.memory_waiters = true;
             state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         }
+        let held: Vec<Option<Held>> = deps.iter().map(|d| state.store.get(d)).collect();
         state.ready.pop();
         state.started[id] = true;
-        state.running += 1;
-        state.admitted_bytes += extra;
+        for &d in deps {
+            let next = shared.next_reader(&state, d);
+            state.store.set_next_reader(&d, next);
+        }
         drop(state);
         let start = Instant::now();
         // Spilled inputs are read back for this task only (their files stay until the
         // last reader is done); their bytes count in this task's admitted share.
-        let inputs: Result<Vec<Arc<Value>>, RuntimeError> = slots
+        let inputs: Result<Vec<Arc<Value>>, RuntimeError> = held
             .into_iter()
-            .map(|s| match s {
-                Slot::Memory(v) => Ok(v),
-                Slot::Disk(file) => spill::read(&file).map(Arc::new),
-                Slot::Empty => Err(RuntimeError::Spill("an input is missing".into())),
-            })
+            .map(|h| h.ok_or_else(|| RuntimeError::Spill("an input is missing".into()))?.load())
             .collect();
         let result = inputs.and_then(|inputs| {
             let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
@@ -190,8 +169,7 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
         let elapsed = start.elapsed();
         busy += elapsed;
         state = shared.lock();
-        state.running -= 1;
-        state.admitted_bytes -= extra;
+        state.store.done(extra);
         match result {
             Err(e) => {
                 state.error.get_or_insert(e);
@@ -199,16 +177,14 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
                 return busy;
             }
             Ok(value) => {
-                state.held_bytes += value.nbytes() as u64;
-                state.values[id] = Slot::Memory(Arc::new(value));
-                state.in_memory.insert(id);
                 for &d in &graph.tasks[id].deps {
                     state.readers[d] -= 1;
                     if state.readers[d] == 0 {
-                        release(&mut state, d);
+                        state.store.remove(&d);
                     }
                 }
-                if let Err(e) = spill_over(shared, &mut state) {
+                let next = shared.next_reader(&state, id);
+                if let Err(e) = state.store.insert(id, value, next) {
                     state.error.get_or_insert(e);
                     shared.wake.notify_all();
                     return busy;
@@ -234,45 +210,4 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
         observer.task_finished(graph, id, thread, elapsed);
         state = shared.lock();
     }
-}
-
-/// Drops a value nobody needs any more, in memory or on disk.
-fn release(state: &mut State, task: TaskId) {
-    match std::mem::replace(&mut state.values[task], Slot::Empty) {
-        Slot::Memory(v) => {
-            state.held_bytes -= v.nbytes() as u64;
-            state.in_memory.remove(&task);
-        }
-        Slot::Disk(file) => {
-            let _ = std::fs::remove_file(file);
-        }
-        Slot::Empty => {}
-    }
-}
-
-/// While held values pass [`SPILL_SHARE`] of the limit, writes the one needed last (its
-/// first unstarted reader has the latest priority) to disk. Values a running task is
-/// reading stay.
-fn spill_over(shared: &Shared<'_>, state: &mut State) -> Result<(), RuntimeError> {
-    let threshold = (shared.memory_limit as f64 * SPILL_SHARE) as u64;
-    while state.held_bytes > threshold {
-        let next_use = |t: TaskId| {
-            shared.dependents[t].iter().copied().filter(|&r| !state.started[r]).min().unwrap_or(TaskId::MAX)
-        };
-        let victim = state
-            .in_memory
-            .iter()
-            .copied()
-            .filter(|&t| {
-                state.readers[t] > 0 && matches!(&state.values[t], Slot::Memory(v) if Arc::strong_count(v) == 1)
-            })
-            .max_by_key(|&t| (next_use(t), t));
-        let Some(task) = victim else { return Ok(()) };
-        let Slot::Memory(value) = std::mem::replace(&mut state.values[task], Slot::Empty) else { return Ok(()) };
-        let file = state.spill.write(&task.to_string(), &value)?;
-        state.held_bytes -= value.nbytes() as u64;
-        state.in_memory.remove(&task);
-        state.values[task] = Slot::Disk(file);
-    }
-    Ok(())
 }
