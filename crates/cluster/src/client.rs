@@ -8,8 +8,8 @@ use tessera_kernels::Value;
 use tessera_metrics::{WorkerRun, WorkerStatus};
 use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
 
+use crate::peers::PeerPool;
 use crate::protocol::{FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
-use crate::worker::PeerPool;
 use crate::{CONNECT_TIMEOUT, ClusterError};
 
 /// Hears what a cluster run is doing while it runs.

@@ -17,16 +17,24 @@
 
 mod client;
 mod local;
+mod peers;
 mod protocol;
 mod scheduler;
 mod standalone;
 #[cfg(test)]
 mod tests;
 mod worker;
+mod worker_counters;
 
 pub use client::{Client, ClusterRun, NoWatch, Watch};
 pub use local::LocalCluster;
 pub use standalone::Standalone;
+
+/// A lock that a panicked holder left is still usable: every state behind one here
+/// stays consistent between statements.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How long connecting to the scheduler or a peer may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

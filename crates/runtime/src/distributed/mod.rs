@@ -1,4 +1,4 @@
-//! The distributed scheduler's logic, without any I/O.
+//! The distributed scheduler's and workers' logic, without any I/O.
 //!
 //! [`ClusterScheduler`] is a state machine in the style of `quinn-proto`: the transport
 //! feeds it [`Event`]s (a worker joined, a task finished, a connection dropped) and
@@ -12,8 +12,12 @@
 mod scheduler;
 #[cfg(test)]
 mod tests;
+mod worker;
+#[cfg(test)]
+mod worker_tests;
 
 pub use scheduler::ClusterScheduler;
+pub use worker::{Report, ValueKey, WorkerCommand, WorkerCore, WorkerEvent};
 
 use std::sync::Arc;
 
