@@ -64,6 +64,40 @@ impl Client {
         Ok(Client { runtime, _endpoint: endpoint, send, recv, peers: PeerPool::new(file.secret), next_request: 1 })
     }
 
+    /// The workers connected now, as the scheduler knows them.
+    pub fn workers(&mut self) -> Result<Vec<WorkerStatus>, ClusterError> {
+        let Client { runtime, send, recv, .. } = self;
+        runtime.block_on(async {
+            write_frame(send, &ToScheduler::Status).await?;
+            loop {
+                let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
+                    .await
+                    .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
+                if let FromScheduler::Workers(status) = message {
+                    return Ok(status);
+                }
+            }
+        })
+    }
+
+    /// Waits until at least `n` workers have joined, for at most `timeout`.
+    pub fn wait_for_workers(&mut self, n: usize, timeout: std::time::Duration) -> Result<(), ClusterError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let joined = self.workers()?.len();
+            if joined >= n {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ClusterError::Failed(format!(
+                    "only {joined} of {n} workers joined within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Computes `graph` on the cluster; `watch` hears about progress and the workers.
     pub fn compute(&mut self, graph: &TaskGraph, watch: &dyn Watch) -> Result<ClusterRun, ClusterError> {
         self.compute_on(graph, watch, false)

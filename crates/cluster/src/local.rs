@@ -97,6 +97,8 @@ impl LocalCluster {
         for _ in 0..workers {
             cluster.add_worker()?;
         }
+        // A run submitted now is computed by every worker asked for, not the first few.
+        crate::Client::connect(&file)?.wait_for_workers(workers, START_TIMEOUT)?;
         Ok(cluster)
     }
 

@@ -81,6 +81,8 @@ pub enum ToScheduler {
         /// The request.
         request: u64,
     },
+    /// Client: send the workers' state now ([`FromScheduler::Workers`]).
+    Status,
 }
 
 /// Who may send a message: the role its connection proved in its hello.
@@ -101,7 +103,10 @@ impl ToScheduler {
             | ToScheduler::StealAnswer { .. }
             | ToScheduler::InputsLost { .. }
             | ToScheduler::Failed { .. } => Sender::Worker,
-            ToScheduler::Submit { .. } | ToScheduler::Cancel { .. } | ToScheduler::Delivered { .. } => Sender::Client,
+            ToScheduler::Submit { .. }
+            | ToScheduler::Cancel { .. }
+            | ToScheduler::Delivered { .. }
+            | ToScheduler::Status => Sender::Client,
         }
     }
 
@@ -116,6 +121,7 @@ impl ToScheduler {
             ToScheduler::Submit { .. } => "Submit",
             ToScheduler::Cancel { .. } => "Cancel",
             ToScheduler::Delivered { .. } => "Delivered",
+            ToScheduler::Status => "Status",
         }
     }
 }

@@ -244,6 +244,15 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 }
                 // Decoded on the connection's task: it arrives as `Input::Submitted`.
                 ToScheduler::Submit { .. } => vec![],
+                ToScheduler::Status => {
+                    let now = Instant::now();
+                    let mut status: Vec<WorkerStatus> = workers.values_mut().map(|w| w.status_now(now)).collect();
+                    status.sort_by(|a, b| a.name.cmp(&b.name));
+                    if let Some(c) = clients.get(&id) {
+                        let _ = c.send(FromScheduler::Workers(status));
+                    }
+                    vec![]
+                }
                 ToScheduler::Delivered { request } | ToScheduler::Cancel { request } => {
                     let done: Vec<u64> = graphs
                         .iter()

@@ -53,6 +53,7 @@ impl Standalone {
         for _ in 0..workers {
             cluster.add_worker()?;
         }
+        cluster.client()?.wait_for_workers(workers, Duration::from_secs(15))?;
         Ok(cluster)
     }
 
