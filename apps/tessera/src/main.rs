@@ -21,7 +21,6 @@ mod evaluate;
 mod fit;
 mod limits;
 mod logging;
-mod ops;
 mod output;
 mod progress;
 mod report;

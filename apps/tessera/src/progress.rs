@@ -1,27 +1,27 @@
 //! Progress on stderr: in a terminal, indicatif bars (all tasks, then one per
-//! operation, like Dask's progress per task prefix); otherwise plain lines.
+//! operation, like Dask's progress per task prefix); otherwise plain lines. It is a
+//! [`Sink`]: local and cluster runs feed it alike, and it renders the shared
+//! aggregation ([`RunProgress`]).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tessera::{Observer, TaskGraph};
-
-use crate::ops::Ops;
+use tessera::{RunProgress, Sink, TaskEvent, TaskGraph, WorkerStatus};
 
 /// Bars in a terminal.
 struct Bars {
     all: ProgressBar,
     per_op: Vec<ProgressBar>,
-    of_layer: Vec<usize>,
 }
 
 /// Reports finished tasks.
 pub struct Progress {
     bars: Option<Bars>,
+    counts: RunProgress,
     total: usize,
-    done: AtomicUsize,
+    /// Tasks done when the last plain line was considered.
+    shown: AtomicUsize,
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -32,6 +32,7 @@ impl Progress {
     /// Progress over the tasks of `graph`.
     pub fn new(graph: &TaskGraph) -> Progress {
         let total = graph.tasks.len();
+        let counts = tessera::observe::run_progress(graph);
         let bars = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
             let all = multi.add(ProgressBar::new(total as u64));
@@ -39,9 +40,8 @@ impl Progress {
                 "{prefix:>16} [{bar:40}] {percent:>3}% | {pos}/{len} tasks | {elapsed_precise} | ETA {eta}",
             ));
             all.set_prefix("all tasks");
-            let ops = Ops::of(graph);
-            let per_op = ops
-                .names
+            let per_op = counts
+                .ops()
                 .iter()
                 .map(|(name, n)| {
                     let bar = multi.add(ProgressBar::new(*n));
@@ -50,28 +50,25 @@ impl Progress {
                     bar
                 })
                 .collect();
-            Bars { all, per_op, of_layer: ops.of_layer }
+            Bars { all, per_op }
         });
-        Progress { bars, total, done: AtomicUsize::new(0) }
+        Progress { bars, counts, total, shown: AtomicUsize::new(0) }
     }
 
-    /// Sets the counts (cluster runs report counts, not events): done in all and per layer.
-    pub fn set(&self, done: usize, total: usize, layers: &[u64]) {
-        let before = self.done.swap(done, Ordering::Relaxed);
+    /// Shows the counts now.
+    fn render(&self) {
+        let done = self.counts.done() as usize;
         match &self.bars {
             Some(bars) => {
                 bars.all.set_position(done as u64);
-                let mut per_op = vec![0; bars.per_op.len()];
-                for (layer, n) in layers.iter().enumerate() {
-                    if let Some(&op) = bars.of_layer.get(layer) {
-                        per_op[op] += n;
-                    }
-                }
-                for (bar, n) in bars.per_op.iter().zip(per_op) {
+                for (bar, n) in bars.per_op.iter().zip(self.counts.done_per_op()) {
                     bar.set_position(n);
                 }
             }
-            None => plain_line(before, done, total),
+            None => {
+                let before = self.shown.swap(done, Ordering::Relaxed);
+                plain_line(before, done, self.total);
+            }
         }
     }
 
@@ -86,19 +83,18 @@ impl Progress {
     }
 }
 
-impl Observer for Progress {
-    fn task_finished(&self, graph: &TaskGraph, task: usize, _: usize, _: Duration) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        match &self.bars {
-            Some(bars) => {
-                bars.all.inc(1);
-                if let Some(bar) = bars.of_layer.get(graph.tasks[task].layer).and_then(|&op| bars.per_op.get(op)) {
-                    bar.inc(1);
-                }
-            }
-            None => plain_line(done - 1, done, self.total),
-        }
+impl Sink for Progress {
+    fn task(&self, event: &TaskEvent) {
+        self.counts.task(event);
+        self.render();
     }
+
+    fn layer_counts(&self, done: &[u64]) {
+        self.counts.layer_counts(done);
+        self.render();
+    }
+
+    fn workers(&self, _: &[WorkerStatus]) {}
 }
 
 /// Prints a plain progress line when the count moves from `before` into a new tenth of

@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use tessera::{ChunkSpec, LowerOptions, NoObserver, Observer, Scheduler, lower};
+use tessera::observe::{SinkObserver, SinkWatch};
+use tessera::{ChunkSpec, LowerOptions, NoSink, Scheduler, Sink, lower};
 use tessera_expr::EvalOptions;
 
 use crate::evaluate::evaluate_array;
@@ -15,7 +16,7 @@ use crate::device::Chosen;
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::report::{Measurements, print_report};
-use tessera::cluster::{Client, Watch};
+use tessera::cluster::Client;
 
 /// Evaluates, runs and reports one expression.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
@@ -74,6 +75,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     crate::fit::check_fits(&graph, &source, auto_bytes, &options, memory_limit)?;
     device.check(&graph)?;
     let progress = args.progress.then(|| Progress::new(&graph));
+    let sink: &dyn Sink = match &progress {
+        Some(p) => p,
+        None => &NoSink,
+    };
     let (computed, scheduler_name, workers, threads) = if on_cluster {
         let workers = args.place.workers.unwrap_or(2);
         let (threads, limit) = (args.place.threads_per_worker, memory_limit / workers as u64);
@@ -84,20 +89,17 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         let file =
             local.as_ref().map_or_else(|| args.place.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
         let mut client = Client::connect(&file)?;
-        let watch = ClusterProgress(progress.as_ref());
+        let watch = SinkWatch::new(sink, start);
         let computed = tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, args.device == Device::Gpu)?;
         let name = if local.is_some() { "local-cluster" } else { "cluster" };
         // What ran: the worker processes that took part, not what was asked for.
         let (workers, threads) = (computed.workers.len(), computed.workers.iter().map(|w| w.threads as usize).sum());
         (computed, name, workers, threads)
     } else {
-        let observer: &dyn Observer = match &progress {
-            Some(p) => p,
-            None => &NoObserver,
-        };
+        let observer = SinkObserver::new(sink, start);
         // The process itself (code, runtime, the graph) uses part of the limit already.
         let budget = memory_limit.saturating_sub(tessera_metrics::current_rss_bytes());
-        let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, observer, start, budget)?;
+        let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, &observer, start, budget)?;
         // Locally each thread is a worker (Dask's `num_workers` of the threads scheduler).
         (computed, scheduler.name(), scheduler.workers(), scheduler.workers())
     };
@@ -159,15 +161,4 @@ pub fn run_usage(before: &Usage, after: &Usage, computed: &tessera::Computed) ->
     let worker_peaks: u64 = computed.workers.iter().map(|w| w.peak_rss_bytes).sum();
     let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
     (after.cpu_percent_since(before) + 100.0 * worker_cpu / wall, after.peak_rss_bytes + worker_peaks)
-}
-
-/// Shows a cluster run's progress on the progress bar, if there is one.
-struct ClusterProgress<'a>(Option<&'a Progress>);
-
-impl Watch for ClusterProgress<'_> {
-    fn progress(&self, done: u64, total: u64, layers: &[u64]) {
-        if let Some(p) = self.0 {
-            p.set(done as usize, total as usize, layers);
-        }
-    }
 }

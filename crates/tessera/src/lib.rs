@@ -24,6 +24,8 @@
 #[cfg(feature = "cluster")]
 pub use tessera_cluster as cluster;
 
+pub mod observe;
+
 use std::time::{Duration, Instant};
 
 pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes};
@@ -33,7 +35,7 @@ pub use tessera_graph::{
 #[cfg(feature = "gpu")]
 pub use tessera_kernels::gpu;
 pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
-pub use tessera_metrics::{WorkerRun, WorkerStatus};
+pub use tessera_metrics::{Lane, NoSink, RunProgress, Sink, TaskEvent, WorkerRun, WorkerStatus};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 
 /// Everything needed to build and compute arrays.
