@@ -103,7 +103,7 @@ pub struct SweepArgs {
     pub repeat: usize,
     /// Where every run goes, and its memory limit.
     #[command(flatten)]
-    pub place: Placement,
+    pub place: PlacementArgs,
     /// Write an SVG plot of wall time and peak memory against chunk size.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -117,7 +117,7 @@ pub struct SweepArgs {
 
 /// Where `run` and `sweep` compute, and under which memory limit.
 #[derive(Debug, Clone, Args)]
-pub struct Placement {
+pub struct PlacementArgs {
     /// Where to run the tasks.
     #[arg(long, value_enum, default_value_t = SchedulerKind::Threads)]
     pub scheduler: SchedulerKind,
@@ -133,6 +133,26 @@ pub struct Placement {
     /// Refuse plans with a task projected to need more memory than this (default: 80% of available memory).
     #[arg(long)]
     pub memory_limit: Option<String>,
+}
+
+impl PlacementArgs {
+    /// Where the flags say to run: `--workers` threads (one per core by default), a
+    /// local cluster of `--workers` processes (2 by default), or the cluster of
+    /// `--cluster-file`.
+    pub fn placement(&self) -> tessera::Placement {
+        use tessera::Placement;
+        match (&self.cluster_file, self.scheduler) {
+            (Some(file), _) => Placement::Cluster(file.clone()),
+            (None, SchedulerKind::SingleThreaded) => Placement::SingleThreaded,
+            (None, SchedulerKind::Threads) => Placement::Threads(
+                self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            ),
+            (None, SchedulerKind::LocalCluster) => Placement::LocalCluster {
+                workers: self.workers.unwrap_or(2),
+                threads_per_worker: self.threads_per_worker,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,7 +204,7 @@ pub struct RunArgs {
     pub chunk_size: Option<String>,
     /// Where and under which memory limit.
     #[command(flatten)]
-    pub place: Placement,
+    pub place: PlacementArgs,
     /// The device that computes.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
@@ -207,7 +227,7 @@ impl RunArgs {
             file: None,
             chunks: None,
             chunk_size: None,
-            place: Placement {
+            place: PlacementArgs {
                 scheduler: SchedulerKind::LocalCluster,
                 workers: Some(2),
                 threads_per_worker: 1,

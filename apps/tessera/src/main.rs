@@ -17,8 +17,6 @@ mod cli;
 mod cluster;
 mod device;
 mod error;
-mod evaluate;
-mod fit;
 mod limits;
 mod logging;
 mod output;

@@ -3,10 +3,9 @@
 use std::time::Instant;
 
 use tessera::observe::{SinkObserver, SinkWatch};
-use tessera::{ChunkSpec, LowerOptions, NoSink, Scheduler, Sink, lower};
-use tessera_expr::EvalOptions;
-
-use crate::evaluate::evaluate_array;
+use tessera::{
+    ChunkSpec, LowerOptions, NoSink, Placement, Plan, PlanError, PlanOptions, Program, Scheduler, Sink, Source,
+};
 use tessera_metrics::Usage;
 
 use crate::limits::{fix_allocator_threshold, memory_limit};
@@ -37,72 +36,87 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         fix_allocator_threshold();
     }
     check_placement(&args.place)?;
-    let scheduler = match (args.place.scheduler, args.place.workers) {
-        (SchedulerKind::SingleThreaded, _) => Scheduler::SingleThreaded,
-        (SchedulerKind::Threads | SchedulerKind::LocalCluster, Some(n)) => Scheduler::Threads(n),
-        (SchedulerKind::Threads | SchedulerKind::LocalCluster, None) => Scheduler::threads(),
+    let placement = args.place.placement();
+    let on_cluster = placement.on_cluster();
+    // Syntax errors first, before any device is opened.
+    let program = Program::parse(&source).map_err(|e| bad(&e))?;
+    let options = PlanOptions {
+        chunks,
+        auto_bytes,
+        lower: if args.no_fuse { LowerOptions::unfused() } else { LowerOptions::default() },
+        memory_limit,
     };
-
-    // Bad input is reported before any device is opened.
-    let mut array = evaluate_array(&source, &EvalOptions { chunks: chunks.clone(), auto_bytes })?;
-    let on_cluster = args.place.cluster_file.is_some() || args.place.scheduler == SchedulerKind::LocalCluster;
+    // The chunk target follows the device: known before evaluation for `cpu` and `gpu`
+    // (so bad input is reported before a GPU is opened), after opening it for `auto`.
+    let explicit_size = args.chunk_size.is_some() || std::env::var_os("TESSERA_CHUNK_SIZE").is_some();
+    let for_device = |gpu: bool| PlanOptions {
+        auto_bytes: if gpu && !explicit_size { crate::device::GPU_CHUNK_BYTES } else { auto_bytes },
+        ..options.clone()
+    };
+    let plan_with = |options: &PlanOptions| tessera::plan(Source::Program(&program), options).map_err(plan_error);
     // Opening a GPU (driver start-up) is timed apart from the run, like starting a process.
     // On a cluster the workers compute: `--device gpu` sends the work to workers with a
     // GPU (a local cluster's workers open theirs; this process only checks there is one).
-    let opening = Instant::now();
-    let device = if on_cluster {
-        if args.place.cluster_file.is_none() && args.device == Device::Gpu {
-            Chosen::open(Device::Gpu)?;
-        }
-        Chosen::Cpu
-    } else {
-        Chosen::open(args.device)?
-    };
-    let device_open = opening.elapsed();
-    let gpu_run = device.name() == "gpu" || (on_cluster && args.device == Device::Gpu);
-    let explicit_size = args.chunk_size.is_some() || std::env::var_os("TESSERA_CHUNK_SIZE").is_some();
-    let mut auto_bytes = auto_bytes;
-    if gpu_run && !explicit_size {
-        auto_bytes = crate::device::GPU_CHUNK_BYTES;
-        array = evaluate_array(&source, &EvalOptions { chunks, auto_bytes })?;
-    }
-
-    let options = if args.no_fuse { LowerOptions::unfused() } else { LowerOptions::default() };
     let before = Usage::now();
-    let start = Instant::now();
-    let graph = lower(&array, &options).map_err(|e| bad(&e))?;
+    let mut start = Instant::now();
+    let (plan, device, device_open) = if !on_cluster && args.device == Device::Auto {
+        let device = Chosen::open(Device::Auto)?;
+        let device_open = start.elapsed();
+        start = Instant::now();
+        (plan_with(&for_device(device.name() == "gpu"))?, device, device_open)
+    } else {
+        let plan = plan_with(&for_device(args.device == Device::Gpu))?;
+        let opening = Instant::now();
+        let device = if on_cluster {
+            if matches!(placement, Placement::LocalCluster { .. }) && args.device == Device::Gpu {
+                Chosen::open(Device::Gpu)?;
+            }
+            Chosen::Cpu
+        } else {
+            Chosen::open(args.device)?
+        };
+        let device_open = opening.elapsed();
+        // The run's clock leaves the device's opening out.
+        start += device_open;
+        (plan, device, device_open)
+    };
+    let Plan { array, graph } = plan;
     let projected = graph.max_projected_bytes();
-    crate::fit::check_fits(&graph, &source, auto_bytes, &options, memory_limit)?;
     device.check(&graph)?;
     let progress = args.progress.then(|| Progress::new(&graph));
     let sink: &dyn Sink = match &progress {
         Some(p) => p,
         None => &NoSink,
     };
-    let (computed, scheduler_name, workers, threads) = if on_cluster {
-        let workers = args.place.workers.unwrap_or(2);
-        let (threads, limit) = (args.place.threads_per_worker, memory_limit / workers as u64);
-        let local = match args.place.cluster_file {
-            Some(_) => None,
-            None => Some(crate::cluster::start_local(workers, threads, limit, args.device.as_str())?),
-        };
-        let file =
-            local.as_ref().map_or_else(|| args.place.cluster_file.clone().unwrap_or_default(), |l| l.cluster_file());
-        let mut client = Client::connect(&file)?;
+    let on_cluster_file = |file: &std::path::Path| -> Result<(tessera::Computed, usize, usize), CliError> {
+        let mut client = Client::connect(file)?;
         let watch = SinkWatch::new(sink, start);
         let computed = tessera::run_graph_on_cluster(&graph, &mut client, &watch, start, args.device == Device::Gpu)?;
-        let name = if local.is_some() { "local-cluster" } else { "cluster" };
         // What ran: the worker processes that took part, not what was asked for.
         let (workers, threads) = (computed.workers.len(), computed.workers.iter().map(|w| w.threads as usize).sum());
-        (computed, name, workers, threads)
-    } else {
-        let observer = SinkObserver::new(sink, start);
-        // The process itself (code, runtime, the graph) uses part of the limit already.
-        let budget = memory_limit.saturating_sub(tessera_metrics::current_rss_bytes());
-        let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, &observer, start, budget)?;
-        // Locally each thread is a worker (Dask's `num_workers` of the threads scheduler).
-        (computed, scheduler.name(), scheduler.workers(), scheduler.workers())
+        Ok((computed, workers, threads))
     };
+    let (computed, workers, threads) = match &placement {
+        &Placement::LocalCluster { workers, threads_per_worker } => {
+            let limit = memory_limit / workers as u64;
+            let local = crate::cluster::start_local(workers, threads_per_worker, limit, args.device.as_str())?;
+            on_cluster_file(&local.cluster_file())?
+        }
+        Placement::Cluster(file) => on_cluster_file(file)?,
+        Placement::SingleThreaded | Placement::Threads(_) => {
+            let scheduler = match placement {
+                Placement::Threads(n) => Scheduler::Threads(n),
+                _ => Scheduler::SingleThreaded,
+            };
+            let observer = SinkObserver::new(sink, start);
+            // The process itself (code, runtime, the graph) uses part of the limit already.
+            let budget = memory_limit.saturating_sub(tessera_metrics::current_rss_bytes());
+            let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, &observer, start, budget)?;
+            // Locally each thread is a worker (Dask's `num_workers` of the threads scheduler).
+            (computed, scheduler.workers(), scheduler.workers())
+        }
+    };
+    let scheduler_name = placement.name();
     if let Some(p) = &progress {
         p.finish();
     }
@@ -127,7 +141,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
 }
 
 /// Refuses thread and worker counts the machine cannot hold, before anything starts.
-pub fn check_placement(place: &crate::cli::Placement) -> Result<(), CliError> {
+pub fn check_placement(place: &crate::cli::PlacementArgs) -> Result<(), CliError> {
     crate::limits::check_threads("--threads-per-worker", place.threads_per_worker)?;
     match (place.scheduler, place.workers) {
         (SchedulerKind::LocalCluster, Some(n)) if place.cluster_file.is_none() => crate::limits::check_local_workers(n),
@@ -161,4 +175,12 @@ pub fn run_usage(before: &Usage, after: &Usage, computed: &tessera::Computed) ->
     let worker_peaks: u64 = computed.workers.iter().map(|w| w.peak_rss_bytes).sum();
     let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
     (after.cpu_percent_since(before) + 100.0 * worker_cpu / wall, after.peak_rss_bytes + worker_peaks)
+}
+
+/// A plan refused: bad input (exit 2), or a task that cannot fit (exit 3).
+pub fn plan_error(e: PlanError) -> CliError {
+    match e {
+        PlanError::BadInput(m) => CliError::BadInput(m),
+        too_big @ PlanError::TooBig { .. } => CliError::Resources(too_big.to_string()),
+    }
 }

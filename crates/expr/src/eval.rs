@@ -27,10 +27,32 @@ impl Default for EvalOptions {
 
 /// Parses and evaluates a program; the value of its last statement is the result.
 pub fn evaluate(src: &str, options: &EvalOptions) -> Result<Value, ExprError> {
-    let stmts = parse(src)?;
+    Program::parse(src)?.evaluate(options)
+}
+
+/// A parsed program: parsed once, evaluated as often as needed (with other chunks,
+/// another `auto` target) without reading its text again.
+#[derive(Debug, Clone)]
+pub struct Program {
+    stmts: Vec<Stmt>,
+}
+
+impl Program {
+    /// Parses `src`; syntax errors name their line and column.
+    pub fn parse(src: &str) -> Result<Program, ExprError> {
+        Ok(Program { stmts: parse(src)? })
+    }
+
+    /// Evaluates the program; the value of its last statement is the result.
+    pub fn evaluate(&self, options: &EvalOptions) -> Result<Value, ExprError> {
+        run(&self.stmts, options)
+    }
+}
+
+fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
     let mut env = Env { vars: HashMap::new(), options };
     let mut last = Value::None;
-    for stmt in &stmts {
+    for stmt in stmts {
         let (Stmt::Assign(_, e) | Stmt::Expr(e)) = stmt;
         let v = env.eval(e)?;
         // Each statement adds at most MAX_NESTING levels, so a chain of statements is

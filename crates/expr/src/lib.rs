@@ -19,7 +19,7 @@ mod parser;
 mod value;
 
 pub use error::ExprError;
-pub use eval::{EvalOptions, evaluate};
+pub use eval::{EvalOptions, Program, evaluate};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES};
 pub use value::Value;
 

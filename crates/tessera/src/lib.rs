@@ -25,10 +25,15 @@
 pub use tessera_cluster as cluster;
 
 pub mod observe;
+pub mod plan;
 
 use std::time::{Duration, Instant};
 
-pub use tessera_chunks::{ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes};
+pub use plan::{Placement, Plan, PlanError, PlanOptions, Source, plan};
+pub use tessera_chunks::{
+    AxisChunks, ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes,
+};
+pub use tessera_expr::{EvalOptions, Program};
 pub use tessera_graph::{
     Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower,
 };

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use tessera::cluster::Client;
 use tessera::observe::{SinkObserver, SinkWatch};
-use tessera::{ChunkSpec, Lane, LowerOptions, RunProgress, Scheduler, Sink, TaskEvent, WorkerStatus, lower};
-use tessera_expr::EvalOptions;
+use tessera::{
+    ChunkSpec, Lane, LowerOptions, Plan, PlanOptions, Program, RunProgress, Scheduler, Sink, Source, TaskEvent,
+    WorkerStatus,
+};
 use tessera_metrics::{Usage, current_rss_bytes};
 
 use super::model::{AS_WRITTEN, RunRecord, Span, WorkerRow};
-use crate::evaluate::evaluate_array;
-use crate::fit::check_fits;
 use crate::report::short_result;
 use crate::run::run_usage;
 
@@ -71,12 +71,11 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
         c => Some(ChunkSpec::parse(c).map_err(|e| e.to_string())?),
     };
     let auto_bytes = tessera::chunk_byte_target().map_err(|e| e.to_string())?;
-    let array = evaluate_array(&spec.expr, &EvalOptions { chunks, auto_bytes }).map_err(|e| e.to_string())?;
+    let program = Program::parse(&spec.expr).map_err(|e| e.to_string())?;
     let before = Usage::now();
     let start = Instant::now();
-    let options = LowerOptions::default();
-    let graph = lower(&array, &options).map_err(|e| e.to_string())?;
-    check_fits(&graph, &spec.expr, auto_bytes, &options, spec.memory_limit).map_err(|e| e.to_string())?;
+    let options = PlanOptions { chunks, auto_bytes, lower: LowerOptions::default(), memory_limit: spec.memory_limit };
+    let Plan { graph, .. } = tessera::plan(Source::Program(&program), &options).map_err(|e| e.to_string())?;
     let sink = JobSink { progress: tessera::observe::run_progress(&graph), cancel: &spec.cancel };
     let _ = tx.send(JobEvent::Started(sink.progress.ops().to_vec()));
     let done = AtomicBool::new(false);
