@@ -1,0 +1,252 @@
+//! The shared kernel suite: the same expressions computed by every backend this build
+//! has (`cpu`, and `gpu` with the `gpu` feature and an adapter), fused and unfused
+//! (unfused graphs make every operation read materialized inputs through views).
+//!
+//! [`suite!`] makes one named test per case per backend, so a failure names its case
+//! (`gpu::reversed_product`, `cpu::std`). Generators and elementwise results must be
+//! identical bit for bit to the CPU backend's (which the facade's `properties.rs`
+//! checks against direct ndarray references); reductions must agree within
+//! [`REDUCTION_TOLERANCE`] (relative): the GPU adds rounded workgroup sums where the
+//! CPU sums exactly. On the CPU each case checks that fused and unfused graphs agree.
+//!
+//! Where no GPU adapter exists the GPU tests print `skipped: …` with wgpu's reason.
+
+use tessera_graph::{LowerOptions, TaskGraph, lower};
+use tessera_kernels::cpu::CpuBackend;
+use tessera_kernels::{Backend, Block, Value};
+
+/// Largest relative difference allowed between a GPU and a CPU reduction.
+const REDUCTION_TOLERANCE: f64 = 1e-12;
+
+fn graph(src: &str, fused: bool) -> TaskGraph {
+    let options = tessera_expr::EvalOptions { chunks: None, auto_bytes: 1 << 20 };
+    let array = match tessera_expr::evaluate(src, &options).unwrap_or_else(|e| panic!("{src}: {e}")) {
+        tessera_expr::Value::Array(a) => a,
+        other => panic!("{src}: not an array: {}", other.kind()),
+    };
+    let lower_options = if fused { LowerOptions::default() } else { LowerOptions::unfused() };
+    lower(&array, &lower_options).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+/// Every task in priority order on `backend`, then the output blocks joined.
+fn compute(graph: &TaskGraph, backend: &dyn Backend) -> Block {
+    let mut values: Vec<Value> = Vec::with_capacity(graph.tasks.len());
+    for (id, task) in graph.tasks.iter().enumerate() {
+        let inputs: Vec<&Value> = task.deps.iter().map(|&d| &values[d]).collect();
+        let value = backend.execute(graph, id, &inputs).unwrap_or_else(|e| panic!("{}: {e}", backend.name()));
+        values.push(value);
+    }
+    let blocks: Vec<&Block> = graph
+        .outputs
+        .iter()
+        .map(|&o| match &values[o] {
+            Value::Block(b) => b,
+            Value::Partial(_) => panic!("an output is a partial"),
+        })
+        .collect();
+    Block::assemble(&graph.chunks, &blocks).expect("the outputs form the result")
+}
+
+fn as_f64(b: &Block) -> Vec<f64> {
+    (0..b.shape().iter().product()).map(|i| b.get_f64(i).unwrap_or(f64::NAN)).collect()
+}
+
+fn assert_identical(src: &str, got: &Block, want: &Block) {
+    assert_eq!(got.dtype(), want.dtype(), "{src}: dtype");
+    assert_eq!(got.shape(), want.shape(), "{src}: shape");
+    for (i, (a, b)) in as_f64(got).iter().zip(as_f64(want)).enumerate() {
+        assert!(a.to_bits() == b.to_bits(), "{src}: element {i}: got {a:e}, want {b:e} (bit for bit)");
+    }
+    assert_eq!(got, want, "{src}");
+}
+
+fn assert_close(src: &str, got: &Block, want: &Block) {
+    assert_eq!(got.dtype(), want.dtype(), "{src}: dtype");
+    assert_eq!(got.shape(), want.shape(), "{src}: shape");
+    for (i, (a, b)) in as_f64(got).iter().zip(as_f64(want)).enumerate() {
+        let ok = (a - b).abs() <= REDUCTION_TOLERANCE * b.abs().max(f64::MIN_POSITIVE);
+        assert!(ok, "{src}: element {i}: got {a:e}, want {b:e} (relative tolerance {REDUCTION_TOLERANCE:e})");
+    }
+}
+
+/// How a case's results must agree.
+#[derive(Clone, Copy)]
+enum Agree {
+    /// Bit for bit.
+    Exactly,
+    /// Within [`REDUCTION_TOLERANCE`].
+    Closely,
+}
+
+fn agree(how: Agree, src: &str, got: &Block, want: &Block) {
+    match how {
+        Agree::Exactly => assert_identical(src, got, want),
+        Agree::Closely => assert_close(src, got, want),
+    }
+}
+
+/// On the CPU: the fused and the unfused graph give the same answer.
+fn check_cpu(src: &str, how: Agree) {
+    agree(how, src, &compute(&graph(src, false), &CpuBackend), &compute(&graph(src, true), &CpuBackend));
+}
+
+/// One test per case per backend.
+macro_rules! suite {
+    ($($how:ident { $($name:ident: $src:expr,)+ })+) => {
+        mod cpu {
+            $($(
+                #[test]
+                fn $name() {
+                    super::check_cpu($src, super::Agree::$how);
+                }
+            )+)+
+        }
+
+        #[cfg(feature = "gpu")]
+        mod gpu {
+            $($(
+                #[test]
+                fn $name() {
+                    super::gpu_backend::check($src, super::Agree::$how);
+                }
+            )+)+
+        }
+    };
+}
+
+suite! {
+    Exactly {
+        random_float64: "random((300, 200), seed=7, chunks=(128, 64))",
+        random_float32: "random((300, 200), seed=7, dtype='float32', chunks=(100, 64))",
+        reversed_product: "x = random((300, 200), seed=7, chunks=100); x * x[::-1, ::-1] + 2.5",
+        ratio: "x = random((257, 129), seed=3, chunks=(64, 50)); (x - 0.5) / (x + 1.0)",
+        sqrt_abs: "x = random((100, 80), seed=1, chunks=40); sqrt(x) * abs(x - 0.5) - x",
+        where_select: "x = random((100, 80), seed=1, chunks=40); where(x > 0.5, x, -x)",
+        maximum_minimum: "x = random((100, 80), seed=1, chunks=40); maximum(x, 0.3) + minimum(x, 0.6)",
+        transposed_strided_3d: "x = random((40, 30, 7), seed=9, chunks=(16, 25, 7)); x.T[::2, 3:, ::-1] * 3",
+        float32_arithmetic: "x = random((64, 48), seed=5, dtype='float32', chunks=20); x * 2.0 - x[::-1] / 3.0",
+        arange_int: "arange(1000, chunks=128) * 3 - 7",
+        arange_float: "arange(0.5, 100.5, 0.25, chunks=64) * 2",
+        comparison: "x = random((64, 64), seed=2, chunks=30); x > 0.25",
+        int_and_bool: "x = random((64, 64), seed=2, chunks=30); (x * 100).astype('int64') * 7 - (x < 0.5)",
+        rechunk_plus_transpose: "x = random((120, 120), seed=4, chunks=50); x.rechunk(35) + x.T",
+        strided_views: "x = random((90, 60), seed=8, chunks=(25, 60)); y = x * 2; y[10:80:3, ::-2] - x[:70:3, 30:]",
+        constants: "full((33, 17), 2.5, chunks=10) * ones((33, 17), chunks=(11, 5))",
+        newaxis_broadcast: "x = random((30, 20), seed=2, chunks=10); x[:, None] * x[None, :, :1].T[0]",
+    }
+    Closely {
+        sum_of_ones: "ones((1000, 1000), chunks=300).sum()",
+        sum_of_reversed_product: "x = random((500, 300), seed=42, chunks=128); (x * x[::-1, ::-1]).sum()",
+        sum_axis_0: "x = random((500, 300), seed=42, chunks=128); x.sum(axis=0)",
+        sum_axis_1: "x = random((500, 300), seed=42, chunks=128); x.sum(axis=1)",
+        mean: "x = random((500, 300), seed=42, chunks=128); x.mean()",
+        max_plus_min: "x = random((500, 300), seed=42, chunks=128); x.max() + x.min()",
+        min_over_two_axes: "x = random((50, 30, 20), seed=3, chunks=(16, 30, 7)); x.min(axis=(0, 2))",
+        prod_axis_1: "x = random((60, 40), seed=3, chunks=16); (x + 0.5).prod(axis=1)",
+        sum_float32: "x = random((200, 100), seed=6, dtype='float32', chunks=64); x.sum()",
+        sum_arange: "arange(100000, chunks=1000).sum()",
+        count_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.5).sum()",
+        max_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.999).max(axis=0)",
+        std: "x = random((300, 200), seed=7, chunks=100); x.std()",
+    }
+}
+
+/// `random` against Philox's definition, element by element, on every backend.
+fn check_random_definition(backend: &dyn Backend) {
+    let g = graph("x = random((37, 53), seed=11, chunks=(10, 20)); x[::-1]", true);
+    let got = as_f64(&compute(&g, backend));
+    for (i, v) in got.iter().enumerate() {
+        let (r, c) = (36 - i / 53, i % 53);
+        let want = tessera_kernels::philox::uniform_f64(11, (r * 53 + c) as u64);
+        assert_eq!(v.to_bits(), want.to_bits(), "element {i}");
+    }
+}
+
+#[test]
+fn cpu_random_is_philox() {
+    check_random_definition(&CpuBackend);
+}
+
+#[cfg(feature = "gpu")]
+mod gpu_backend {
+    use std::sync::OnceLock;
+
+    use tessera_kernels::gpu::GpuBackend;
+
+    use super::*;
+
+    /// The GPU backend, opened once for all tests, or `None` after printing why the
+    /// GPU tests are skipped.
+    pub fn open() -> Option<&'static GpuBackend> {
+        static GPU: OnceLock<Option<GpuBackend>> = OnceLock::new();
+        GPU.get_or_init(|| match GpuBackend::new() {
+            Ok(b) => {
+                eprintln!("GPU tests on {}", b.describe());
+                Some(b)
+            }
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                None
+            }
+        })
+        .as_ref()
+    }
+
+    /// A case on the GPU against the CPU, fused and unfused.
+    pub fn check(src: &str, how: Agree) {
+        let Some(gpu) = open() else { return };
+        for fused in [true, false] {
+            let g = graph(src, fused);
+            agree(how, src, &compute(&g, gpu), &compute(&g, &CpuBackend));
+        }
+    }
+
+    #[test]
+    fn random_is_philox() {
+        let Some(gpu) = open() else { return };
+        check_random_definition(gpu);
+    }
+
+    #[test]
+    fn elementwise_work_runs_on_the_gpu() {
+        let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
+        let src = "x = random((300, 200), seed=7, chunks=100); x * x[::-1, ::-1] + 2.5";
+        compute(&graph(src, true), &gpu);
+        let counts = gpu.counts();
+        assert!(counts.gpu >= 6 && counts.cpu == 0, "{counts:?}");
+    }
+
+    #[test]
+    fn chunks_over_the_binding_limit_are_split_into_bands() {
+        let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
+        // 8 KiB per binding: every 300 x 200 float64 block (480 KB) needs ~60 bands.
+        let gpu = gpu.with_binding_limit(8 << 10);
+        for src in [
+            "x = random((300, 200), seed=7, chunks=(300, 200)); x * x[::-1, ::-1]",
+            "x = random((300, 200), seed=7, chunks=(150, 200)); x.T + 1",
+        ] {
+            for fused in [true, false] {
+                let g = graph(src, fused);
+                assert_identical(src, &compute(&g, &gpu), &compute(&g, &CpuBackend));
+            }
+        }
+        for src in [
+            "x = random((300, 200), seed=7, chunks=(300, 200)); x.sum(axis=1)",
+            "x = random((300, 200), seed=7, chunks=(300, 200)); x.sum(axis=0)",
+        ] {
+            let g = graph(src, false);
+            assert_close(src, &compute(&g, &gpu), &compute(&g, &CpuBackend));
+        }
+    }
+
+    #[test]
+    fn kernels_the_gpu_cannot_round_exactly_run_on_the_cpu() {
+        let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
+        let src = "x = random((100, 100), seed=1, chunks=50); (exp(x) + x ** 2).sum()";
+        let g = graph(src, true);
+        let got = compute(&g, &gpu);
+        assert_identical(src, &got, &compute(&g, &CpuBackend));
+        assert_eq!(gpu.counts().gpu, 0, "{:?}", gpu.counts());
+        assert_eq!(gpu.counts().cpu, 4, "the four partial tasks ran on the CPU: {:?}", gpu.counts());
+    }
+}
