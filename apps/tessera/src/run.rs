@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use tessera::observe::{SinkObserver, SinkWatch};
 use tessera::{
-    ChunkSpec, LowerOptions, NoSink, Placement, Plan, PlanError, PlanOptions, Program, Scheduler, Sink, Source,
+    ChunkSpec, LowerOptions, NoObserver, NoSink, Observer, Placement, Plan, PlanError, PlanOptions, Program, Scheduler,
+    Sink, Source,
 };
 use tessera_metrics::Usage;
 
@@ -108,10 +109,12 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
                 Placement::Threads(n) => Scheduler::Threads(n),
                 _ => Scheduler::SingleThreaded,
             };
-            let observer = SinkObserver::new(sink, start);
+            let feeding = SinkObserver::new(sink, start);
+            // Without progress nothing listens: no event is made per task.
+            let observer: &dyn Observer = if progress.is_some() { &feeding } else { &NoObserver };
             // The process itself (code, runtime, the graph) uses part of the limit already.
             let budget = memory_limit.saturating_sub(tessera_metrics::current_rss_bytes());
-            let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, &observer, start, budget)?;
+            let computed = tessera::run_graph_on(&graph, device.backend(), scheduler, observer, start, budget)?;
             // Locally each thread is a worker (Dask's `num_workers` of the threads scheduler).
             (computed, scheduler.workers(), scheduler.workers())
         }

@@ -17,8 +17,8 @@ use crate::WorkerStatus;
 /// thread slot.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lane {
-    /// The worker's name.
-    pub worker: String,
+    /// The worker's name (shared: one allocation per worker, not per task).
+    pub worker: std::sync::Arc<str>,
     /// Its thread slot.
     pub slot: u32,
 }
@@ -26,7 +26,11 @@ pub struct Lane {
 impl Lane {
     /// The lane's label: `thread-0` for a local thread, `local-1:0` on a cluster.
     pub fn label(&self) -> String {
-        if self.worker == "thread" { format!("thread-{}", self.slot) } else { format!("{}:{}", self.worker, self.slot) }
+        if &*self.worker == "thread" {
+            format!("thread-{}", self.slot)
+        } else {
+            format!("{}:{}", self.worker, self.slot)
+        }
     }
 }
 

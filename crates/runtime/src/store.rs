@@ -10,11 +10,11 @@
 //! worker's) decides what is shared. Reading a spilled file back is done by the caller
 //! through [`Held::load`], outside that lock.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use tessera_kernels::Value;
 
 use crate::RuntimeError;
@@ -52,7 +52,8 @@ enum Slot {
 /// Held values and the tasks admitted to run beside them, within a byte budget.
 #[derive(Debug)]
 pub struct Store<K> {
-    values: HashMap<K, Slot>,
+    /// Keyed by small integers: a fast non-cryptographic hash (keys are ours, not a peer's).
+    values: FxHashMap<K, Slot>,
     spill: SpillDir,
     /// Bytes held in memory.
     held: u64,
@@ -68,7 +69,7 @@ impl<K: Copy + Eq + Hash + Ord> Store<K> {
     /// A store for `budget` bytes of values and running tasks (`u64::MAX`: no limit).
     pub fn new(budget: u64) -> Store<K> {
         Store {
-            values: HashMap::new(),
+            values: FxHashMap::default(),
             spill: SpillDir::new(),
             held: 0,
             admitted: 0,
@@ -118,14 +119,6 @@ impl<K: Copy + Eq + Hash + Ord> Store<K> {
             Slot::Memory { value, .. } => Held::Memory(value.clone()),
             Slot::Disk(file) => Held::Disk(file.clone()),
         })
-    }
-
-    /// Bytes of `key`'s value if it is in memory.
-    pub fn bytes_in_memory(&self, key: &K) -> u64 {
-        match self.values.get(key) {
-            Some(Slot::Memory { value, .. }) => value.nbytes() as u64,
-            _ => 0,
-        }
     }
 
     /// Holds a value whose next reader has priority `next_reader`, then spills while

@@ -140,14 +140,16 @@ fn worker(shared: &Shared<'_>, backend: &dyn Backend, thread: usize, observer: &
             continue;
         };
         let deps = &graph.tasks[id].deps;
-        let input_bytes: u64 = deps.iter().map(|d| state.store.bytes_in_memory(d)).sum();
+        let held: Vec<Option<Held>> = deps.iter().map(|d| state.store.get(d)).collect();
+        let input_bytes: u64 =
+            held.iter().map(|h| if let Some(Held::Memory(v)) = h { v.nbytes() as u64 } else { 0 }).sum();
         let extra = graph.tasks[id].projected_bytes.saturating_sub(input_bytes);
         if !state.store.admit(extra) {
+            drop(held);
             state.memory_waiters = true;
             state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         }
-        let held: Vec<Option<Held>> = deps.iter().map(|d| state.store.get(d)).collect();
         state.ready.pop();
         state.started[id] = true;
         for &d in deps {

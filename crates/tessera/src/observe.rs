@@ -23,12 +23,13 @@ pub fn run_progress(graph: &TaskGraph) -> RunProgress {
 pub struct SinkObserver<'a> {
     sink: &'a dyn Sink,
     start: Instant,
+    thread: std::sync::Arc<str>,
 }
 
 impl<'a> SinkObserver<'a> {
     /// Feeds `sink`, with times since `start`.
     pub fn new(sink: &'a dyn Sink, start: Instant) -> SinkObserver<'a> {
-        SinkObserver { sink, start }
+        SinkObserver { sink, start, thread: "thread".into() }
     }
 }
 
@@ -38,7 +39,7 @@ impl Observer for SinkObserver<'_> {
         let t = &graph.tasks[task];
         self.sink.task(&TaskEvent {
             layer: t.layer,
-            lane: Lane { worker: "thread".into(), slot: thread as u32 },
+            lane: Lane { worker: self.thread.clone(), slot: thread as u32 },
             start_s: end_s - busy.as_secs_f64(),
             end_s,
             bytes: t.output_bytes,
@@ -78,11 +79,12 @@ impl crate::cluster::Watch for SinkWatch<'_> {
         let spans: Vec<TaskEvent> = workers
             .iter()
             .flat_map(|w| {
+                let name: std::sync::Arc<str> = w.name.as_str().into();
                 w.recent.iter().map(move |s| {
                     let end_s = now_s - s.ended_ms_ago as f64 / 1000.0;
                     TaskEvent {
                         layer: s.layer as usize,
-                        lane: Lane { worker: w.name.clone(), slot: s.slot },
+                        lane: Lane { worker: name.clone(), slot: s.slot },
                         start_s: end_s - s.duration_ms as f64 / 1000.0,
                         end_s,
                         bytes: 0,
