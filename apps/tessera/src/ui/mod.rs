@@ -2,28 +2,51 @@
 //! chunked computation, and shows progress per operation, per-worker utilization and
 //! the history of runs.
 //!
-//! The model ([`model::App`]) is plain data updated by key presses and by events from
-//! the job thread; [`view::draw`] only reads it, so screens are tested with ratatui's
-//! `TestBackend`. Nothing is printed to the screen but the UI: the cluster's processes
-//! log to files, and the UI's own log goes to a file named on screen.
+//! One [`AppEvent`] enum carries everything that happens: terminal input (polled by
+//! the event loop between frames) and the job threads' progress, tagged with the run
+//! they belong to. The model ([`model::App`]) is plain data; keys change it in [`keys`], which
+//! returns the [`Action`]s that need the outside world (runs, clusters, workers) for
+//! the [`Session`] to carry out; [`view::draw`] only reads it, so screens are tested
+//! with ratatui's `TestBackend`. Nothing is printed to the screen but the UI: the
+//! cluster's processes log to files, and the UI's own log goes to a file named on
+//! screen.
 
 pub mod job;
+pub mod keys;
 pub mod model;
 pub mod view;
 
 use std::io::{IsTerminal, Write};
-use std::sync::mpsc::{Receiver, channel};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{
-    self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyCode, KeyEventKind, KeyModifiers,
-};
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 
 use crate::cli::{SchedulerKind, UiArgs};
 use crate::error::CliError;
 use job::{JobEvent, JobSpec};
+use keys::Action;
 use model::{App, Where};
 use tessera::cluster::LocalCluster;
+
+/// Everything the UI hears.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// Terminal input: a key, a paste, a resize.
+    Input(Event),
+    /// The terminal could not be read.
+    InputFailed(String),
+    /// Progress of run number `run`.
+    Job {
+        /// Which run (events of an earlier one are dropped).
+        run: u64,
+        /// What happened.
+        event: JobEvent,
+    },
+}
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(100);
@@ -47,9 +70,9 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         ));
     }
     let default_limit = crate::limits::memory_limit(args.memory_limit.as_deref())?;
-    let mut memory_limit = default_limit;
+    let memory_limit = default_limit;
     let log_path = std::env::temp_dir().join(format!("tessera-ui-{}.log", std::process::id()));
-    let mut log = Log(std::fs::File::create(&log_path).ok());
+    let log = Log(std::fs::File::create(&log_path).ok());
     if let Some(file) = log.0.as_ref().and_then(|f| f.try_clone().ok()) {
         crate::logging::to_file(file);
     }
@@ -66,165 +89,73 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     }
     let mut app = App::new(expr, place, workers, args.threads_per_worker, &log_path.display().to_string());
     app.memory_limit = memory_limit;
-    let mut cluster = match place {
+    let cluster = match place {
         Where::LocalCluster => {
             Some(crate::cluster::start_local(workers, args.threads_per_worker, memory_limit / workers as u64, "cpu")?)
         }
         Where::Threads | Where::Cluster => None,
     };
-    let remote = args.cluster_file.clone();
+    let (tx, events) = channel::<AppEvent>();
+    let mut session = Session {
+        app,
+        cluster,
+        remote: args.cluster_file.clone(),
+        memory_limit,
+        default_limit,
+        log,
+        cancel: Arc::new(AtomicBool::new(false)),
+        run: 0,
+        tx: tx.clone(),
+    };
     let mut terminal = ratatui::init();
     crate::signals::UI_ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
     // A paste arrives as one event, not thousands of key presses.
     let _ = ratatui::crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
-    let mut job: Option<Receiver<JobEvent>> = None;
-    let mut cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    drop(tx);
     if args.run {
-        job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
+        session.start_run();
     }
     let mut last_draw = Instant::now() - FRAME;
-    let result = loop {
-        if let Some(rx) = &job {
-            while let Ok(event) = rx.try_recv() {
-                match event {
-                    JobEvent::Started(ops) => app.started(ops, Instant::now()),
-                    JobEvent::Progress(per_op) => app.progress(&per_op),
-                    JobEvent::Workers(rows) => app.workers_now(rows),
-                    JobEvent::Spans(spans) => app.finished_tasks(spans),
-                    JobEvent::Finished(outcome) => {
-                        log.line(&format!("run finished: {outcome:?}"));
-                        app.finished(outcome);
-                    }
-                }
+    let result = 'ui: loop {
+        // The runs' events first, then what was drawn, then at most 50 ms for a key.
+        while let Ok(event) = events.try_recv() {
+            match session.handle(event) {
+                Ok(Flow::Go) => {}
+                Ok(Flow::Quit) => break 'ui Ok(()),
+                Err(e) => break 'ui Err(e),
             }
         }
         // A sweep runs the next chunk size when the last run is done.
-        if !app.running()
-            && let Some(choice) = app.sweep.pop_front()
+        if !session.app.running()
+            && let Some(choice) = session.app.sweep.pop_front()
         {
-            app.chunk_choice = choice;
-            job = Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
-            app.phase = model::Phase::Running(Instant::now());
+            session.app.chunk_choice = choice;
+            session.start_run();
+            session.app.phase = model::Phase::Running(Instant::now());
         }
-        if let Some(c) = &cluster {
-            app.workers = c.workers();
+        if let Some(c) = &session.cluster {
+            session.app.workers = c.workers();
         }
         let now = Instant::now();
-        if (app.dirty || app.running()) && now.duration_since(last_draw) >= FRAME {
-            if let Err(e) = terminal.draw(|f| view::draw(f, &app, now)) {
+        if (session.app.dirty || session.app.running()) && now.duration_since(last_draw) >= FRAME {
+            if let Err(e) = terminal.draw(|f| view::draw(f, &session.app, now)) {
                 break Err(CliError::Failed(format!("cannot draw: {e}")));
             }
-            app.dirty = false;
+            session.app.dirty = false;
             last_draw = now;
         }
-        match event::poll(Duration::from_millis(50)) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => break Err(CliError::Failed(format!("cannot read the terminal: {e}"))),
-        }
-        let key = match event::read() {
-            Ok(Event::Key(key)) => key,
-            Ok(Event::Paste(pasted)) => {
-                if let Some(text) = &mut app.editing {
-                    let room = tessera_expr::MAX_SOURCE_BYTES.saturating_sub(text.len());
-                    text.extend(pasted.chars().filter(|c| !c.is_control()).take(room));
-                }
-                app.dirty = true;
-                continue;
-            }
-            _ => {
-                app.dirty = true;
-                continue;
-            }
+        let event = match event::poll(Duration::from_millis(50)).and_then(|ready| ready.then(event::read).transpose()) {
+            Ok(Some(input)) => AppEvent::Input(input),
+            Ok(None) => continue,
+            Err(e) => AppEvent::InputFailed(e.to_string()),
         };
-        if key.kind != KeyEventKind::Press {
-            continue;
-        }
-        app.dirty = true;
-        if let Some(text) = &mut app.editing {
-            match key.code {
-                KeyCode::Enter => {
-                    app.expr = std::mem::take(text);
-                    app.editing = None;
-                }
-                KeyCode::Esc => app.editing = None,
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) if text.len() < tessera_expr::MAX_SOURCE_BYTES => text.push(c),
-                _ => {}
-            }
-            continue;
-        }
-        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            _ if ctrl_c => break Ok(()),
-            // Cancels the run in progress and what is left of a sweep.
-            KeyCode::Char('x') => {
-                app.sweep.clear();
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            // Esc leaves the editor (above); only `q` and Ctrl-C leave the UI.
-            KeyCode::Char('q') => break Ok(()),
-            KeyCode::Char('r') if !app.running() => {
-                job =
-                    Some(start_job(&app, cluster_file(cluster.as_ref(), &remote), memory_limit, &mut log, &mut cancel));
-            }
-            KeyCode::Char('w') if !app.running() => app.sweep = (1..model::CHUNK_CHOICES.len()).collect(),
-            KeyCode::Char('e') if !app.running() => app.editing = Some(app.expr.clone()),
-            KeyCode::Char('c') if !app.running() => {
-                app.chunk_choice = (app.chunk_choice + 1) % model::CHUNK_CHOICES.len()
-            }
-            KeyCode::Char('s') if !app.running() && app.place != Where::Cluster => {
-                (app.place, cluster) = match app.place {
-                    Where::Threads => match start_cluster(&app, memory_limit, &mut log) {
-                        Some(c) => (Where::LocalCluster, Some(c)),
-                        None => (Where::Threads, None),
-                    },
-                    Where::LocalCluster | Where::Cluster => (Where::Threads, None),
-                };
-                app.rows.clear();
-            }
-            KeyCode::Char('t') if !app.running() && app.place == Where::LocalCluster => {
-                app.threads_per_worker = if app.threads_per_worker >= 4 { 1 } else { app.threads_per_worker * 2 };
-                // The old cluster goes first: both would use the same folder.
-                drop(cluster.take());
-                cluster = start_cluster(&app, memory_limit, &mut log);
-            }
-            KeyCode::Char('m') if !app.running() => {
-                let choices = [default_limit, 512 << 20, 2 << 30, 8 << 30];
-                let at = choices.iter().position(|&c| c == memory_limit).unwrap_or(0);
-                memory_limit = choices[(at + 1) % choices.len()];
-                app.memory_limit = memory_limit;
-                if app.place == Where::LocalCluster {
-                    drop(cluster.take());
-                    cluster = start_cluster(&app, memory_limit, &mut log);
-                }
-            }
-            KeyCode::Char('+') => match &mut cluster {
-                Some(c) => {
-                    if let Err(e) =
-                        crate::limits::check_local_workers(c.workers() + 1).and_then(|()| Ok(c.add_worker()?))
-                    {
-                        log.line(&format!("cannot add a worker: {e}"));
-                    }
-                    app.workers = c.workers();
-                }
-                None if app.place == Where::Threads => app.workers = (app.workers + 1).min(crate::limits::MAX_THREADS),
-                None => log.line("workers of an existing cluster are started on their machines"),
-            },
-            KeyCode::Char('-') | KeyCode::Char('k') => match &mut cluster {
-                Some(c) => {
-                    if c.kill_worker() {
-                        log.line("killed a worker");
-                    }
-                }
-                None if app.place == Where::Threads => app.workers = (app.workers - 1).max(1),
-                None => log.line("workers of an existing cluster are stopped on their machines"),
-            },
-            _ => {}
+        match session.handle(event) {
+            Ok(Flow::Go) => {}
+            Ok(Flow::Quit) => break Ok(()),
+            Err(e) => break Err(e),
         }
     };
+    let Session { app, cluster, .. } = session;
     let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
     crate::signals::UI_ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
     ratatui::restore();
@@ -242,51 +173,157 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     }
 }
 
-/// Starts a local cluster with the UI's workers, threads and memory limit.
-fn start_cluster(app: &App, memory_limit: u64, log: &mut Log) -> Option<LocalCluster> {
-    match crate::cluster::start_local(
-        app.workers,
-        app.threads_per_worker,
-        memory_limit / app.workers.max(1) as u64,
-        "cpu",
-    ) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            log.line(&format!("cannot start a local cluster: {e}"));
-            None
+/// Whether the UI goes on.
+enum Flow {
+    Go,
+    Quit,
+}
+
+/// The UI's state and the processes and runs it started.
+struct Session {
+    app: App,
+    cluster: Option<LocalCluster>,
+    /// `--cluster-file`: runs go to this cluster.
+    remote: Option<PathBuf>,
+    memory_limit: u64,
+    default_limit: u64,
+    log: Log,
+    /// The current run's cancel flag: `x` stops the one in progress only.
+    cancel: Arc<AtomicBool>,
+    /// The current run's number.
+    run: u64,
+    tx: Sender<AppEvent>,
+}
+
+impl Session {
+    fn handle(&mut self, event: AppEvent) -> Result<Flow, CliError> {
+        match event {
+            AppEvent::Input(Event::Key(key)) => {
+                if let Some(action) = self.app.key(key) {
+                    return Ok(self.act(action));
+                }
+            }
+            AppEvent::Input(Event::Paste(text)) => self.app.paste(&text),
+            AppEvent::Input(_) => self.app.dirty = true,
+            AppEvent::InputFailed(e) => return Err(CliError::Failed(format!("cannot read the terminal: {e}"))),
+            AppEvent::Job { run, event } if run == self.run => match event {
+                JobEvent::Started(ops) => self.app.started(ops, Instant::now()),
+                JobEvent::Progress(per_op) => self.app.progress(&per_op),
+                JobEvent::Workers(rows) => self.app.workers_now(rows),
+                JobEvent::Spans(spans) => self.app.finished_tasks(spans),
+                JobEvent::Finished(outcome) => {
+                    self.log.line(&format!("run finished: {outcome:?}"));
+                    self.app.finished(outcome);
+                }
+            },
+            AppEvent::Job { .. } => {}
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Carries out what a key asked for.
+    fn act(&mut self, action: Action) -> Flow {
+        let app = &mut self.app;
+        match action {
+            Action::Quit => return Flow::Quit,
+            Action::Cancel => self.cancel.store(true, std::sync::atomic::Ordering::Relaxed),
+            Action::Run => self.start_run(),
+            Action::SwitchScheduler => {
+                match app.place {
+                    Where::Threads => {
+                        self.cluster = self.start_cluster();
+                        self.app.place = if self.cluster.is_some() { Where::LocalCluster } else { Where::Threads };
+                    }
+                    Where::LocalCluster | Where::Cluster => {
+                        self.cluster = None;
+                        app.place = Where::Threads;
+                    }
+                }
+                self.app.rows.clear();
+            }
+            Action::RestartCluster => {
+                // The old cluster goes first: both would use the same folder.
+                drop(self.cluster.take());
+                self.cluster = self.start_cluster();
+            }
+            Action::NextMemoryLimit => {
+                let choices = [self.default_limit, 512 << 20, 2 << 30, 8 << 30];
+                let at = choices.iter().position(|&c| c == self.memory_limit).unwrap_or(0);
+                self.memory_limit = choices[(at + 1) % choices.len()];
+                app.memory_limit = self.memory_limit;
+                if app.place == Where::LocalCluster {
+                    drop(self.cluster.take());
+                    self.cluster = self.start_cluster();
+                }
+            }
+            Action::AddWorker => match &mut self.cluster {
+                Some(c) => {
+                    if let Err(e) =
+                        crate::limits::check_local_workers(c.workers() + 1).and_then(|()| Ok(c.add_worker()?))
+                    {
+                        self.log.line(&format!("cannot add a worker: {e}"));
+                    }
+                    app.workers = c.workers();
+                }
+                None if app.place == Where::Threads => app.workers = (app.workers + 1).min(crate::limits::MAX_THREADS),
+                None => self.log.line("workers of an existing cluster are started on their machines"),
+            },
+            Action::RemoveWorker => match &mut self.cluster {
+                Some(c) => {
+                    if c.kill_worker() {
+                        self.log.line("killed a worker");
+                    }
+                }
+                None if app.place == Where::Threads => app.workers = (app.workers - 1).max(1),
+                None => self.log.line("workers of an existing cluster are stopped on their machines"),
+            },
+        }
+        Flow::Go
+    }
+
+    /// Starts a local cluster with the UI's workers, threads and memory limit.
+    fn start_cluster(&mut self) -> Option<LocalCluster> {
+        let app = &self.app;
+        let limit = self.memory_limit / app.workers.max(1) as u64;
+        match crate::cluster::start_local(app.workers, app.threads_per_worker, limit, "cpu") {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.log.line(&format!("cannot start a local cluster: {e}"));
+                None
+            }
         }
     }
-}
 
-/// The cluster file runs go to: the local cluster's, or the one given.
-fn cluster_file(local: Option<&LocalCluster>, remote: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
-    local.map(LocalCluster::cluster_file).or_else(|| remote.clone())
-}
-
-fn start_job(
-    app: &App,
-    cluster_file: Option<std::path::PathBuf>,
-    memory_limit: u64,
-    log: &mut Log,
-    cancel: &mut std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Receiver<JobEvent> {
-    // Each run has its own flag: `x` stops the one in progress only.
-    *cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let spec = JobSpec {
-        expr: app.expr.clone(),
-        chunks: app.chunks().to_string(),
-        threads: app.workers,
-        cluster_file,
-        memory_limit,
-        cancel: cancel.clone(),
-        label: match app.place {
-            Where::Threads => "threads",
-            Where::LocalCluster => "local-cluster",
-            Where::Cluster => "cluster",
-        },
-    };
-    log.line(&format!("run: {spec:?}"));
-    let (tx, rx) = channel();
-    std::thread::spawn(move || job::run(spec, tx));
-    rx
+    /// Starts a run of the current expression; its events come back tagged with its
+    /// number.
+    fn start_run(&mut self) {
+        self.run += 1;
+        self.cancel = Arc::new(AtomicBool::new(false));
+        let app = &self.app;
+        let spec = JobSpec {
+            expr: app.expr.clone(),
+            chunks: app.chunks().to_string(),
+            threads: app.workers,
+            // The local cluster's file, or the one given.
+            cluster_file: self.cluster.as_ref().map(LocalCluster::cluster_file).or_else(|| self.remote.clone()),
+            memory_limit: self.memory_limit,
+            cancel: self.cancel.clone(),
+            label: match app.place {
+                Where::Threads => "threads",
+                Where::LocalCluster => "local-cluster",
+                Where::Cluster => "cluster",
+            },
+        };
+        self.log.line(&format!("run: {spec:?}"));
+        let (job_tx, job_rx) = channel();
+        let (tx, run) = (self.tx.clone(), self.run);
+        std::thread::spawn(move || job::run(spec, job_tx));
+        std::thread::spawn(move || {
+            while let Ok(event) = job_rx.recv() {
+                if tx.send(AppEvent::Job { run, event }).is_err() {
+                    return;
+                }
+            }
+        });
+    }
 }
