@@ -172,12 +172,18 @@ fn one_chunk_reductions_run_in_constant_memory_under_the_limit() {
         ("ones((2**36,), chunks=2**36).sum()", 36),
         ("ones((2**18, 2**18), chunks=-1).sum()", 36),
     ] {
-        let m = run_measured(&["run", "--json", "--memory-limit", "100MiB", expr], &[]);
-        assert_eq!(m.run.code, 0, "{expr}: {}", m.run.stderr);
-        let j = m.run.json();
-        let projected = j["projected_task_bytes"].as_u64().expect("projection");
-        assert!(projected < 1 << 20, "{expr}: projected {projected}");
-        peaks.push((k, m.peak_rss_bytes, projected));
+        // The smaller of two runs: a process's peak is its own, but a busy machine can
+        // add transient pages to one run; growth with the chunk shows in both.
+        let mut peak = u64::MAX;
+        let mut projected = 0;
+        for _ in 0..2 {
+            let m = run_measured(&["run", "--json", "--memory-limit", "100MiB", expr], &[]);
+            assert_eq!(m.run.code, 0, "{expr}: {}", m.run.stderr);
+            projected = m.run.json()["projected_task_bytes"].as_u64().expect("projection");
+            assert!(projected < 1 << 20, "{expr}: projected {projected}");
+            peak = peak.min(m.peak_rss_bytes);
+        }
+        peaks.push((k, peak, projected));
     }
     let smallest = peaks.iter().map(|p| p.1).min().unwrap_or(0);
     for &(k, peak, projected) in &peaks {
