@@ -12,6 +12,11 @@
 //!
 //! A task's result is dropped as soon as the last task that reads it has run. An
 //! [`Observer`] hears about every finished task (progress bars, metrics).
+//!
+//! [`distributed`] holds the cluster's logic without I/O: the scheduler core and the
+//! worker core, driven together by a simulator in its tests; [`store`] is the one
+//! store of held values (admission, spill, read-back) the threads scheduler and the
+//! worker core share.
 
 pub mod cleanup;
 pub mod distributed;

@@ -4,7 +4,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::model::{App, CHUNK_CHOICES, Where};
+use super::model::{App, CHUNK_CHOICES, Placement};
 
 /// What the event loop must do after a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +83,14 @@ impl App {
                 self.chunk_choice = (self.chunk_choice + 1) % CHUNK_CHOICES.len();
                 None
             }
-            KeyCode::Char('s') if idle && self.place != Where::Cluster => Some(Action::SwitchScheduler),
-            KeyCode::Char('t') if idle && self.place == Where::LocalCluster => {
-                self.threads_per_worker = if self.threads_per_worker >= 4 { 1 } else { self.threads_per_worker * 2 };
-                Some(Action::RestartCluster)
-            }
+            KeyCode::Char('s') if idle && !matches!(self.place, Placement::Cluster(_)) => Some(Action::SwitchScheduler),
+            KeyCode::Char('t') if idle => match &mut self.place {
+                Placement::LocalCluster { threads_per_worker: t, .. } => {
+                    *t = if *t >= 4 { 1 } else { *t * 2 };
+                    Some(Action::RestartCluster)
+                }
+                _ => None,
+            },
             KeyCode::Char('m') if idle => Some(Action::NextMemoryLimit),
             KeyCode::Char('+') => Some(Action::AddWorker),
             KeyCode::Char('-') | KeyCode::Char('k') => Some(Action::RemoveWorker),
@@ -105,7 +108,7 @@ mod tests {
     }
 
     fn app() -> App {
-        App::new("ones(3).sum()", Where::LocalCluster, 2, 1, "/tmp/log")
+        App::new("ones(3).sum()", Placement::LocalCluster { workers: 2, threads_per_worker: 1 }, "/tmp/log")
     }
 
     #[test]
@@ -132,7 +135,7 @@ mod tests {
         let mut app = app();
         assert_eq!(press(&mut app, KeyCode::Char('r')), Some(Action::Run));
         assert_eq!(press(&mut app, KeyCode::Char('t')), Some(Action::RestartCluster));
-        assert_eq!(app.threads_per_worker, 2);
+        assert_eq!(app.place, Placement::LocalCluster { workers: 2, threads_per_worker: 2 });
         assert_eq!(press(&mut app, KeyCode::Char('+')), Some(Action::AddWorker));
         assert_eq!(press(&mut app, KeyCode::Char('k')), Some(Action::RemoveWorker));
         press(&mut app, KeyCode::Char('w'));

@@ -17,7 +17,6 @@ pub mod model;
 pub mod view;
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Sender, channel};
@@ -29,7 +28,7 @@ use crate::cli::{SchedulerKind, UiArgs};
 use crate::error::CliError;
 use job::{JobEvent, JobSpec};
 use keys::Action;
-use model::{App, Where};
+use model::{App, Placement};
 use tessera::cluster::LocalCluster;
 
 /// Everything the UI hears.
@@ -76,30 +75,31 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     if let Some(file) = log.0.as_ref().and_then(|f| f.try_clone().ok()) {
         crate::logging::to_file(file);
     }
-    let place = match (&args.cluster_file, args.scheduler) {
-        (Some(_), _) => Where::Cluster,
-        (None, SchedulerKind::LocalCluster) => Where::LocalCluster,
-        (None, _) => Where::Threads,
-    };
     let workers = args.workers.unwrap_or(2);
     crate::limits::check_threads("--threads-per-worker", args.threads_per_worker)?;
-    match place {
-        Where::LocalCluster => crate::limits::check_local_workers(workers)?,
-        Where::Threads | Where::Cluster => crate::limits::check_threads("--workers", workers)?,
-    }
-    let mut app = App::new(expr, place, workers, args.threads_per_worker, &log_path.display().to_string());
-    app.memory_limit = memory_limit;
-    let cluster = match place {
-        Where::LocalCluster => {
-            Some(crate::cluster::start_local(workers, args.threads_per_worker, memory_limit / workers as u64, "cpu")?)
+    let place = match (&args.cluster_file, args.scheduler) {
+        (Some(file), _) => Placement::Cluster(file.clone()),
+        (None, SchedulerKind::LocalCluster) => {
+            crate::limits::check_local_workers(workers)?;
+            Placement::LocalCluster { workers, threads_per_worker: args.threads_per_worker }
         }
-        Where::Threads | Where::Cluster => None,
+        (None, _) => {
+            crate::limits::check_threads("--workers", workers)?;
+            Placement::Threads(workers)
+        }
     };
+    let cluster = match place {
+        Placement::LocalCluster { workers, threads_per_worker } => {
+            Some(crate::cluster::start_local(workers, threads_per_worker, memory_limit / workers as u64, "cpu")?)
+        }
+        _ => None,
+    };
+    let mut app = App::new(expr, place, &log_path.display().to_string());
+    app.memory_limit = memory_limit;
     let (tx, events) = channel::<AppEvent>();
     let mut session = Session {
         app,
         cluster,
-        remote: args.cluster_file.clone(),
         memory_limit,
         default_limit,
         log,
@@ -134,7 +134,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             session.app.phase = model::Phase::Running(Instant::now());
         }
         if let Some(c) = &session.cluster {
-            session.app.workers = c.workers();
+            session.app.set_workers(c.workers());
         }
         let now = Instant::now();
         if (session.app.dirty || session.app.running()) && now.duration_since(last_draw) >= FRAME {
@@ -183,8 +183,6 @@ enum Flow {
 struct Session {
     app: App,
     cluster: Option<LocalCluster>,
-    /// `--cluster-file`: runs go to this cluster.
-    remote: Option<PathBuf>,
     memory_limit: u64,
     default_limit: u64,
     log: Log,
@@ -229,15 +227,23 @@ impl Session {
             Action::Cancel => self.cancel.store(true, std::sync::atomic::Ordering::Relaxed),
             Action::Run => self.start_run(),
             Action::SwitchScheduler => {
+                let workers = app.workers();
                 match app.place {
-                    Where::Threads => {
+                    Placement::Threads(_) | Placement::SingleThreaded => {
+                        let before = std::mem::replace(
+                            &mut app.place,
+                            Placement::LocalCluster { workers, threads_per_worker: 1 },
+                        );
                         self.cluster = self.start_cluster();
-                        self.app.place = if self.cluster.is_some() { Where::LocalCluster } else { Where::Threads };
+                        if self.cluster.is_none() {
+                            self.app.place = before;
+                        }
                     }
-                    Where::LocalCluster | Where::Cluster => {
+                    Placement::LocalCluster { .. } => {
                         self.cluster = None;
-                        app.place = Where::Threads;
+                        app.place = Placement::Threads(workers);
                     }
+                    Placement::Cluster(_) => {}
                 }
                 self.app.rows.clear();
             }
@@ -251,7 +257,7 @@ impl Session {
                 let at = choices.iter().position(|&c| c == self.memory_limit).unwrap_or(0);
                 self.memory_limit = choices[(at + 1) % choices.len()];
                 app.memory_limit = self.memory_limit;
-                if app.place == Where::LocalCluster {
+                if matches!(app.place, Placement::LocalCluster { .. }) {
                     drop(self.cluster.take());
                     self.cluster = self.start_cluster();
                 }
@@ -263,9 +269,11 @@ impl Session {
                     {
                         self.log.line(&format!("cannot add a worker: {e}"));
                     }
-                    app.workers = c.workers();
+                    app.set_workers(c.workers());
                 }
-                None if app.place == Where::Threads => app.workers = (app.workers + 1).min(crate::limits::MAX_THREADS),
+                None if matches!(app.place, Placement::Threads(_)) => {
+                    app.set_workers((app.workers() + 1).min(crate::limits::MAX_THREADS))
+                }
                 None => self.log.line("workers of an existing cluster are started on their machines"),
             },
             Action::RemoveWorker => match &mut self.cluster {
@@ -274,7 +282,7 @@ impl Session {
                         self.log.line("killed a worker");
                     }
                 }
-                None if app.place == Where::Threads => app.workers = (app.workers - 1).max(1),
+                None if matches!(app.place, Placement::Threads(_)) => app.set_workers(app.workers() - 1),
                 None => self.log.line("workers of an existing cluster are stopped on their machines"),
             },
         }
@@ -283,9 +291,9 @@ impl Session {
 
     /// Starts a local cluster with the UI's workers, threads and memory limit.
     fn start_cluster(&mut self) -> Option<LocalCluster> {
-        let app = &self.app;
-        let limit = self.memory_limit / app.workers.max(1) as u64;
-        match crate::cluster::start_local(app.workers, app.threads_per_worker, limit, "cpu") {
+        let Placement::LocalCluster { workers, threads_per_worker } = self.app.place else { return None };
+        let limit = self.memory_limit / workers.max(1) as u64;
+        match crate::cluster::start_local(workers, threads_per_worker, limit, "cpu") {
             Ok(c) => Some(c),
             Err(e) => {
                 self.log.line(&format!("cannot start a local cluster: {e}"));
@@ -303,16 +311,15 @@ impl Session {
         let spec = JobSpec {
             expr: app.expr.clone(),
             chunks: app.chunks().to_string(),
-            threads: app.workers,
+            threads: app.workers(),
             // The local cluster's file, or the one given.
-            cluster_file: self.cluster.as_ref().map(LocalCluster::cluster_file).or_else(|| self.remote.clone()),
+            cluster_file: match &app.place {
+                Placement::Cluster(file) => Some(file.clone()),
+                _ => self.cluster.as_ref().map(LocalCluster::cluster_file),
+            },
             memory_limit: self.memory_limit,
             cancel: self.cancel.clone(),
-            label: match app.place {
-                Where::Threads => "threads",
-                Where::LocalCluster => "local-cluster",
-                Where::Cluster => "cluster",
-            },
+            label: app.place.name(),
         };
         self.log.line(&format!("run: {spec:?}"));
         let (job_tx, job_rx) = channel();

@@ -3,23 +3,14 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use tessera::Placement;
+
 /// Chunk sizes the chunk field cycles through; the first keeps the expression's own.
 pub const CHUNK_CHOICES: [&str; 7] = [AS_WRITTEN, "auto", "1000", "2000", "4000", "10000", "20000"];
 /// The chunk choice that overrides nothing.
 pub const AS_WRITTEN: &str = "as written";
 /// CPU samples kept per worker for its sparkline.
 const HISTORY: usize = 60;
-
-/// Where the computation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Where {
-    /// A thread pool in this process.
-    Threads,
-    /// A scheduler and worker processes started here.
-    LocalCluster,
-    /// An existing cluster, through its cluster file.
-    Cluster,
-}
 
 /// One operation's progress (tasks of the graph's layers with the same name).
 #[derive(Debug, Clone, PartialEq)]
@@ -115,12 +106,9 @@ pub struct App {
     pub expr: String,
     /// Index into [`CHUNK_CHOICES`].
     pub chunk_choice: usize,
-    /// Where runs go.
-    pub place: Where,
-    /// Workers (cluster) or threads.
-    pub workers: usize,
-    /// Threads per cluster worker.
-    pub threads_per_worker: usize,
+    /// Where runs go: threads here, a local cluster the UI started, or the cluster of
+    /// `--cluster-file` (the facade's one placement type).
+    pub place: Placement,
     /// The memory limit of runs (split among local-cluster workers).
     pub memory_limit: u64,
     /// The run's phase.
@@ -149,13 +137,11 @@ pub struct App {
 
 impl App {
     /// A fresh UI.
-    pub fn new(expr: &str, place: Where, workers: usize, threads_per_worker: usize, log_path: &str) -> App {
+    pub fn new(expr: &str, place: Placement, log_path: &str) -> App {
         App {
             expr: expr.to_string(),
             chunk_choice: 0,
             place,
-            workers: workers.max(1),
-            threads_per_worker: threads_per_worker.max(1),
             memory_limit: u64::MAX,
             phase: Phase::Idle,
             done: 0,
@@ -168,6 +154,24 @@ impl App {
             spans: VecDeque::new(),
             sweep: VecDeque::new(),
             dirty: true,
+        }
+    }
+
+    /// Threads (on threads) or worker processes (on a local cluster); 0 on an existing
+    /// cluster, whose workers are started on their machines.
+    pub fn workers(&self) -> usize {
+        match self.place {
+            Placement::Threads(n) | Placement::LocalCluster { workers: n, .. } => n,
+            Placement::SingleThreaded => 1,
+            Placement::Cluster(_) => 0,
+        }
+    }
+
+    /// Sets the thread or worker count (at least 1).
+    pub fn set_workers(&mut self, n: usize) {
+        match &mut self.place {
+            Placement::Threads(w) | Placement::LocalCluster { workers: w, .. } => *w = n.max(1),
+            Placement::SingleThreaded | Placement::Cluster(_) => {}
         }
     }
 
@@ -264,7 +268,7 @@ mod tests {
 
     #[test]
     fn progress_and_history_follow_the_events() {
-        let mut app = App::new("ones((10,)).sum()", Where::Threads, 2, 1, "log");
+        let mut app = App::new("ones((10,)).sum()", Placement::Threads(2), "log");
         app.started(vec![("ones-sum-partial".into(), 8), ("sum-aggregate".into(), 1)], Instant::now());
         assert!(app.running());
         app.progress(&[5, 0]);

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, LineGauge, Paragraph, Row, Sparkline, Table};
 use tessera::format_bytes;
 
-use super::model::{App, Phase, Where};
+use super::model::{App, Phase, Placement};
 
 /// The keys, shown on the last line.
 pub const HELP: &str =
@@ -48,11 +48,12 @@ fn count(n: usize, what: &str) -> String {
 
 fn place(app: &App) -> String {
     match app.place {
-        Where::Threads => format!("threads ({})", count(app.workers, "thread")),
-        Where::LocalCluster => {
-            format!("local-cluster ({} x {})", count(app.workers, "worker"), count(app.threads_per_worker, "thread"))
+        Placement::SingleThreaded => "single-threaded".to_string(),
+        Placement::Threads(n) => format!("threads ({})", count(n, "thread")),
+        Placement::LocalCluster { workers, threads_per_worker } => {
+            format!("local-cluster ({} x {})", count(workers, "worker"), count(threads_per_worker, "thread"))
         }
-        Where::Cluster => "cluster (from its cluster file)".to_string(),
+        Placement::Cluster(_) => "cluster (from its cluster file)".to_string(),
     }
 }
 
@@ -124,7 +125,7 @@ fn draw_progress(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
 }
 
 fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
-    let title = if app.place == Where::Threads { " threads " } else { " workers " };
+    let title = if matches!(app.place, Placement::Threads(_)) { " threads " } else { " workers " };
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -304,7 +305,8 @@ mod tests {
 
     /// A run halfway through on two workers, with two earlier runs in the history.
     fn running_app(now: Instant) -> App {
-        let mut app = App::new("x = ones((20000, 20000), chunks=2000); x.sum()", Where::LocalCluster, 2, 1, "ui.log");
+        let local = Placement::LocalCluster { workers: 2, threads_per_worker: 1 };
+        let mut app = App::new("x = ones((20000, 20000), chunks=2000); x.sum()", local, "ui.log");
         app.started(vec![("sum-partial".into(), 100), ("sum-combine".into(), 7), ("sum-aggregate".into(), 1)], now);
         app.phase = Phase::Running(now - Duration::from_secs(2));
         app.progress(&[50, 3, 0]);
@@ -365,7 +367,7 @@ mod tests {
 
     #[test]
     fn idle_screen_on_threads() {
-        let app = App::new("ones((10,)).sum()", Where::Threads, 4, 1, "ui.log");
+        let app = App::new("ones((10,)).sum()", Placement::Threads(4), "ui.log");
         insta::assert_snapshot!(render(&app, Instant::now(), 100, 20));
     }
 
