@@ -14,6 +14,23 @@
 //! workers are tasks of this process, talking real QUIC over loopback.
 //!
 //! Logging goes through `tracing`; the binary decides where it is written.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tessera_cluster::{NoWatch, Standalone, WorkerOptions};
+//! use tessera_graph::{Array, ChunkSpec, LowerOptions, lower};
+//!
+//! let backend = Arc::new(tessera_kernels::cpu::CpuBackend);
+//! let options = WorkerOptions { name: "worker".into(), threads: 1, memory_limit: 1 << 30, backend, gpu: None };
+//! let cluster = Standalone::start(2, options)?;
+//! let x = Array::random(&[1000, 1000], 42, &ChunkSpec::parse("250")?)?;
+//! let graph = lower(&x.sum(None)?, &LowerOptions::default())?;
+//! let run = cluster.client()?.compute(&graph, &NoWatch)?;
+//! assert_eq!(run.workers.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod local;
