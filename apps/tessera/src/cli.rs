@@ -144,9 +144,9 @@ impl PlacementArgs {
         match (&self.cluster_file, self.scheduler) {
             (Some(file), _) => Placement::Cluster(file.clone()),
             (None, SchedulerKind::SingleThreaded) => Placement::SingleThreaded,
-            (None, SchedulerKind::Threads) => Placement::Threads(
-                self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-            ),
+            (None, SchedulerKind::Threads) => {
+                Placement::Threads(self.workers.unwrap_or_else(|| tessera::Scheduler::threads().workers()))
+            }
             (None, SchedulerKind::LocalCluster) => Placement::LocalCluster {
                 workers: self.workers.unwrap_or(2),
                 threads_per_worker: self.threads_per_worker,

@@ -19,7 +19,6 @@ struct Bars {
 pub struct Progress {
     bars: Option<Bars>,
     counts: RunProgress,
-    total: usize,
     /// Tasks done when the last plain line was considered.
     shown: AtomicUsize,
 }
@@ -52,7 +51,7 @@ impl Progress {
                 .collect();
             Bars { all, per_op }
         });
-        Progress { bars, counts, total, shown: AtomicUsize::new(0) }
+        Progress { bars, counts, shown: AtomicUsize::new(0) }
     }
 
     /// Shows the counts now.
@@ -67,7 +66,7 @@ impl Progress {
             }
             None => {
                 let before = self.shown.swap(done, Ordering::Relaxed);
-                plain_line(before, done, self.total);
+                plain_line(before, done, self.counts.total() as usize);
             }
         }
     }

@@ -173,9 +173,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Tick => {
                 if !graphs.is_empty() {
-                    let now = Instant::now();
-                    let mut status: Vec<WorkerStatus> = workers.values_mut().map(|w| w.status_now(now)).collect();
-                    status.sort_by(|a, b| a.name.cmp(&b.name));
+                    let status = statuses(&mut workers, true);
                     for c in graphs.values().map(|g| g.client).collect::<std::collections::BTreeSet<_>>() {
                         if let Some(tx) = clients.get(&c) {
                             let _ = tx.send(FromScheduler::Workers(status.clone()));
@@ -245,11 +243,9 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 // Decoded on the connection's task: it arrives as `Input::Submitted`.
                 ToScheduler::Submit { .. } => vec![],
                 ToScheduler::Status => {
-                    let now = Instant::now();
-                    let mut status: Vec<WorkerStatus> = workers.values_mut().map(|w| w.status_now(now)).collect();
-                    status.sort_by(|a, b| a.name.cmp(&b.name));
+                    // A snapshot: the finished tasks stay for the clients watching runs.
                     if let Some(c) = clients.get(&id) {
-                        let _ = c.send(FromScheduler::Workers(status));
+                        let _ = c.send(FromScheduler::Workers(statuses(&mut workers, false)));
                     }
                     vec![]
                 }
@@ -274,6 +270,16 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
         }
     }
+}
+
+/// Every worker's status, by name; with `take_recent`, with the tasks each finished
+/// since the last such call (the task stream's spans, handed out once).
+fn statuses(workers: &mut HashMap<u64, Worker>, take_recent: bool) -> Vec<WorkerStatus> {
+    let now = Instant::now();
+    let mut status: Vec<WorkerStatus> =
+        workers.values_mut().map(|w| if take_recent { w.status_now(now) } else { w.status.clone() }).collect();
+    status.sort_by(|a, b| a.name.cmp(&b.name));
+    status
 }
 
 impl Worker {

@@ -138,9 +138,8 @@ fn build(source: Source<'_>, chunks: Option<ChunkSpec>, auto_bytes: u64) -> Resu
 /// Whether every task fits when the program's constructors take square chunks of `edge`.
 fn fits(source: Source<'_>, edge: usize, options: &PlanOptions) -> bool {
     let chunks = ChunkSpec::Uniform(AxisChunks::Size(edge));
-    build(source, Some(chunks), options.auto_bytes)
-        .and_then(|a| lower(&a, &options.lower).map_err(|e| PlanError::BadInput(e.to_string())))
-        .is_ok_and(|g| g.max_projected_bytes() <= options.memory_limit)
+    let Ok(array) = build(source, Some(chunks), options.auto_bytes) else { return false };
+    lower(&array, &options.lower).is_ok_and(|g| g.max_projected_bytes() <= options.memory_limit)
 }
 
 /// The largest chunk edge below `edge` at which every task fits (to within 2 %), or

@@ -95,7 +95,7 @@ fn execute(spec: &JobSpec, tx: &Sender<JobEvent>) -> Result<RunRecord, String> {
             }
         };
         done.store(true, Relaxed);
-        ran.map(|c| (c, if spec.cluster_file.is_some() { spec.label } else { "threads" }))
+        ran.map(|c| (c, spec.label))
     })?;
     let (cpu_percent, peak_memory_bytes) = run_usage(&before, &Usage::now(), &computed);
     let chunksize: Vec<String> = graph.work_chunksize().iter().map(usize::to_string).collect();

@@ -173,9 +173,15 @@ struct Queued<P> {
 /// A task admitted to run: its admitted bytes, and while it gathers, its inputs.
 struct Admitted {
     bytes: u64,
-    /// `None` while an input is still being fetched.
+    /// `None` while an input is still being fetched; emptied when the task runs.
     inputs: Vec<Option<Held>>,
-    gathering: bool,
+}
+
+impl Admitted {
+    /// Whether an input is still being fetched.
+    fn gathering(&self) -> bool {
+        self.inputs.iter().any(Option::is_none)
+    }
 }
 
 struct KnownGraph {
@@ -256,7 +262,7 @@ impl<P: Clone> WorkerCore<P> {
                 self.store.remove_where(|k| k.0 == graph);
                 // Tasks still gathering inputs end now; running ones end when they do.
                 let gathering: Vec<ValueKey> =
-                    self.admitted.iter().filter(|(k, a)| k.0 == graph && a.gathering).map(|(k, _)| *k).collect();
+                    self.admitted.iter().filter(|(k, a)| k.0 == graph && a.gathering()).map(|(k, _)| *k).collect();
                 for key in gathering {
                     self.end(&key);
                 }
@@ -323,7 +329,7 @@ impl<P: Clone> WorkerCore<P> {
                 continue;
             }
             let gathering = !fetches.is_empty();
-            self.admitted.insert(key, Admitted { bytes, inputs: gathered, gathering });
+            self.admitted.insert(key, Admitted { bytes, inputs: gathered });
             out.extend(fetches);
             if !gathering {
                 self.run(key, out);
@@ -332,19 +338,21 @@ impl<P: Clone> WorkerCore<P> {
     }
 
     fn fetched(&mut self, key: ValueKey, dep: TaskId, value: Option<Value>, out: &mut Vec<WorkerCommand<P>>) {
-        let Some(deps) = self.graphs.get(&key.0).map(|g| g.tasks.tasks[key.1].deps.clone()) else { return };
-        let Some(admitted) = self.admitted.get_mut(&key).filter(|a| a.gathering) else { return };
+        let (Some(known), Some(admitted)) = (self.graphs.get(&key.0), self.admitted.get_mut(&key)) else { return };
+        if !admitted.gathering() {
+            return;
+        }
         let Some(value) = value else {
             self.end(&key);
             out.push(WorkerCommand::Report(Report::InputsLost { graph: key.0, task: key.1 }));
             return;
         };
         let value = Arc::new(value);
-        for (slot, _) in admitted.inputs.iter_mut().zip(&deps).filter(|(s, d)| s.is_none() && **d == dep) {
+        let deps = &known.tasks.tasks[key.1].deps;
+        for (slot, _) in admitted.inputs.iter_mut().zip(deps).filter(|(s, d)| s.is_none() && **d == dep) {
             *slot = Some(Held::Memory(value.clone()));
         }
-        if admitted.inputs.iter().all(Option::is_some) {
-            admitted.gathering = false;
+        if !admitted.gathering() {
             self.run(key, out);
         }
     }
