@@ -1,0 +1,128 @@
+//! What a stored array is (its descriptor, carried by graph leaves to every worker) and
+//! what a write creates.
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoredType;
+
+/// A storage format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Format {
+    /// A Zarr store (v3 or v2) in a directory.
+    Zarr,
+    /// A numpy `.npy` file.
+    Npy,
+    /// A dataset of an HDF5 (or NetCDF-4) file.
+    Hdf5,
+}
+
+impl Format {
+    /// The name users see (`zarr`, `npy`, `hdf5`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Zarr => "zarr",
+            Format::Npy => "npy",
+            Format::Hdf5 => "hdf5",
+        }
+    }
+}
+
+/// An array as it is stored: everything a reader on any host needs to find and decode
+/// it, checked when it was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StoredArray {
+    /// The format.
+    pub format: Format,
+    /// The file or store directory, as the user gave it.
+    pub path: String,
+    /// The array inside: a Zarr array path in its store or an HDF5 dataset; empty for a
+    /// Zarr array at its store's root and for `.npy`.
+    pub component: String,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The stored element type.
+    pub dtype: StoredType,
+    /// The stored chunks (shards, when sharded); `None` when the data is contiguous.
+    pub chunk_shape: Option<Vec<usize>>,
+    /// The codecs, outermost last (for reports).
+    pub codecs: Vec<String>,
+}
+
+impl StoredArray {
+    /// `path` or `path/component`, for messages.
+    pub fn label(&self) -> String {
+        if self.component.is_empty() { self.path.clone() } else { format!("{}:{}", self.path, self.component) }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The compressor of a Zarr array tessera writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Compressor {
+    /// zstd (zarr-python 3's default).
+    Zstd,
+    /// blosc with zstd inside and byte shuffle (zarr-python 2's default family).
+    Blosc,
+    /// gzip.
+    Gzip,
+    /// No compression.
+    None,
+}
+
+impl Compressor {
+    /// Parses `zstd`, `blosc`, `gzip` or `none`.
+    pub fn parse(name: &str) -> Option<Compressor> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "zstd" => Some(Compressor::Zstd),
+            "blosc" => Some(Compressor::Blosc),
+            "gzip" => Some(Compressor::Gzip),
+            "none" | "" => Some(Compressor::None),
+            _ => None,
+        }
+    }
+}
+
+/// An array to be written: created (metadata, or header and size) once by the process
+/// that plans the run, then filled by write tasks that each own whole stored chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WriteTarget {
+    /// The format (Zarr or `.npy`).
+    pub format: Format,
+    /// The store directory or file.
+    pub path: String,
+    /// The array path inside a Zarr store; empty for its root.
+    pub component: String,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The element type written.
+    pub dtype: StoredType,
+    /// The stored chunks (for `.npy`, the whole array).
+    pub chunk_shape: Vec<usize>,
+    /// The compressor (Zarr).
+    pub compressor: Compressor,
+    /// 3 or 2 (Zarr).
+    pub zarr_format: u8,
+    /// Whether an existing target may be replaced.
+    pub overwrite: bool,
+}
+
+impl WriteTarget {
+    /// `path` or `path:component`, for messages.
+    pub fn label(&self) -> String {
+        if self.component.is_empty() { self.path.clone() } else { format!("{}:{}", self.path, self.component) }
+    }
+
+    /// The number of stored chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.shape.iter().zip(&self.chunk_shape).map(|(&n, &c)| n.div_ceil(c.max(1)) as u64).product()
+    }
+}
