@@ -42,6 +42,7 @@ impl From<tessera::Error> for CliError {
                 CliError::BadInput(k.to_string())
             }
             tessera::Error::Runtime(t @ RuntimeError::Threads { .. }) => CliError::Resources(t.to_string()),
+            tessera::Error::Storage { message, bad_input: true } => CliError::BadInput(message),
             other => CliError::Failed(other.to_string()),
         }
     }

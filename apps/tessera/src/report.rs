@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
-use tessera::{Array, Block, Computed, WorkerRun, format_bytes};
+use tessera::{Array, Block, Computed, WorkerRun, WriteSummary, format_bytes};
 
 use crate::error::CliError;
 use crate::output::print_line;
@@ -41,6 +41,12 @@ pub struct Measurements {
     pub device_tasks: Option<(u64, u64)>,
     /// Seconds spent opening the device (not part of `wall_s`).
     pub device_open_s: f64,
+    /// For a source that writes: what each write did.
+    pub writes: Option<Vec<WriteSummary>>,
+    /// Bytes read from and written to stored arrays (this process and its workers).
+    pub bytes_read: u64,
+    /// See `bytes_read`.
+    pub bytes_written: u64,
 }
 
 #[derive(Serialize)]
@@ -69,6 +75,8 @@ struct RunReport<'a> {
     memory_limit_bytes: u64,
     resource_scope: &'static str,
     spilled_bytes: u64,
+    bytes_read: u64,
+    bytes_written: u64,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     cluster_workers: &'a [WorkerRun],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,6 +130,47 @@ fn result_json(block: &Block) -> Json {
     })
 }
 
+/// The summaries of a source's writes, as JSON.
+fn writes_json(writes: &[WriteSummary]) -> Json {
+    Json::Array(
+        writes
+            .iter()
+            .map(|w| {
+                let t = &w.target;
+                json!({
+                    "path": t.path,
+                    "component": if t.component.is_empty() { Json::Null } else { json!(t.component) },
+                    "format": t.format.name(),
+                    "shape": t.shape,
+                    "dtype": t.dtype.name(),
+                    "chunks": t.chunk_shape,
+                    "chunks_written": w.chunks_written,
+                    "bytes_written": w.bytes_written,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One line per write: where, what, how much.
+fn writes_lines(writes: &[WriteSummary]) -> Vec<String> {
+    writes
+        .iter()
+        .map(|w| {
+            let t = &w.target;
+            format!(
+                "wrote {}: shape {:?}, {}, {} chunks of {:?}, {}",
+                t.label(),
+                t.shape,
+                t.dtype,
+                w.chunks_written,
+                t.chunk_shape,
+                format_bytes(w.bytes_written)
+            )
+        })
+        .collect()
+}
+
 /// A value as numpy prints it: `1.5`, `inf`, `-inf`, `nan`, `True`.
 fn human(v: &Json) -> String {
     match v {
@@ -143,7 +192,10 @@ pub fn short_result(block: &Block) -> String {
 
 /// Prints the report; a result that cannot be written is an error.
 pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_json: bool) -> Result<(), CliError> {
-    let result = result_json(&computed.block);
+    let result = match &m.writes {
+        Some(w) => writes_json(w),
+        None => result_json(&computed.block),
+    };
     if as_json {
         let report = RunReport {
             result,
@@ -168,6 +220,8 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             memory_limit_bytes: m.memory_limit_bytes,
             resource_scope: m.resource_scope,
             spilled_bytes: computed.spilled_bytes,
+            bytes_read: m.bytes_read,
+            bytes_written: m.bytes_written,
             cluster_workers: &computed.workers,
             transfer: transfer(&computed.workers),
         };
@@ -175,7 +229,11 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             .map_err(|e| CliError::Failed(format!("cannot encode the report as JSON: {e}")))?;
         return print_line(&text);
     }
-    if array.shape().is_empty() {
+    if let Some(w) = &m.writes {
+        for line in writes_lines(w) {
+            print_line(&line)?;
+        }
+    } else if array.shape().is_empty() {
         print_line(&human(&result))?;
     } else {
         let n = array.len();
@@ -200,6 +258,9 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
     );
     if let Some((gpu, cpu)) = m.device_tasks {
         warn!("  on {}: {gpu} tasks computed on the GPU, {cpu} left to the CPU", m.adapter);
+    }
+    if m.bytes_read > 0 || m.bytes_written > 0 {
+        warn!("  read {} and wrote {} of stored arrays", format_bytes(m.bytes_read), format_bytes(m.bytes_written));
     }
     if computed.spilled_bytes > 0 {
         warn!("  spilled {} to disk to stay under the memory limit", format_bytes(computed.spilled_bytes));

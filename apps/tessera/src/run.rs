@@ -59,6 +59,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     // On a cluster the workers compute: `--device gpu` sends the work to workers with a
     // GPU (a local cluster's workers open theirs; this process only checks there is one).
     let before = Usage::now();
+    let io_before = (tessera::bytes_read(), tessera::bytes_written());
     let mut start = Instant::now();
     let (plan, device, device_open) = if !on_cluster && args.device == Device::Auto {
         let device = Chosen::open(Device::Auto)?;
@@ -124,6 +125,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         p.finish();
     }
     let (cpu_percent, peak_memory_bytes) = run_usage(&before, &Usage::now(), &computed);
+    let (workers_read, workers_written) =
+        computed.workers.iter().fold((0, 0), |(r, w), x| (r + x.bytes_read, w + x.bytes_written));
+    let bytes_read = tessera::bytes_read() - io_before.0 + workers_read;
+    let bytes_written = tessera::bytes_written() - io_before.1 + workers_written;
     let measurements = Measurements {
         scheduler: scheduler_name,
         workers,
@@ -139,6 +144,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         adapter: if on_cluster { "the workers' own".into() } else { device.describe() },
         device_tasks: device.task_counts(),
         device_open_s: device_open.as_secs_f64(),
+        writes: tessera::summaries(&graph, &computed.block),
+        bytes_read,
+        bytes_written,
     };
     print_report(&array, &computed, &measurements, args.json)
 }

@@ -157,6 +157,12 @@ pub struct Counters {
     pub fetch_seconds: f64,
     /// Value bytes written to its spill folder.
     pub spilled_bytes: u64,
+    /// Bytes read from stored arrays.
+    #[serde(default)]
+    pub bytes_read: u64,
+    /// Bytes written to stored arrays.
+    #[serde(default)]
+    pub bytes_written: u64,
 }
 
 /// A worker's heartbeat: its resource use so far.
@@ -178,6 +184,12 @@ pub struct Beat {
     pub bytes_out: u64,
     /// Seconds during which at least one fetch was in flight.
     pub fetch_seconds: f64,
+    /// Bytes read from stored arrays.
+    #[serde(default)]
+    pub bytes_read: u64,
+    /// Bytes written to stored arrays.
+    #[serde(default)]
+    pub bytes_written: u64,
     /// Tasks computing now.
     pub tasks_running: u64,
     /// Tasks finished.

@@ -82,6 +82,8 @@ impl Graph {
                     bytes_out: w.beat.bytes_out.saturating_sub(base.bytes_out),
                     fetch_seconds: (w.beat.fetch_seconds - base.fetch_seconds).max(0.0),
                     spilled_bytes: w.beat.spilled_bytes.saturating_sub(base.spilled_bytes),
+                    bytes_read: w.beat.bytes_read.saturating_sub(base.bytes_read),
+                    bytes_written: w.beat.bytes_written.saturating_sub(base.bytes_written),
                     tasks: self.finished_by.get(id).copied().unwrap_or(0),
                 }
             })
@@ -305,6 +307,8 @@ impl Worker {
         b.bytes_out = b.bytes_out.max(c.bytes_out);
         b.fetch_seconds = b.fetch_seconds.max(c.fetch_seconds);
         b.spilled_bytes = b.spilled_bytes.max(c.spilled_bytes);
+        b.bytes_read = b.bytes_read.max(c.bytes_read);
+        b.bytes_written = b.bytes_written.max(c.bytes_written);
     }
 
     fn heard(&mut self, beat: Beat) {
@@ -319,6 +323,8 @@ impl Worker {
         self.status.spilled_bytes = beat.spilled_bytes;
         self.status.bytes_in = beat.bytes_in;
         self.status.bytes_out = beat.bytes_out;
+        self.status.bytes_read = beat.bytes_read;
+        self.status.bytes_written = beat.bytes_written;
         self.status.tasks_running = beat.tasks_running;
         self.status.tasks_done = beat.tasks_done;
         // Kept only until the next status goes out; bounded when nobody is watching.
@@ -332,6 +338,8 @@ impl Worker {
             bytes_out: self.beat.bytes_out,
             fetch_seconds: self.beat.fetch_seconds,
             spilled_bytes: self.beat.spilled_bytes,
+            bytes_read: self.beat.bytes_read,
+            bytes_written: self.beat.bytes_written,
         };
         self.beat = beat;
         self.counted(newer);

@@ -57,6 +57,8 @@ impl Counters {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             fetch_seconds: Duration::from_nanos(self.fetch_nanos.load(Relaxed)).as_secs_f64(),
+            bytes_read: tessera_store::bytes_read(),
+            bytes_written: tessera_store::bytes_written(),
         }
     }
 
@@ -106,6 +108,8 @@ impl Counters {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             fetch_seconds: Duration::from_nanos(self.fetch_nanos.load(Relaxed)).as_secs_f64(),
+            bytes_read: tessera_store::bytes_read(),
+            bytes_written: tessera_store::bytes_written(),
             tasks_running: self.running.load(Relaxed),
             tasks_done: self.done.load(Relaxed),
             recent,

@@ -50,8 +50,9 @@ impl Program {
 }
 
 fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
-    let mut env = Env { vars: HashMap::new(), options };
+    let mut env = Env { vars: HashMap::new(), options, writes: Vec::new() };
     let mut last = Value::None;
+    let mut last_pos = crate::error::Pos::default();
     for stmt in stmts {
         let (Stmt::Assign(_, e) | Stmt::Expr(e)) = stmt;
         let v = env.eval(e)?;
@@ -66,20 +67,34 @@ fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
             env.vars.insert(name.clone(), v.clone());
         }
         last = v;
+        last_pos = e.pos;
     }
-    Ok(last)
+    if env.writes.is_empty() {
+        return Ok(last);
+    }
+    // A source that writes has the writes' summary as its result, so it must end with them.
+    if !matches!(last, Value::Written) {
+        return Err(ExprError::new(
+            last_pos,
+            "a source that writes (to_zarr, to_npy) ends with its writes, whose summary is the result; \
+             compute other results in another run",
+        ));
+    }
+    Array::write(env.writes).map(Value::Array).map_err(graph_err(last_pos))
 }
 
 const NAMESPACES: [&str; 3] = ["da", "np", "numpy"];
 const REDUCTIONS: [&str; 7] = ["sum", "mean", "min", "max", "prod", "std", "var"];
 
-struct Env<'o> {
+pub(crate) struct Env<'o> {
     vars: HashMap<String, Value>,
-    options: &'o EvalOptions,
+    pub(crate) options: &'o EvalOptions,
+    /// The writes (`to_zarr`, `to_npy`) so far, in source order.
+    pub(crate) writes: Vec<(Array, tessera_store::WriteTarget)>,
 }
 
 /// Arguments of one call, taken by position or keyword.
-struct Args {
+pub(crate) struct Args {
     what: String,
     pos: Pos,
     positional: Vec<Option<(Value, Pos)>>,
@@ -87,7 +102,7 @@ struct Args {
 }
 
 impl Args {
-    fn take(&mut self, index: usize, name: &str) -> Option<(Value, Pos)> {
+    pub(crate) fn take(&mut self, index: usize, name: &str) -> Option<(Value, Pos)> {
         if let Some(i) = self.keywords.iter().position(|(k, _, _)| k == name) {
             let (_, v, p) = self.keywords.remove(i);
             return Some((v, p));
@@ -95,12 +110,12 @@ impl Args {
         self.positional.get_mut(index).and_then(Option::take)
     }
 
-    fn required(&mut self, index: usize, name: &str) -> Result<(Value, Pos), ExprError> {
+    pub(crate) fn required(&mut self, index: usize, name: &str) -> Result<(Value, Pos), ExprError> {
         self.take(index, name)
             .ok_or_else(|| ExprError::new(self.pos, format!("{}() missing required argument '{name}'", self.what)))
     }
 
-    fn finish(self) -> Result<(), ExprError> {
+    pub(crate) fn finish(self) -> Result<(), ExprError> {
         if let Some((k, _, p)) = self.keywords.first() {
             return Err(ExprError::new(*p, format!("{}() got an unexpected keyword argument '{k}'", self.what)));
         }
@@ -111,11 +126,11 @@ impl Args {
     }
 }
 
-fn graph_err(pos: Pos) -> impl Fn(GraphError) -> ExprError {
+pub(crate) fn graph_err(pos: Pos) -> impl Fn(GraphError) -> ExprError {
     move |e| ExprError::new(pos, e.to_string())
 }
 
-fn expected(pos: Pos, what: &str, got: &Value) -> ExprError {
+pub(crate) fn expected(pos: Pos, what: &str, got: &Value) -> ExprError {
     ExprError::new(pos, format!("expected {what} but got {}", got.kind()))
 }
 
@@ -140,7 +155,7 @@ fn to_shape(v: &Value, pos: Pos) -> Result<Vec<usize>, ExprError> {
         .collect()
 }
 
-fn to_chunks(v: &Value, pos: Pos) -> Result<ChunkSpec, ExprError> {
+pub(crate) fn to_chunks(v: &Value, pos: Pos) -> Result<ChunkSpec, ExprError> {
     let text = match v {
         Value::Str(s) => s.clone(),
         Value::Number(Scalar::Int(_)) | Value::Tuple(_) => v.to_string(),
@@ -468,6 +483,7 @@ impl Env<'_> {
                 let op = unary_function(name).unwrap_or(UnaryOp::Abs);
                 Value::Array(to_array(x, xp)?.unary(op).map_err(graph_err(pos))?)
             }
+            _ if crate::storage::FUNCTIONS.contains(&name) => return self.storage(name, args, pos),
             _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
                 let (x, xp) = args.required(0, "a")?;
                 args.positional.remove(0);

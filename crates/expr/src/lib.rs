@@ -16,6 +16,7 @@ mod error;
 mod eval;
 mod lexer;
 mod parser;
+mod storage;
 mod value;
 
 pub use error::ExprError;

@@ -17,6 +17,9 @@ pub enum Value {
     Tuple(Vec<Value>),
     /// `None`.
     None,
+    /// What a write statement (`to_zarr`, `to_npy`) evaluates to: the write is recorded
+    /// and the program's result becomes the summary of its writes.
+    Written,
 }
 
 impl Value {
@@ -30,6 +33,7 @@ impl Value {
             Value::Str(_) => "a string",
             Value::Tuple(_) => "a tuple",
             Value::None => "None",
+            Value::Written => "a write",
         }
     }
 }
@@ -47,6 +51,7 @@ impl fmt::Display for Value {
                 if parts.len() == 1 { write!(f, "({},)", parts[0]) } else { write!(f, "({})", parts.join(", ")) }
             }
             Value::None => write!(f, "None"),
+            Value::Written => write!(f, "<write>"),
         }
     }
 }

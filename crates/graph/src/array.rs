@@ -4,15 +4,18 @@ mod build;
 mod elementwise;
 mod reduce;
 mod std_ops;
+mod storage;
 mod views;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_chunks::{Chunks, DType};
+use tessera_store::{StoredArray, WriteTarget};
 
 use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 
+pub use storage::write_grid;
 pub use views::Index;
 
 /// One operation of the expression DAG. Operands of `Binary` and `Where` already have
@@ -40,26 +43,32 @@ pub enum Op {
     Reduce(ReduceOp, Array, Vec<usize>),
     /// A 2-D matrix product.
     MatMul(Array, Array),
+    /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
+    Stored(StoredArray),
+    /// Arrays written to stored targets (the value: chunks and bytes per target).
+    Write(Vec<(Array, WriteTarget)>),
 }
 
 impl Op {
     /// The arrays this operation reads.
     pub fn operands(&self) -> Vec<&Array> {
         match self {
-            Op::Gen(_) | Op::Scalar(_) => Vec::new(),
+            Op::Gen(_) | Op::Scalar(_) | Op::Stored(_) => Vec::new(),
             Op::Unary(_, a) | Op::Cast(a) | Op::View(a, _) | Op::Rechunk(a) | Op::Reduce(_, a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
+            Op::Write(writes) => writes.iter().map(|(a, _)| a).collect(),
         }
     }
 
     /// Moves the operands out, leaving a leaf behind (for dropping without recursion).
     fn take_operands(&mut self) -> Vec<Array> {
         match std::mem::replace(self, Op::Scalar(Scalar::Int(0))) {
-            Op::Gen(_) | Op::Scalar(_) => Vec::new(),
+            Op::Gen(_) | Op::Scalar(_) | Op::Stored(_) => Vec::new(),
             Op::Unary(_, a) | Op::Cast(a) | Op::View(a, _) | Op::Rechunk(a) | Op::Reduce(_, a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
+            Op::Write(writes) => writes.into_iter().map(|(a, _)| a).collect(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_chunks::DType;
+use tessera_store::StoredArray;
 
 use crate::{BinaryOp, Generator, LayerId, Scalar, UnaryOp, ViewMap};
 
@@ -14,6 +15,13 @@ pub enum Leaf {
         /// The generator over its full array.
         generator: Generator,
         /// From the expression's coordinates to the generator's.
+        view: ViewMap,
+    },
+    /// A stored array, read region by region by the task.
+    Stored {
+        /// What is read, and where it is.
+        array: StoredArray,
+        /// From the expression's coordinates to the stored array's.
         view: ViewMap,
     },
     /// A constant.
@@ -69,12 +77,21 @@ impl FusedExpr {
         })
     }
 
+    /// The stored arrays the expression reads, with their view maps.
+    pub fn stored(&self) -> impl Iterator<Item = (&StoredArray, &ViewMap)> {
+        self.nodes.iter().filter_map(|(n, _)| match n {
+            FNode::Leaf(Leaf::Stored { array, view }) => Some((array, view)),
+            _ => None,
+        })
+    }
+
     /// A short name for task keys, e.g. `mul-random`.
     pub fn name(&self) -> String {
         let mut parts: Vec<&str> = Vec::new();
         for (node, _) in self.nodes.iter().rev() {
             let part = match node {
                 FNode::Leaf(Leaf::Gen { generator, .. }) => generator.name(),
+                FNode::Leaf(Leaf::Stored { array, .. }) => array.format.name(),
                 FNode::Leaf(_) => continue,
                 FNode::Unary(op, _) => op.name(),
                 FNode::Binary(op, ..) => op.name(),

@@ -36,15 +36,18 @@ mod task;
 mod validate;
 mod view;
 
-pub use array::{Array, Index, MAX_GRAPH_DEPTH, Op};
+pub use array::{Array, Index, MAX_GRAPH_DEPTH, Op, write_grid};
 pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};
 pub use generator::{GenKind, Generator};
 pub use lower::{LowerOptions, lower};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};
 pub use scalar::Scalar;
-pub use task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId};
+pub use task::{
+    Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId, WriteKernel,
+};
 pub use tessera_chunks::{ChunkSpec, Chunks, DType};
+pub use tessera_store::{Compressor, Format, StoredArray, StoredType, WriteTarget};
 pub use view::{SrcAxis, ViewMap};
 
 /// The default number of partials combined by one reduction task (Dask's `split_every`).

@@ -6,7 +6,9 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
-use crate::task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId};
+use crate::task::{
+    Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId, WriteKernel,
+};
 use crate::{GraphError, ReduceOp, SPLIT_EVERY, ViewMap};
 
 /// Elements per evaluation tile (used for scratch memory projections).
@@ -54,6 +56,7 @@ pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphEr
         layers: Vec::new(),
         layer_of: HashMap::new(),
         combine_input: HashMap::new(),
+        collect_input: HashMap::new(),
         tasks: Vec::new(),
         task_of: HashMap::new(),
     };
@@ -96,6 +99,8 @@ struct Lowerer<'o> {
     layers: Vec<Layer>,
     layer_of: HashMap<u64, LayerId>,
     combine_input: HashMap<LayerId, CombineInput>,
+    /// For a write summary: the write layers it collects.
+    collect_input: HashMap<LayerId, Vec<LayerId>>,
     tasks: Vec<Task>,
     task_of: HashMap<(LayerId, Vec<usize>), TaskId>,
 }
@@ -128,6 +133,7 @@ impl Lowerer<'_> {
         let layer = match a.op() {
             Op::Reduce(op, x, axes) => self.reduce_layers(a, *op, x, axes)?,
             Op::MatMul(x, y) => self.matmul_layer(a, x, y)?,
+            Op::Write(writes) => self.write_layers(a, writes)?,
             _ => {
                 let expr = self.expr(a)?;
                 let name = format!("{}-{}", expr.name(), self.layers.len());
@@ -182,6 +188,9 @@ impl Lowerer<'_> {
             }
             Op::Gen(g) if root || self.options.inline_generators => {
                 FNode::Leaf(Leaf::Gen { generator: g.clone(), view })
+            }
+            Op::Stored(s) if root || self.options.inline_generators => {
+                FNode::Leaf(Leaf::Stored { array: s.clone(), view })
             }
             Op::View(x, map) if self.options.fuse || root => {
                 return self.push_through(b, x, map.compose(&view), root, &memo_key);
@@ -320,6 +329,40 @@ impl Lowerer<'_> {
         }))
     }
 
+    /// One write layer per target and the summary layer that collects them.
+    ///
+    /// Race-free by construction: a write layer's blocks are the write grid of
+    /// [`crate::write_grid`], in which every block covers whole stored chunks (the
+    /// array's chunks are regrouped when their boundaries do not fall on stored-chunk
+    /// boundaries), so each stored chunk has exactly one writer; the targets' metadata
+    /// is written before the run by the process that planned it, never by a task.
+    fn write_layers(&mut self, a: &Array, writes: &[(Array, tessera_store::WriteTarget)]) -> Result<LayerId, GraphError> {
+        let mut layers = Vec::with_capacity(writes.len());
+        for (x, target) in writes {
+            let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+            let region = crate::write_grid(x.chunks(), target);
+            layers.push(self.add_layer(Layer {
+                name: format!("to_{}-{}", target.format.name(), self.layers.len()),
+                op_name: format!("to_{}", target.format.name()),
+                grid: region.grid_shape(),
+                chunks: None,
+                dtype: DType::Int64,
+                kernel: Kernel::Write(WriteKernel { expr, target: target.clone(), region }),
+            }));
+        }
+        let counts = layers.iter().map(|&l| self.layers[l].grid.iter().product()).collect();
+        let layer = self.add_layer(Layer {
+            name: format!("store-summary-{}", self.layers.len()),
+            op_name: "store-summary".into(),
+            grid: vec![1, 1],
+            chunks: Some(a.chunks().clone()),
+            dtype: DType::Int64,
+            kernel: Kernel::Collect { counts },
+        });
+        self.collect_input.insert(layer, layers);
+        Ok(layer)
+    }
+
     /// The task computing `block` of `layer`, creating it and its dependencies first.
     fn task(&mut self, layer: LayerId, block: Vec<usize>) -> TaskId {
         deeper(|| self.task_here(layer, block))
@@ -362,7 +405,24 @@ impl Lowerer<'_> {
                 let chunks = l.chunks.as_ref().expect("blockwise layers have chunks");
                 let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
                 let elements: usize = shape.iter().product();
-                (self.expr_deps(expr, &off, &shape), elements as u64 * itemsize, scratch_bytes(expr, elements))
+                let scratch = scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape);
+                (self.expr_deps(expr, &off, &shape), elements as u64 * itemsize, scratch)
+            }
+            Kernel::Write(w) => {
+                let (off, shape) = (w.region.block_offset(block), w.region.block_shape(block));
+                let elements: usize = shape.iter().product();
+                // The evaluated block, and its encoded bytes (about as large) while written.
+                let block_bytes = elements as u64 * w.expr.dtype().itemsize().max(w.target.dtype.itemsize()) as u64;
+                let scratch = scratch_bytes(&w.expr, elements) + stored_bytes(&w.expr, &off, &shape) + 2 * block_bytes;
+                (self.expr_deps(&w.expr, &off, &shape), 16, scratch)
+            }
+            Kernel::Collect { .. } => {
+                let deps = self.collect_input[&layer]
+                    .iter()
+                    .flat_map(|&l| BlockIter::new(self.layers[l].grid.clone()).map(move |b| (l, b)))
+                    .collect();
+                let rows: usize = self.collect_input[&layer].len();
+                (deps, rows as u64 * 16, 0)
             }
             Kernel::Reduce(k) => match &k.stage {
                 ReduceStage::Partial { expr, input } => {
@@ -373,7 +433,7 @@ impl Lowerer<'_> {
                     (
                         self.expr_deps(expr, &off, &shape),
                         kept * partial_state_bytes(k.op, k.input_dtype),
-                        scratch_bytes(expr, elements),
+                        scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape),
                     )
                 }
                 ReduceStage::Combine | ReduceStage::Aggregate { .. } => {
@@ -404,16 +464,21 @@ impl Lowerer<'_> {
                 let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
                 let mut deps = Vec::new();
                 let mut widest = 0;
+                let mut stored = 0;
                 for k in 0..m.inner.num_blocks() {
                     let (k_off, k_len) = (m.inner.offsets(0)[k], m.inner.axis(0)[k]);
                     widest = widest.max(k_len);
                     deps.extend(self.expr_deps(&m.a, &[off[0], k_off], &[shape[0], k_len]));
                     deps.extend(self.expr_deps(&m.b, &[k_off, off[1]], &[k_len, shape[1]]));
+                    stored = stored.max(
+                        stored_bytes(&m.a, &[off[0], k_off], &[shape[0], k_len])
+                            + stored_bytes(&m.b, &[k_off, off[1]], &[k_len, shape[1]]),
+                    );
                 }
                 dedup_keep_order(&mut deps);
                 let out = (shape[0] * shape[1]) as u64 * itemsize;
                 let operands = ((shape[0] + shape[1]) * widest) as u64 * itemsize;
-                (deps, out, operands)
+                (deps, out, operands + stored)
             }
         }
     }
@@ -463,6 +528,33 @@ fn partial_state_bytes(op: ReduceOp, dtype: DType) -> u64 {
 /// Tile buffers a fused evaluation holds: one per node, capped by the block.
 fn scratch_bytes(expr: &FusedExpr, elements: usize) -> u64 {
     (expr.nodes.len() * TILE_ELEMENTS.min(elements.max(1)) * 8) as u64
+}
+
+/// Decoded bytes a task holds for its stored leaves over the region `off`, `shape`:
+/// each leaf's region, and every stored chunk it overlaps (decoded whole, once).
+fn stored_bytes(expr: &FusedExpr, off: &[usize], shape: &[usize]) -> u64 {
+    if shape.contains(&0) {
+        return 0;
+    }
+    expr.stored()
+        .map(|(array, view)| {
+            let itemsize = array.dtype.compute().itemsize() as u64;
+            let bounds = view.src_box(off, shape);
+            let region: u64 = bounds.iter().map(|&(_, len)| len as u64).product();
+            let chunks = match &array.chunk_shape {
+                Some(c) => {
+                    let count: u64 = bounds
+                        .iter()
+                        .zip(c)
+                        .map(|(&(start, len), &c)| ((start + len.max(1) - 1) / c - start / c + 1) as u64)
+                        .product();
+                    count * c.iter().map(|&n| n as u64).product::<u64>()
+                }
+                None => 0,
+            };
+            (region + chunks) * itemsize
+        })
+        .sum()
 }
 
 /// Every index in the box `ranges` (half-open per axis), row-major.

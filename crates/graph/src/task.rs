@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_chunks::{Chunks, DType};
+use tessera_store::WriteTarget;
 
 use crate::{FusedExpr, ReduceOp};
 
@@ -56,6 +57,20 @@ pub struct MatMulKernel {
     pub inner: Chunks,
 }
 
+/// A write layer: each task evaluates `expr` over its block of `region` and writes it
+/// to the target. The blocks of `region` own whole stored chunks (see
+/// [`crate::write_grid`]), so no two tasks write one stored chunk. A task's value is an
+/// int64 pair: stored chunks and bytes written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteKernel {
+    /// The array written, in its own coordinates.
+    pub expr: FusedExpr,
+    /// Where it is written (created before the run).
+    pub target: WriteTarget,
+    /// The write tasks' grid over the array.
+    pub region: Chunks,
+}
+
 /// What a layer's tasks compute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Kernel {
@@ -65,6 +80,15 @@ pub enum Kernel {
     Reduce(ReduceKernel),
     /// A block of a matrix product.
     MatMul(MatMulKernel),
+    /// Writes of whole stored chunks.
+    Write(WriteKernel),
+    /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
+    /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
+    /// chunks and bytes written per target.
+    Collect {
+        /// Write tasks per target, in dependency order.
+        counts: Vec<usize>,
+    },
 }
 
 /// A set of tasks that compute the same kernel over different blocks.
@@ -151,7 +175,8 @@ impl TaskGraph {
             .filter_map(|l| match &l.kernel {
                 Kernel::Reduce(ReduceKernel { stage: ReduceStage::Partial { input, .. }, .. }) => Some(input),
                 Kernel::Blockwise(_) | Kernel::MatMul(_) => l.chunks.as_ref(),
-                Kernel::Reduce(_) => None,
+                Kernel::Write(w) => Some(&w.region),
+                Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })
             .max_by_key(|c| c.num_blocks())
             .map_or_else(Vec::new, |c| c.chunksize())
@@ -162,6 +187,17 @@ impl TaskGraph {
     /// earlier layers, every view inside its source, consistent grids and outputs.
     pub fn validate(&self) -> Result<(), String> {
         crate::validate::validate(self)
+    }
+
+    /// The targets the graph writes, in the order of its result's rows.
+    pub fn write_targets(&self) -> Vec<&WriteTarget> {
+        self.layers
+            .iter()
+            .filter_map(|l| match &l.kernel {
+                Kernel::Write(w) => Some(&w.target),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The largest projected task size.

@@ -55,6 +55,23 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                 check_expr(graph, id, &m.a, &[shape[0], inner]).map_err(fail)?;
                 check_expr(graph, id, &m.b, &[inner, shape[1]]).map_err(fail)?;
             }
+            Kernel::Write(w) => {
+                let t = &w.target;
+                if w.region.shape() != t.shape
+                    || w.region.grid_shape() != layer.grid
+                    || t.chunk_shape.len() != t.shape.len()
+                    || t.chunk_shape.contains(&0)
+                {
+                    return Err(fail("its region does not match its target".into()));
+                }
+                check_expr(graph, id, &w.expr, &t.shape).map_err(fail)?;
+            }
+            Kernel::Collect { counts } => {
+                let chunks = array_chunks()?;
+                if chunks.shape() != [counts.len(), 2] || layer.grid != [1, 1] {
+                    return Err(fail("a write summary is one (targets, 2) block".into()));
+                }
+            }
         }
     }
     for (id, t) in graph.tasks.iter().enumerate() {
@@ -95,6 +112,14 @@ fn check_expr(graph: &TaskGraph, layer: LayerId, expr: &FusedExpr, shape: &[usiz
         match node {
             FNode::Leaf(Leaf::Gen { generator, view }) => check_view(view, shape, &generator.shape)
                 .map_err(|e| format!("expression node {i} reads its generator {e}"))?,
+            FNode::Leaf(Leaf::Stored { array, view }) => {
+                let chunked = array.chunk_shape.as_ref().is_none_or(|c| c.len() == array.shape.len() && !c.contains(&0));
+                if !chunked {
+                    return Err(format!("expression node {i} reads a stored array with bad chunks"));
+                }
+                check_view(view, shape, &array.shape)
+                    .map_err(|e| format!("expression node {i} reads its stored array {e}"))?
+            }
             FNode::Leaf(Leaf::Input { layer: source, view }) => {
                 if *source >= layer {
                     return Err(format!("expression node {i} reads layer {source}, which is not before it"));

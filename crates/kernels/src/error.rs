@@ -30,4 +30,13 @@ pub enum KernelError {
         /// wgpu's message.
         message: String,
     },
+    /// A stored array could not be read or written (the message names the file and the
+    /// chunk).
+    #[error("{message}")]
+    Storage {
+        /// The task's key.
+        task: String,
+        /// What failed, with the file and chunk.
+        message: String,
+    },
 }

@@ -23,6 +23,12 @@ pub struct WorkerStatus {
     pub bytes_in: u64,
     /// Value bytes served to peers and clients so far.
     pub bytes_out: u64,
+    /// Bytes read from stored arrays so far.
+    #[serde(default)]
+    pub bytes_read: u64,
+    /// Bytes written to stored arrays so far.
+    #[serde(default)]
+    pub bytes_written: u64,
     /// Tasks computing now.
     pub tasks_running: u64,
     /// Tasks finished so far.
@@ -64,6 +70,12 @@ pub struct WorkerRun {
     pub fetch_seconds: f64,
     /// Value bytes it spilled to disk during the run.
     pub spilled_bytes: u64,
+    /// Bytes it read from stored arrays during the run.
+    #[serde(default)]
+    pub bytes_read: u64,
+    /// Bytes it wrote to stored arrays during the run.
+    #[serde(default)]
+    pub bytes_written: u64,
     /// Tasks of the run it finished.
     pub tasks: u64,
 }

@@ -24,105 +24,31 @@
 //! the file behind them changes, so a long-lived worker never reads a replaced file
 //! through a stale handle.
 
-mod buffer;
-mod cache;
-mod counters;
 mod dtype;
+mod meta;
+
+pub use dtype::{ALL_TYPES, StoredType};
+pub use meta::{Compressor, Format, StoredArray, WriteTarget};
+
+#[cfg(feature = "io")]
+mod buffer;
+#[cfg(feature = "io")]
+mod cache;
+#[cfg(feature = "io")]
+mod counters;
+#[cfg(feature = "io")]
 mod error;
 #[cfg(feature = "hdf5")]
 mod hdf5;
+#[cfg(feature = "io")]
 pub mod info;
-mod meta;
+#[cfg(feature = "io")]
+mod io;
+#[cfg(feature = "io")]
 mod npy;
+#[cfg(feature = "io")]
 mod region;
+#[cfg(feature = "io")]
 mod zarr;
-
-pub use buffer::{Buffer, Native, decode_bytes, encode_bytes};
-pub use counters::{bytes_read, bytes_written};
-pub use dtype::{ALL_TYPES, StoredType};
-pub use error::StoreError;
-pub use meta::{Compressor, Format, StoredArray, WriteTarget};
-pub use region::ChunkCache;
-
-use std::sync::Arc;
-
-/// Reads regions of one stored array.
-pub trait ArrayReader: Send + Sync {
-    /// The elements of the region at `off` with `shape`, row-major, in the type the
-    /// array computes as. Chunks decoded on the way stay in `cache` for the task.
-    fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Buffer, StoreError>;
-}
-
-/// Writes whole stored chunks of one target.
-pub trait ArrayWriter: Send + Sync {
-    /// Writes `data`, the region at `off` with `shape`, which covers whole stored
-    /// chunks (clipped at the array's edge); each chunk is replaced atomically.
-    fn write(&self, off: &[usize], shape: &[usize], data: &Buffer) -> Result<WriteStats, StoreError>;
-}
-
-/// What one write did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteStats {
-    /// Stored chunks written.
-    pub chunks: u64,
-    /// Bytes written, as stored.
-    pub bytes: u64,
-}
-
-/// Opens the array at `path` (`component`: a Zarr array path in its store or an HDF5
-/// dataset) and describes it.
-pub fn open(format: Format, path: &str, component: &str) -> Result<StoredArray, StoreError> {
-    match format {
-        Format::Zarr => Ok(zarr::open(path, component)?.meta().clone()),
-        Format::Npy => Ok(npy::open(path, false)?.meta().clone()),
-        #[cfg(feature = "hdf5")]
-        Format::Hdf5 => Ok(hdf5::open(path, component)?.meta().clone()),
-        #[cfg(not(feature = "hdf5"))]
-        Format::Hdf5 => Err(StoreError::BadInput("this tessera was built without HDF5 support".into())),
-    }
-}
-
-/// A reader of `array`, opened once per process (and again if its file changed);
-/// refused if the array on disk is no longer the one described.
-pub fn reader(array: &StoredArray) -> Result<Arc<dyn ArrayReader>, StoreError> {
-    cache::reader(array)
-}
-
-/// A writer of a created `target`.
-pub fn writer(target: &WriteTarget) -> Result<Arc<dyn ArrayWriter>, StoreError> {
-    cache::writer(target)
-}
-
-/// Creates `target` before any task writes to it: refused if it exists and
-/// `overwrite` is false, or if another run created it first.
-pub fn create_target(target: &WriteTarget) -> Result<(), StoreError> {
-    if target.shape.len() != target.chunk_shape.len() || target.chunk_shape.contains(&0) {
-        return Err(StoreError::BadInput(format!("{}: bad chunk shape {:?}", target.label(), target.chunk_shape)));
-    }
-    match target.format {
-        Format::Zarr => zarr::create(target),
-        Format::Npy => npy::create(target),
-        Format::Hdf5 => Err(StoreError::BadInput(
-            "tessera does not write HDF5 (parallel HDF5 writes need MPI-IO); write Zarr with to_zarr".into(),
-        )),
-    }
-}
-
-/// Removes a target this run created, after the run failed: no partial output stays.
-pub fn remove_target(target: &WriteTarget) {
-    match target.format {
-        Format::Zarr => zarr::remove(target),
-        Format::Npy => npy::remove(target),
-        Format::Hdf5 => {}
-    }
-}
-
-/// Finishes a target once every task that writes it is done: removes the temporary
-/// files writers killed mid-write left; returns how many there were.
-pub fn finish_target(target: &WriteTarget) -> Result<usize, StoreError> {
-    match target.format {
-        Format::Zarr => zarr::sweep_temporaries(std::path::Path::new(&target.path))
-            .map_err(|e| StoreError::io(format!("cannot clean {}", target.label()), e)),
-        Format::Npy | Format::Hdf5 => Ok(0),
-    }
-}
+#[cfg(feature = "io")]
+pub use io::*;

@@ -26,6 +26,7 @@ pub use tessera_cluster as cluster;
 
 pub mod observe;
 pub mod plan;
+pub mod writes;
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,10 @@ pub use tessera_kernels::gpu;
 pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
 pub use tessera_metrics::{Lane, NoSink, RunProgress, Sink, TaskEvent, WorkerRun, WorkerStatus};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
+pub use tessera_store::{
+    Compressor, Format, StoreError, StoredArray, StoredType, WriteTarget, bytes_read, bytes_written, info,
+};
+pub use writes::{WriteSummary, Writes, summaries};
 
 /// Everything needed to build and compute arrays.
 pub mod prelude {
@@ -63,6 +68,20 @@ pub enum Error {
     /// The run produced blocks that do not form the result (a bug).
     #[error("internal error: the result blocks do not match the result's chunks")]
     Assemble,
+    /// A stored array could not be created, read or written.
+    #[error("{message}")]
+    Storage {
+        /// What failed, naming the file.
+        message: String,
+        /// Whether the user's input is at fault (an existing target, a missing path).
+        bad_input: bool,
+    },
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Storage { bad_input: e.is_bad_input(), message: e.to_string() }
+    }
 }
 
 /// How to compute.
@@ -157,7 +176,9 @@ pub fn run_graph_on(
     start: Instant,
     memory_limit: u64,
 ) -> Result<Computed, Error> {
+    let writes = Writes::prepare(graph)?;
     let done = tessera_runtime::run_within(graph, backend, scheduler, observer, memory_limit)?;
+    writes.finish()?;
     Ok(Computed {
         block: assemble(graph, &done.outputs)?,
         tasks: done.tasks,
@@ -178,7 +199,16 @@ pub fn run_graph_on_cluster(
     start: Instant,
     gpu_only: bool,
 ) -> Result<Computed, cluster::ClusterError> {
+    let store_error = |e: StoreError| {
+        if e.is_bad_input() {
+            cluster::ClusterError::BadInput(e.to_string())
+        } else {
+            cluster::ClusterError::Failed(e.to_string())
+        }
+    };
+    let writes = Writes::prepare(graph).map_err(store_error)?;
     let run = client.compute_on(graph, watch, gpu_only)?;
+    writes.finish().map_err(store_error)?;
     let block = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
     Ok(Computed {
         block,

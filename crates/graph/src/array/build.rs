@@ -58,7 +58,7 @@ impl Array {
     }
 }
 
-fn check_shape(shape: &[usize]) -> Result<(), GraphError> {
+pub(crate) fn check_shape(shape: &[usize]) -> Result<(), GraphError> {
     let mut total: u64 = 1;
     for &n in shape {
         total = total

@@ -4,7 +4,7 @@ use tessera_chunks::DType;
 use tessera_graph::{FNode, FusedExpr};
 
 use super::inputs::Inputs;
-use super::leaf::Source;
+use super::leaf::{Source, StoredReads};
 use super::ops;
 use super::tile::{Col, Tile, TileVal, row_len, tiles};
 use crate::value::standard;
@@ -27,11 +27,12 @@ impl<'a> Evaluator<'a> {
         shape: &[usize],
         inputs: &'a Inputs<'a>,
     ) -> Result<Self, KernelError> {
+        let mut stored = StoredReads::default();
         let sources = expr
             .nodes
             .iter()
             .map(|(node, dtype)| match node {
-                FNode::Leaf(leaf) => Source::prepare(leaf, *dtype, off, shape, inputs).map(Some),
+                FNode::Leaf(leaf) => Source::prepare(leaf, *dtype, off, shape, inputs, &mut stored).map(Some),
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>, _>>()?;

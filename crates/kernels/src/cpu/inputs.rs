@@ -34,7 +34,6 @@ impl<'a> Inputs<'a> {
     }
 
     /// The task's key, for errors.
-    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub fn key(&self) -> String {
         self.graph.key(self.task)
     }

@@ -3,10 +3,12 @@
 use std::borrow::Cow;
 
 use tessera_chunks::DType;
-use tessera_graph::{GenKind, Generator, Leaf, Scalar, ViewMap};
+use tessera_graph::{GenKind, Generator, Leaf, Scalar, StoredArray, ViewMap};
+use tessera_store::{Buffer, ChunkCache};
 
 use super::inputs::Inputs;
 use super::tile::{Col, Tile, TileVal};
+use crate::value::standard;
 use crate::{Block, KernelError, philox};
 
 /// A leaf prepared for one task's region.
@@ -59,6 +61,54 @@ impl Addressing<'_> {
     }
 }
 
+/// The stored chunks one task has decoded, per stored array: several leaves reading
+/// one array (through different views) decode each of its chunks once.
+#[derive(Default)]
+pub struct StoredReads<'a> {
+    caches: Vec<(&'a StoredArray, ChunkCache)>,
+}
+
+impl<'a> StoredReads<'a> {
+    /// The elements of `array` in the box `bounds` (start, length per axis).
+    fn read(&mut self, array: &'a StoredArray, bounds: &[(usize, usize)], inputs: &Inputs<'_>) -> Result<Block, KernelError> {
+        let storage = |e: tessera_store::StoreError| KernelError::Storage { task: inputs.key(), message: e.to_string() };
+        let reader = tessera_store::reader(array).map_err(storage)?;
+        let i = match self.caches.iter().position(|(a, _)| *a == array) {
+            Some(i) => i,
+            None => {
+                self.caches.push((array, ChunkCache::default()));
+                self.caches.len() - 1
+            }
+        };
+        let (off, shape): (Vec<usize>, Vec<usize>) = bounds.iter().copied().unzip();
+        let buffer = reader.read(&off, &shape, &mut self.caches[i].1).map_err(storage)?;
+        Ok(block_of(&shape, buffer))
+    }
+}
+
+/// A block of `shape` holding a buffer's elements (no copy).
+pub(crate) fn block_of(shape: &[usize], buffer: Buffer) -> Block {
+    match buffer {
+        Buffer::Bool(v) => Block::Bool(standard(shape, v)),
+        Buffer::I64(v) => Block::I64(standard(shape, v)),
+        Buffer::F32(v) => Block::F32(standard(shape, v)),
+        Buffer::F64(v) => Block::F64(standard(shape, v)),
+    }
+}
+
+/// A buffer holding a block's elements (no copy for standard-layout blocks).
+pub(crate) fn buffer_of(block: Block) -> Buffer {
+    fn raw<T: Clone>(a: ndarray::ArrayD<T>) -> Vec<T> {
+        if a.is_standard_layout() { a.into_raw_vec_and_offset().0 } else { a.iter().cloned().collect() }
+    }
+    match block {
+        Block::Bool(a) => Buffer::Bool(raw(a)),
+        Block::I64(a) => Buffer::I64(raw(a)),
+        Block::F32(a) => Buffer::F32(raw(a)),
+        Block::F64(a) => Buffer::F64(raw(a)),
+    }
+}
+
 impl<'a> Source<'a> {
     /// Prepares `leaf` for evaluation over the region `off`, `shape`.
     pub fn prepare(
@@ -67,6 +117,7 @@ impl<'a> Source<'a> {
         off: &[usize],
         shape: &[usize],
         inputs: &Inputs<'a>,
+        stored: &mut StoredReads<'a>,
     ) -> Result<Source<'a>, KernelError> {
         Ok(match leaf {
             Leaf::Const(s) => Source::Const(TileVal::constant(*s, dtype)),
@@ -77,6 +128,19 @@ impl<'a> Source<'a> {
                     GenKind::Random { seed } => Source::Random { seed, dtype, addr },
                     GenKind::Arange { start, step } => Source::Arange { start, step, dtype, addr },
                 }
+            }
+            Leaf::Stored { array, view } => {
+                if shape.contains(&0) {
+                    return Ok(Source::Const(TileVal::constant(Scalar::Int(0), dtype)));
+                }
+                let bounds = view.src_box(off, shape);
+                let block = stored.read(array, &bounds, inputs)?;
+                if block.dtype() != dtype {
+                    return Err(inputs.error("stored data does not have the leaf's dtype"));
+                }
+                let strides = row_major_strides(block.shape());
+                let origin = bounds.iter().map(|b| b.0).collect();
+                Source::Data { block: Cow::Owned(block), addr: Addressing { view, origin, strides } }
             }
             Leaf::Input { layer, view } => {
                 let bounds = view.src_box(off, shape);

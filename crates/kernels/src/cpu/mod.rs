@@ -1,4 +1,5 @@
-//! The CPU backend: tiled evaluation of fused expressions, reductions and matmul.
+//! The CPU backend: tiled evaluation of fused expressions, reductions and matmul, and
+//! the reads and writes of stored arrays.
 
 mod eval;
 pub(crate) mod inputs;
@@ -6,6 +7,7 @@ pub(crate) mod leaf;
 mod matmul;
 mod ops;
 pub(crate) mod reduce;
+mod store;
 pub mod tile;
 
 use tessera_graph::{Kernel, ReduceStage, TaskGraph, TaskId};
@@ -39,6 +41,8 @@ impl Backend for CpuBackend {
                 let (off, shape) = region()?;
                 Ok(Value::Block(Evaluator::new(expr, &off, &shape, &inputs)?.block()?))
             }
+            Kernel::Write(w) => Ok(Value::Block(store::write(w, &t.block, &inputs)?)),
+            Kernel::Collect { counts } => Ok(Value::Block(store::collect(counts, values, &inputs)?)),
             Kernel::MatMul(m) => {
                 let (off, shape) = region()?;
                 Ok(Value::Block(matmul::block(m, &off, &shape, &inputs)?))

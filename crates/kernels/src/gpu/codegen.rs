@@ -283,6 +283,8 @@ impl Builder {
                     }
                 }
             },
+            // Stored data is read on the host: the task runs on the CPU backend (counted).
+            FNode::Leaf(Leaf::Stored { .. }) => return Err("stored arrays are read on the host"),
             FNode::Leaf(Leaf::Input { layer, view }) => {
                 let j = self.inputs.len();
                 let m = view.axes.len();
