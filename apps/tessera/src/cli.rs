@@ -26,6 +26,21 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Start a worker that joins the cluster described by a cluster file.
     Worker(WorkerArgs),
+    /// Show what a stored array (Zarr, .npy, HDF5) or group holds, as Dask's repr does.
+    Info(InfoArgs),
+}
+
+/// `tessera info`
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// A Zarr store (directory), a .npy file or an HDF5 file.
+    pub path: PathBuf,
+    /// An array inside: a Zarr array path or an HDF5 dataset.
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tessera scheduler`

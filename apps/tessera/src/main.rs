@@ -17,6 +17,7 @@ mod cli;
 mod cluster;
 mod device;
 mod error;
+mod info;
 mod limits;
 mod logging;
 mod output;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Some(Command::Ui(args)) => ui::ui(&args, args.expr.as_deref().unwrap_or(SEED_DEMO)),
         Some(Command::Scheduler(args)) => cluster::scheduler(&args),
         Some(Command::Worker(args)) => cluster::worker(&args),
+        Some(Command::Info(args)) => info::info(&args),
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
             let args = cli::UiArgs {
                 expr: None,

@@ -143,7 +143,7 @@ fn writes_json(writes: &[WriteSummary]) -> Json {
                     "format": t.format.name(),
                     "shape": t.shape,
                     "dtype": t.dtype.name(),
-                    "chunks": t.chunk_shape,
+                    "chunks": if t.format == tessera::Format::Npy { Json::Null } else { json!(t.chunk_shape) },
                     "chunks_written": w.chunks_written,
                     "bytes_written": w.bytes_written,
                 })
@@ -158,15 +158,11 @@ fn writes_lines(writes: &[WriteSummary]) -> Vec<String> {
         .iter()
         .map(|w| {
             let t = &w.target;
-            format!(
-                "wrote {}: shape {:?}, {}, {} chunks of {:?}, {}",
-                t.label(),
-                t.shape,
-                t.dtype,
-                w.chunks_written,
-                t.chunk_shape,
-                format_bytes(w.bytes_written)
-            )
+            let pieces = match t.format {
+                tessera::Format::Npy => format!("{} regions written in parallel", w.chunks_written),
+                _ => format!("{} chunks of {:?}", w.chunks_written, t.chunk_shape),
+            };
+            format!("wrote {}: shape {:?}, {}, {pieces}, {}", t.label(), t.shape, t.dtype, format_bytes(w.bytes_written))
         })
         .collect()
 }

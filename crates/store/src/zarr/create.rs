@@ -37,7 +37,14 @@ pub(crate) fn create(target: &WriteTarget) -> Result<(), StoreError> {
     }
     let root = Path::new(&target.path);
     if !target.component.is_empty() {
-        ensure_group(root, target)?;
+        // The root and every group between it and the array.
+        let mut group = root.to_path_buf();
+        ensure_group(&group, target)?;
+        let parts: Vec<&str> = target.component.trim_matches('/').split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            group = group.join(part);
+            ensure_group(&group, target)?;
+        }
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io(target, "cannot create the directory of"))?;
@@ -73,7 +80,7 @@ fn ensure_group(root: &Path, target: &WriteTarget) -> Result<(), StoreError> {
     if is_array {
         return Err(StoreError::BadInput(format!(
             "{} is a Zarr array, not a group: write the array to another path",
-            target.path
+            root.display()
         )));
     }
     let (key, body) = if target.zarr_format == 2 {
@@ -85,11 +92,11 @@ fn ensure_group(root: &Path, target: &WriteTarget) -> Result<(), StoreError> {
         return Ok(());
     }
     std::fs::create_dir_all(root).map_err(io(target, "cannot create"))?;
-    let store = AtomicStore::new(root).map_err(|e| StoreError::BadInput(format!("{}: {e}", target.path)))?;
+    let store = AtomicStore::new(root).map_err(|e| StoreError::BadInput(format!("{}: {e}", root.display())))?;
     let key = zarrs::storage::StoreKey::new(key).map_err(|e| StoreError::BadInput(e.to_string()))?;
     store
         .set(&key, body.to_string().into_bytes().into())
-        .map_err(|e| StoreError::BadInput(format!("cannot write the group metadata of {}: {e}", target.path)))
+        .map_err(|e| StoreError::BadInput(format!("cannot write the group metadata of {}: {e}", root.display())))
 }
 
 fn write_metadata(target: &WriteTarget) -> Result<(), StoreError> {

@@ -1,0 +1,88 @@
+//! `tessera info PATH`: what Dask's array repr shows for a stored array (shape, chunk
+//! shape, dtype, bytes in total and per chunk, chunk count, codecs), or a group's arrays.
+
+use serde_json::{Value as Json, json};
+use tessera::info::{Node, describe};
+use tessera::{StoredArray, format_bytes};
+
+use crate::cli::InfoArgs;
+use crate::error::CliError;
+use crate::output::print_line;
+
+fn chunk_shape(a: &StoredArray) -> Vec<usize> {
+    a.chunk_shape.clone().unwrap_or_else(|| a.shape.clone())
+}
+
+fn chunk_count(a: &StoredArray) -> u64 {
+    a.shape.iter().zip(chunk_shape(a)).map(|(&n, c)| n.div_ceil(c.max(1)) as u64).product()
+}
+
+fn array_json(a: &StoredArray) -> Json {
+    let chunk = chunk_shape(a);
+    let itemsize = a.dtype.itemsize() as u64;
+    json!({
+        "path": a.path,
+        "component": if a.component.is_empty() { Json::Null } else { json!(a.component) },
+        "format": a.format.name(),
+        "shape": a.shape,
+        "dtype": a.dtype.name(),
+        "chunks": a.chunk_shape,
+        "nchunks": chunk_count(a),
+        "nbytes": a.len() as u64 * itemsize,
+        "chunk_nbytes": chunk.iter().map(|&n| n as u64).product::<u64>() * itemsize,
+        "codecs": a.codecs,
+    })
+}
+
+fn array_lines(a: &StoredArray, indent: &str) -> Vec<String> {
+    let chunk = chunk_shape(a);
+    let itemsize = a.dtype.itemsize() as u64;
+    let total = a.len() as u64 * itemsize;
+    let per_chunk = chunk.iter().map(|&n| n as u64).product::<u64>() * itemsize;
+    let name = if a.component.is_empty() { a.path.clone() } else { a.component.clone() };
+    let chunks = match &a.chunk_shape {
+        Some(c) => format!("chunks {c:?} ({} each), {} chunks", format_bytes(per_chunk), chunk_count(a)),
+        None => "contiguous".into(),
+    };
+    let codecs = if a.codecs.is_empty() { "none".to_string() } else { a.codecs.join(", ") };
+    vec![
+        format!("{indent}{name}: {} array, shape {:?}, {}, {}", a.format.name(), a.shape, a.dtype, format_bytes(total)),
+        format!("{indent}  {chunks}; codecs: {codecs}"),
+    ]
+}
+
+/// Prints what `args.path` holds.
+pub fn info(args: &InfoArgs) -> Result<(), CliError> {
+    let path = args.path.to_string_lossy();
+    let node = describe(&path, args.component.as_deref().unwrap_or("")).map_err(|e| {
+        if e.is_bad_input() { CliError::BadInput(e.to_string()) } else { CliError::Failed(e.to_string()) }
+    })?;
+    if args.json {
+        let value = match &node {
+            Node::Array(a) => json!({"kind": "array", "array": array_json(a)}),
+            Node::Group { format, path, arrays } => json!({
+                "kind": "group",
+                "format": format.name(),
+                "path": path,
+                "arrays": arrays.iter().map(array_json).collect::<Vec<_>>(),
+            }),
+        };
+        return print_line(&value.to_string());
+    }
+    match &node {
+        Node::Array(a) => {
+            for line in array_lines(a, "") {
+                print_line(&line)?;
+            }
+        }
+        Node::Group { format, path, arrays } => {
+            print_line(&format!("{path}: {} group with {} arrays", format.name(), arrays.len()))?;
+            for a in arrays {
+                for line in array_lines(a, "  ") {
+                    print_line(&line)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
