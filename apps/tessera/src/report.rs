@@ -162,7 +162,13 @@ fn writes_lines(writes: &[WriteSummary]) -> Vec<String> {
                 tessera::Format::Npy => format!("{} regions written in parallel", w.chunks_written),
                 _ => format!("{} chunks of {:?}", w.chunks_written, t.chunk_shape),
             };
-            format!("wrote {}: shape {:?}, {}, {pieces}, {}", t.label(), t.shape, t.dtype, format_bytes(w.bytes_written))
+            format!(
+                "wrote {}: shape {:?}, {}, {pieces}, {}",
+                t.label(),
+                t.shape,
+                t.dtype,
+                format_bytes(w.bytes_written)
+            )
         })
         .collect()
 }

@@ -77,7 +77,9 @@ impl Env<'_> {
                 let (path, ppos) = args.required(0, if name == "from_zarr" { "url" } else { "path" })?;
                 let path = absolute(&string(path, ppos, "a path (a string)")?, ppos)?;
                 let (format, component) = match name {
-                    "from_zarr" => (Format::Zarr, optional_string(args.take(1, "component"), "a component (a string)")?),
+                    "from_zarr" => {
+                        (Format::Zarr, optional_string(args.take(1, "component"), "a component (a string)")?)
+                    }
                     "from_hdf5" => {
                         let (d, dp) = args.required(1, "dataset")?;
                         (Format::Hdf5, Some(string(d, dp, "a dataset name (a string)")?))
@@ -127,7 +129,10 @@ impl Env<'_> {
                     Some((v, p)) => {
                         let s = string(v, p, "a compressor name")?;
                         Compressor::parse(&s).ok_or_else(|| {
-                            ExprError::new(p, format!("unknown compressor '{s}' (use \"zstd\", \"blosc\", \"gzip\" or None)"))
+                            ExprError::new(
+                                p,
+                                format!("unknown compressor '{s}' (use \"zstd\", \"blosc\", \"gzip\" or None)"),
+                            )
                         })?
                     }
                 };

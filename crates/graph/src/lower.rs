@@ -336,7 +336,11 @@ impl Lowerer<'_> {
     /// array's chunks are regrouped when their boundaries do not fall on stored-chunk
     /// boundaries), so each stored chunk has exactly one writer; the targets' metadata
     /// is written before the run by the process that planned it, never by a task.
-    fn write_layers(&mut self, a: &Array, writes: &[(Array, tessera_store::WriteTarget)]) -> Result<LayerId, GraphError> {
+    fn write_layers(
+        &mut self,
+        a: &Array,
+        writes: &[(Array, tessera_store::WriteTarget)],
+    ) -> Result<LayerId, GraphError> {
         let mut layers = Vec::with_capacity(writes.len());
         for (x, target) in writes {
             let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };

@@ -113,7 +113,8 @@ fn check_expr(graph: &TaskGraph, layer: LayerId, expr: &FusedExpr, shape: &[usiz
             FNode::Leaf(Leaf::Gen { generator, view }) => check_view(view, shape, &generator.shape)
                 .map_err(|e| format!("expression node {i} reads its generator {e}"))?,
             FNode::Leaf(Leaf::Stored { array, view }) => {
-                let chunked = array.chunk_shape.as_ref().is_none_or(|c| c.len() == array.shape.len() && !c.contains(&0));
+                let chunked =
+                    array.chunk_shape.as_ref().is_none_or(|c| c.len() == array.shape.len() && !c.contains(&0));
                 if !chunked {
                     return Err(format!("expression node {i} reads a stored array with bad chunks"));
                 }

@@ -70,8 +70,14 @@ pub struct StoredReads<'a> {
 
 impl<'a> StoredReads<'a> {
     /// The elements of `array` in the box `bounds` (start, length per axis).
-    fn read(&mut self, array: &'a StoredArray, bounds: &[(usize, usize)], inputs: &Inputs<'_>) -> Result<Block, KernelError> {
-        let storage = |e: tessera_store::StoreError| KernelError::Storage { task: inputs.key(), message: e.to_string() };
+    fn read(
+        &mut self,
+        array: &'a StoredArray,
+        bounds: &[(usize, usize)],
+        inputs: &Inputs<'_>,
+    ) -> Result<Block, KernelError> {
+        let storage =
+            |e: tessera_store::StoreError| KernelError::Storage { task: inputs.key(), message: e.to_string() };
         let reader = tessera_store::reader(array).map_err(storage)?;
         let i = match self.caches.iter().position(|(a, _)| *a == array) {
             Some(i) => i,

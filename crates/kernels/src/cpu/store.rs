@@ -32,7 +32,9 @@ pub(crate) fn collect(counts: &[usize], values: &[&Value], inputs: &Inputs<'_>) 
         rest = others;
         let (mut chunks, mut bytes) = (0i64, 0i64);
         for v in mine {
-            let Value::Block(Block::I64(pair)) = v else { return Err(inputs.error("a write task's value is not a pair")) };
+            let Value::Block(Block::I64(pair)) = v else {
+                return Err(inputs.error("a write task's value is not a pair"));
+            };
             let pair = pair.as_slice().unwrap_or_default();
             chunks += pair.first().copied().unwrap_or(0);
             bytes += pair.get(1).copied().unwrap_or(0);

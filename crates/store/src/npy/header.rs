@@ -65,7 +65,9 @@ pub(crate) fn parse(dict: &[u8], preamble: usize) -> Result<Header, String> {
     }
     let descr = descr.ok_or("the .npy header has no descr")?;
     let (dtype, big_endian) = StoredType::from_numpy_str(&descr).ok_or_else(|| {
-        format!("the .npy file holds '{descr}' elements; tessera reads bool, int8-int64, uint8-uint64, float32 and float64")
+        format!(
+            "the .npy file holds '{descr}' elements; tessera reads bool, int8-int64, uint8-uint64, float32 and float64"
+        )
     })?;
     Ok(Header {
         dtype,

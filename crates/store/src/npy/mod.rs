@@ -11,8 +11,8 @@ use std::path::Path;
 
 use crate::region::ChunkCache;
 use crate::{
-    ArrayReader, ArrayWriter, Buffer, Format, StoreError, StoredArray, WriteStats, WriteTarget, counters,
-    decode_bytes, encode_bytes,
+    ArrayReader, ArrayWriter, Buffer, Format, StoreError, StoredArray, WriteStats, WriteTarget, counters, decode_bytes,
+    encode_bytes,
 };
 
 /// An opened `.npy` file.
@@ -48,7 +48,8 @@ pub(crate) fn open(path: &str, writable: bool) -> Result<Npy, StoreError> {
             .into()));
     }
     let elements = h.shape.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
-    let needed = elements.and_then(|n| n.checked_mul(h.dtype.itemsize() as u64)).and_then(|b| b.checked_add(h.data_offset));
+    let needed =
+        elements.and_then(|n| n.checked_mul(h.dtype.itemsize() as u64)).and_then(|b| b.checked_add(h.data_offset));
     match needed {
         Some(n) if n <= size => {}
         Some(n) => {

@@ -107,7 +107,9 @@ fn write_metadata(target: &WriteTarget) -> Result<(), StoreError> {
     );
     let array = Array::new_with_metadata(store, &node_path(&target.component), metadata)
         .map_err(|e| StoreError::BadInput(format!("cannot create {}: {e}", target.label())))?;
-    array.store_metadata().map_err(|e| StoreError::BadInput(format!("cannot write the metadata of {}: {e}", target.label())))
+    array
+        .store_metadata()
+        .map_err(|e| StoreError::BadInput(format!("cannot write the metadata of {}: {e}", target.label())))
 }
 
 /// A fill value of zero in the JSON form of the type.
@@ -147,9 +149,6 @@ fn metadata_json(target: &WriteTarget) -> Value {
             "cname": "zstd", "clevel": 5, "shuffle": "shuffle", "typesize": t.itemsize(), "blocksize": 0}})),
         Compressor::Gzip => codecs.push(json!({"name": "gzip", "configuration": {"level": 5}})),
         Compressor::None => {}
-    }
-    if t.itemsize() == 1 {
-        codecs[0] = json!({"name": "bytes"});
     }
     json!({
         "zarr_format": 3,

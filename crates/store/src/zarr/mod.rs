@@ -11,8 +11,8 @@ use zarrs::array::{Array, ArrayError, CodecOptions, data_type};
 
 use crate::region::{ChunkCache, read_region};
 use crate::{
-    ArrayReader, ArrayWriter, Buffer, Format, Native as _, StoreError, StoredArray, StoredType, WriteStats, WriteTarget,
-    counters, with_native,
+    ArrayReader, ArrayWriter, Buffer, Format, Native as _, StoreError, StoredArray, StoredType, WriteStats,
+    WriteTarget, counters, with_native,
 };
 pub(crate) use atomic_store::AtomicStore;
 pub use atomic_store::sweep_temporaries;
@@ -58,9 +58,8 @@ pub(crate) fn open(path: &str, component: &str) -> Result<Zarr, StoreError> {
         return Err(StoreError::BadInput(format!("{label} has an irregular chunk grid, which tessera does not read")));
     }
     let ndim = array.dimensionality();
-    let chunk_shape = array
-        .chunk_shape_usize(&vec![0; ndim])
-        .map_err(|e| StoreError::Corrupt(format!("{label}: {e}")))?;
+    let chunk_shape =
+        array.chunk_shape_usize(&vec![0; ndim]).map_err(|e| StoreError::Corrupt(format!("{label}: {e}")))?;
     let shape = array
         .shape()
         .iter()
@@ -132,8 +131,11 @@ pub(crate) fn codec_names(metadata: &serde_json::Value) -> Vec<String> {
         return names(codecs);
     }
     let id = |v: &serde_json::Value| v.get("id").and_then(|i| i.as_str()).map(str::to_string);
-    let mut out: Vec<String> =
-        metadata.get("filters").and_then(|f| f.as_array()).map(|f| f.iter().filter_map(id).collect()).unwrap_or_default();
+    let mut out: Vec<String> = metadata
+        .get("filters")
+        .and_then(|f| f.as_array())
+        .map(|f| f.iter().filter_map(id).collect())
+        .unwrap_or_default();
     if let Some(c) = metadata.get("compressor").and_then(id) {
         out.push(c);
     }
@@ -185,7 +187,8 @@ impl ArrayWriter for Zarr {
         let before = counters::written_here();
         let mut chunks = 0;
         let first: Vec<usize> = off.iter().zip(&chunk_shape).map(|(&o, &c)| o / c).collect();
-        let count: Vec<usize> = off.iter().zip(shape).zip(&chunk_shape).map(|((&o, &s), &c)| (o + s).div_ceil(c) - o / c).collect();
+        let count: Vec<usize> =
+            off.iter().zip(shape).zip(&chunk_shape).map(|((&o, &s), &c)| (o + s).div_ceil(c) - o / c).collect();
         if count.contains(&0) {
             return Ok(WriteStats::default());
         }
