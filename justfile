@@ -30,6 +30,11 @@ bench:
 bench-vs-dask:
     bench/vs_dask.sh
 
+# tessera against Dask on stored data: Zarr (written by zarr-python) and .npy reads,
+# an anomaly and a rechunk written back (creates bench/.venv and target/bench-io).
+bench-io:
+    bench/io.sh
+
 # A 1,000,000-task graph on a scheduler and two workers (scheduler RSS and wall time).
 bench-million:
     bench/million_tasks.sh

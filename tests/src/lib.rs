@@ -19,6 +19,12 @@ pub fn tessera_bin() -> &'static PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut build = Command::new(env!("CARGO"));
         build.args(["build", "--quiet", "-p", "tessera-cli", "--bin", "tessera"]);
+        // Optional features of the binary (CI: `hdf5`, with libhdf5-dev installed).
+        if let Ok(features) = std::env::var("TESSERA_FEATURES")
+            && !features.trim().is_empty()
+        {
+            build.args(["--features", features.trim()]);
+        }
         if release {
             build.arg("--release");
         }

@@ -75,7 +75,7 @@ pub(crate) fn reader(array: &StoredArray) -> Result<Arc<dyn ArrayReader>, StoreE
                 (h.meta().clone(), Arc::new(h))
             }
             #[cfg(not(feature = "hdf5"))]
-            Format::Hdf5 => return Err(StoreError::BadInput("this tessera was built without HDF5 support".into())),
+            Format::Hdf5 => return Err(StoreError::BadInput(crate::NO_HDF5.into())),
         };
         if &meta != array {
             return Err(StoreError::BadInput(format!(

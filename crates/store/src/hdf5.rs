@@ -2,6 +2,8 @@
 //! through libhdf5. libhdf5 serializes every call behind one lock, so reads inside one
 //! process are serial; across worker processes they are not.
 
+use std::sync::Arc;
+
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, Hyperslab, SliceOrIndex};
 
@@ -79,9 +81,9 @@ impl Hdf5 {
 }
 
 impl ArrayReader for Hdf5 {
-    fn read(&self, off: &[usize], shape: &[usize], _cache: &mut ChunkCache) -> Result<Buffer, StoreError> {
+    fn read(&self, off: &[usize], shape: &[usize], _cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError> {
         if shape.contains(&0) {
-            return Ok(Buffer::filled(self.meta.dtype.compute(), 0, 0.0));
+            return Ok(Arc::new(Buffer::filled(self.meta.dtype.compute(), 0, 0.0)));
         }
         let slab: Vec<SliceOrIndex> = off
             .iter()
@@ -98,7 +100,7 @@ impl ArrayReader for Hdf5 {
                 .map_err(failed)?;
             let (values, _) = values.into_raw_vec_and_offset();
             counters::add_read((values.len() * T::SIZE) as u64);
-            T::widen(values).map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.meta.label())))
+            T::widen(values).map(Arc::new).map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.meta.label())))
         })
     }
 }

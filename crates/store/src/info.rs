@@ -83,7 +83,7 @@ fn hdf5_group(path: &str) -> Result<Node, StoreError> {
 
 #[cfg(not(feature = "hdf5"))]
 fn hdf5_group(_path: &str) -> Result<Node, StoreError> {
-    Err(StoreError::BadInput("this tessera was built without HDF5 support".into()))
+    Err(StoreError::BadInput(crate::NO_HDF5.into()))
 }
 
 /// `array` or `group` for a Zarr node directory (v3 `zarr.json`, or v2 files).

@@ -10,11 +10,16 @@ use std::sync::Arc;
 
 use crate::{Format, StoredArray, WriteTarget, cache, npy, zarr};
 
+/// The message of a build without HDF5.
+pub const NO_HDF5: &str = "this tessera was built without HDF5 support; build it with `--features hdf5` \
+     (needs libhdf5-dev), or convert the file to Zarr";
+
 /// Reads regions of one stored array.
 pub trait ArrayReader: Send + Sync {
     /// The elements of the region at `off` with `shape`, row-major, in the type the
-    /// array computes as. Chunks decoded on the way stay in `cache` for the task.
-    fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Buffer, StoreError>;
+    /// array computes as. Chunks decoded on the way stay in `cache` for the task; a
+    /// region that is exactly one stored chunk is that chunk, shared, not a copy.
+    fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError>;
 }
 
 /// Writes whole stored chunks of one target.
@@ -42,7 +47,7 @@ pub fn open(format: Format, path: &str, component: &str) -> Result<StoredArray, 
         #[cfg(feature = "hdf5")]
         Format::Hdf5 => Ok(crate::hdf5::open(path, component)?.meta().clone()),
         #[cfg(not(feature = "hdf5"))]
-        Format::Hdf5 => Err(StoreError::BadInput("this tessera was built without HDF5 support".into())),
+        Format::Hdf5 => Err(StoreError::BadInput(NO_HDF5.into())),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Reading a region of a chunked array: the chunks it overlaps, each decoded once per
 //! task (a [`ChunkCache`] lives as long as the task), copied into one buffer.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 use tessera_chunks::DType;
 
@@ -10,7 +12,7 @@ use crate::{Buffer, StoreError};
 /// array (`x` and `x[::-1]`, `x` and `x.T`) decode each chunk once.
 #[derive(Debug, Default)]
 pub struct ChunkCache {
-    chunks: FxHashMap<Vec<u64>, Buffer>,
+    chunks: FxHashMap<Vec<u64>, Arc<Buffer>>,
 }
 
 impl ChunkCache {
@@ -30,20 +32,31 @@ pub(crate) fn read_region(
     shape: &[usize],
     cache: &mut ChunkCache,
     mut read_chunk: impl FnMut(&[u64]) -> Result<Buffer, StoreError>,
-) -> Result<Buffer, StoreError> {
+) -> Result<Arc<Buffer>, StoreError> {
     let n: usize = shape.iter().product();
-    let mut out = Buffer::filled(dtype, n, 0.0);
     if n == 0 {
-        return Ok(out);
+        return Ok(Arc::new(Buffer::filled(dtype, 0, 0.0)));
     }
     let first: Vec<usize> = off.iter().zip(chunk_shape).map(|(&o, &c)| o / c).collect();
+    // A region that is one whole chunk is that chunk.
+    let aligned = off.iter().zip(chunk_shape).all(|(&o, &c)| o % c == 0) && shape == chunk_shape;
+    if aligned {
+        let key: Vec<u64> = first.iter().map(|&i| i as u64).collect();
+        if let Some(chunk) = cache.chunks.get(&key) {
+            return Ok(chunk.clone());
+        }
+        let chunk = Arc::new(read_chunk(&key)?);
+        cache.chunks.insert(key, chunk.clone());
+        return Ok(chunk);
+    }
+    let mut out = Buffer::filled(dtype, n, 0.0);
     let last: Vec<usize> = off.iter().zip(shape).zip(chunk_shape).map(|((&o, &s), &c)| (o + s - 1) / c).collect();
     let mut index = first.clone();
     loop {
         let key: Vec<u64> = index.iter().map(|&i| i as u64).collect();
         if !cache.chunks.contains_key(&key) {
             let chunk = read_chunk(&key)?;
-            cache.chunks.insert(key.clone(), chunk);
+            cache.chunks.insert(key.clone(), Arc::new(chunk));
         }
         let chunk = &cache.chunks[&key];
         // The overlap of this chunk with the region, in array coordinates.
@@ -62,7 +75,7 @@ pub(crate) fn read_region(
         let mut axis = index.len();
         loop {
             if axis == 0 {
-                return Ok(out);
+                return Ok(Arc::new(out));
             }
             axis -= 1;
             if index[axis] < last[axis] {
@@ -95,9 +108,12 @@ mod tests {
             Ok(Buffer::F64(v))
         };
         let got = read_region(DType::Float64, &chunk_shape, &[1, 3], &[3, 2], &mut cache, &mut read).expect("reads");
-        assert_eq!(got, Buffer::F64(vec![13.0, 14.0, 23.0, 24.0, 33.0, 34.0]));
+        assert_eq!(*got, Buffer::F64(vec![13.0, 14.0, 23.0, 24.0, 33.0, 34.0]));
         let again = read_region(DType::Float64, &chunk_shape, &[1, 3], &[3, 2], &mut cache, &mut read).expect("reads");
         assert_eq!(got, again);
         assert_eq!(decoded, 4, "four chunks overlap the region; each is decoded once");
+        let whole = read_region(DType::Float64, &chunk_shape, &[2, 4], &[2, 4], &mut cache, &mut read).expect("reads");
+        assert_eq!(decoded, 4, "an aligned chunk already decoded is shared");
+        assert_eq!(whole.len(), 8);
     }
 }

@@ -1,6 +1,7 @@
 //! Leaves: filling tile buffers from generators and input blocks.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use tessera_chunks::DType;
 use tessera_graph::{GenKind, Generator, Leaf, Scalar, StoredArray, ViewMap};
@@ -8,7 +9,6 @@ use tessera_store::{Buffer, ChunkCache};
 
 use super::inputs::Inputs;
 use super::tile::{Col, Tile, TileVal};
-use crate::value::standard;
 use crate::{Block, KernelError, philox};
 
 /// A leaf prepared for one task's region.
@@ -21,6 +21,8 @@ pub enum Source<'a> {
     Arange { start: Scalar, step: Scalar, dtype: DType, addr: Addressing<'a> },
     /// Data gathered from input blocks.
     Data { block: Cow<'a, Block>, addr: Addressing<'a> },
+    /// Data read from a stored array (shared with the task's chunk cache, not copied).
+    Stored { buffer: Arc<Buffer>, addr: Addressing<'a> },
 }
 
 /// How an expression position maps to a flat position in a source's data:
@@ -75,7 +77,7 @@ impl<'a> StoredReads<'a> {
         array: &'a StoredArray,
         bounds: &[(usize, usize)],
         inputs: &Inputs<'_>,
-    ) -> Result<Block, KernelError> {
+    ) -> Result<Arc<Buffer>, KernelError> {
         let storage =
             |e: tessera_store::StoreError| KernelError::Storage { task: inputs.key(), message: e.to_string() };
         let reader = tessera_store::reader(array).map_err(storage)?;
@@ -88,17 +90,10 @@ impl<'a> StoredReads<'a> {
         };
         let (off, shape): (Vec<usize>, Vec<usize>) = bounds.iter().copied().unzip();
         let buffer = reader.read(&off, &shape, &mut self.caches[i].1).map_err(storage)?;
-        Ok(block_of(&shape, buffer))
-    }
-}
-
-/// A block of `shape` holding a buffer's elements (no copy).
-pub(crate) fn block_of(shape: &[usize], buffer: Buffer) -> Block {
-    match buffer {
-        Buffer::Bool(v) => Block::Bool(standard(shape, v)),
-        Buffer::I64(v) => Block::I64(standard(shape, v)),
-        Buffer::F32(v) => Block::F32(standard(shape, v)),
-        Buffer::F64(v) => Block::F64(standard(shape, v)),
+        if buffer.len() != shape.iter().product::<usize>() {
+            return Err(inputs.error("a stored region has the wrong number of elements"));
+        }
+        Ok(buffer)
     }
 }
 
@@ -140,13 +135,14 @@ impl<'a> Source<'a> {
                     return Ok(Source::Const(TileVal::constant(Scalar::Int(0), dtype)));
                 }
                 let bounds = view.src_box(off, shape);
-                let block = stored.read(array, &bounds, inputs)?;
-                if block.dtype() != dtype {
+                let buffer = stored.read(array, &bounds, inputs)?;
+                if buffer.dtype() != dtype {
                     return Err(inputs.error("stored data does not have the leaf's dtype"));
                 }
-                let strides = row_major_strides(block.shape());
+                let region: Vec<usize> = bounds.iter().map(|b| b.1).collect();
+                let strides = row_major_strides(&region);
                 let origin = bounds.iter().map(|b| b.0).collect();
-                Source::Data { block: Cow::Owned(block), addr: Addressing { view, origin, strides } }
+                Source::Stored { buffer, addr: Addressing { view, origin, strides } }
             }
             Leaf::Input { layer, view } => {
                 let bounds = view.src_box(off, shape);
@@ -164,7 +160,10 @@ impl<'a> Source<'a> {
     pub fn fill(&self, tile: Tile, off: &[usize], shape: &[usize]) -> TileVal {
         let addr = match self {
             Source::Const(v) => return v.clone(),
-            Source::Random { addr, .. } | Source::Arange { addr, .. } | Source::Data { addr, .. } => addr,
+            Source::Random { addr, .. }
+            | Source::Arange { addr, .. }
+            | Source::Data { addr, .. }
+            | Source::Stored { addr, .. } => addr,
         };
         let mut rows = Vec::with_capacity(tile.nrows);
         let mut global = off.to_vec();
@@ -227,6 +226,12 @@ impl<'a> Source<'a> {
                 Block::F32(a) => TileVal::F32(gather(a.as_slice(), &rows, cols, constant)),
                 Block::I64(a) => TileVal::I64(gather(a.as_slice(), &rows, cols, constant)),
                 Block::Bool(a) => TileVal::Bool(gather(a.as_slice(), &rows, cols, constant)),
+            },
+            Source::Stored { buffer, .. } => match buffer.as_ref() {
+                Buffer::F64(v) => TileVal::F64(gather(Some(v), &rows, cols, constant)),
+                Buffer::F32(v) => TileVal::F32(gather(Some(v), &rows, cols, constant)),
+                Buffer::I64(v) => TileVal::I64(gather(Some(v), &rows, cols, constant)),
+                Buffer::Bool(v) => TileVal::Bool(gather(Some(v), &rows, cols, constant)),
             },
         }
     }

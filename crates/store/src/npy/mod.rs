@@ -8,11 +8,12 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::region::ChunkCache;
 use crate::{
-    ArrayReader, ArrayWriter, Buffer, Format, StoreError, StoredArray, WriteStats, WriteTarget, counters, decode_bytes,
-    encode_bytes,
+    ArrayReader, ArrayWriter, Buffer, Format, StoreError, StoredArray, StoredType, WriteStats, WriteTarget, counters,
+    decode_bytes, encode_bytes,
 };
 
 /// An opened `.npy` file.
@@ -123,22 +124,48 @@ impl Npy {
 }
 
 impl ArrayReader for Npy {
-    fn read(&self, off: &[usize], shape: &[usize], _cache: &mut ChunkCache) -> Result<Buffer, StoreError> {
+    fn read(&self, off: &[usize], shape: &[usize], _cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError> {
         let itemsize = self.meta.dtype.itemsize();
         let runs = self.runs(off, shape);
         let total: usize = runs.iter().map(|r| r.1).sum();
-        let mut bytes = vec![0u8; total * itemsize];
-        let mut at = 0;
-        for (start, len) in runs {
-            let dst = &mut bytes[at..at + len * itemsize];
-            self.file
-                .read_exact_at(dst, self.data_offset + start * itemsize as u64)
-                .map_err(io_error(&self.meta.path, "read"))?;
-            at += len * itemsize;
-        }
-        counters::add_read(bytes.len() as u64);
-        decode_bytes(self.meta.dtype, self.big_endian, &bytes)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.meta.path)))
+        let read_into = |dst: &mut [u8]| -> Result<(), StoreError> {
+            let mut at = 0;
+            for &(start, len) in &runs {
+                self.file
+                    .read_exact_at(&mut dst[at..at + len * itemsize], self.data_offset + start * itemsize as u64)
+                    .map_err(io_error(&self.meta.path, "read"))?;
+                at += len * itemsize;
+            }
+            counters::add_read(dst.len() as u64);
+            Ok(())
+        };
+        // Little-endian float64, float32 and int64 (the common case) are read straight into
+        // their elements; anything else is read as bytes and converted.
+        let native = !self.big_endian && cfg!(target_endian = "little");
+        let buffer = match self.meta.dtype {
+            StoredType::F64 if native => {
+                let mut v = vec![0f64; total];
+                read_into(bytemuck::cast_slice_mut(&mut v))?;
+                Buffer::F64(v)
+            }
+            StoredType::F32 if native => {
+                let mut v = vec![0f32; total];
+                read_into(bytemuck::cast_slice_mut(&mut v))?;
+                Buffer::F32(v)
+            }
+            StoredType::I64 if native => {
+                let mut v = vec![0i64; total];
+                read_into(bytemuck::cast_slice_mut(&mut v))?;
+                Buffer::I64(v)
+            }
+            _ => {
+                let mut bytes = vec![0u8; total * itemsize];
+                read_into(&mut bytes)?;
+                decode_bytes(self.meta.dtype, self.big_endian, &bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.meta.path)))?
+            }
+        };
+        Ok(Arc::new(buffer))
     }
 }
 

@@ -175,7 +175,7 @@ impl Zarr {
 }
 
 impl ArrayReader for Zarr {
-    fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Buffer, StoreError> {
+    fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError> {
         let chunk_shape = self.meta.chunk_shape.as_deref().unwrap_or(&self.meta.shape);
         read_region(self.meta.dtype.compute(), chunk_shape, off, shape, cache, |index| self.read_chunk(index))
     }
