@@ -87,7 +87,7 @@ fn hdf5_group(_path: &str) -> Result<Node, StoreError> {
 }
 
 /// `array` or `group` for a Zarr node directory (v3 `zarr.json`, or v2 files).
-fn zarr_node_type(dir: &Path) -> Option<&'static str> {
+pub(crate) fn zarr_node_type(dir: &Path) -> Option<&'static str> {
     if let Ok(bytes) = std::fs::read(dir.join("zarr.json")) {
         let meta: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         return match meta.get("node_type")?.as_str()? {
@@ -105,7 +105,7 @@ fn zarr_node_type(dir: &Path) -> Option<&'static str> {
     }
 }
 
-fn list_zarr_arrays(path: &str, base: &str, dir: &Path, depth: usize, out: &mut Vec<StoredArray>) {
+pub(crate) fn list_zarr_arrays(path: &str, base: &str, dir: &Path, depth: usize, out: &mut Vec<StoredArray>) {
     if depth >= MAX_DEPTH {
         return;
     }

@@ -96,3 +96,44 @@ pub fn write_grid(chunks: &Chunks, target: &WriteTarget) -> Chunks {
         .collect();
     Chunks::from_lengths(lengths)
 }
+
+#[cfg(test)]
+mod tests {
+    use tessera_store::{Compressor, Format, StoredType, WriteTarget};
+
+    use super::*;
+
+    fn target(format: Format, shape: &[usize], chunk: &[usize]) -> WriteTarget {
+        WriteTarget {
+            format,
+            path: "/tmp/x".into(),
+            component: String::new(),
+            shape: shape.to_vec(),
+            dtype: StoredType::F64,
+            chunk_shape: chunk.to_vec(),
+            compressor: Compressor::Zstd,
+            zarr_format: 3,
+            overwrite: false,
+        }
+    }
+
+    /// Every write block starts on a stored-chunk boundary, so no stored chunk has two writers.
+    fn owns_whole_chunks(grid: &Chunks, chunk: &[usize]) -> bool {
+        let shape = grid.shape();
+        (0..grid.ndim()).all(|a| grid.offsets(a).iter().all(|&o| o % chunk[a] == 0 || o == shape[a]))
+    }
+
+    #[test]
+    fn aligned_chunks_are_kept_and_others_regrouped_into_whole_stored_chunks() {
+        let shape = [100, 97];
+        let aligned = Chunks::regular(&shape, &[20, 40]);
+        let t = target(Format::Zarr, &shape, &[10, 20]);
+        assert_eq!(write_grid(&aligned, &t), aligned, "boundaries on stored boundaries are kept");
+        let skewed = Chunks::regular(&shape, &[30, 25]);
+        let grid = write_grid(&skewed, &t);
+        assert!(owns_whole_chunks(&grid, &[10, 20]), "{grid:?}");
+        assert_eq!(grid.chunksize(), vec![30, 20], "k = round(30 / 10) = 3 and round(24.25 / 20) = 1");
+        let npy = target(Format::Npy, &shape, &shape);
+        assert_eq!(write_grid(&skewed, &npy), skewed, ".npy tasks write disjoint byte ranges of any grid");
+    }
+}

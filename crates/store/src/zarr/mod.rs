@@ -79,9 +79,11 @@ pub(crate) fn open(path: &str, component: &str) -> Result<Zarr, StoreError> {
 
 /// The error for a path that holds no array: a group (listing its arrays), or no store.
 fn not_an_array(path: &str, component: &str, label: &str, reason: &str) -> StoreError {
-    if let Ok(info) = crate::info::describe(path, component)
-        && let crate::info::Node::Group { arrays, .. } = info
-    {
+    // Only a group is listed (listing opens its arrays, never this path again).
+    let dir = if component.is_empty() { Path::new(path).to_path_buf() } else { Path::new(path).join(component) };
+    if crate::info::zarr_node_type(&dir) == Some("group") {
+        let mut arrays = Vec::new();
+        crate::info::list_zarr_arrays(path, component, &dir, 0, &mut arrays);
         let names: Vec<&str> = arrays.iter().map(|a| a.component.as_str()).collect();
         return StoreError::BadInput(if names.is_empty() {
             format!("{label} is a Zarr group with no arrays")
