@@ -109,3 +109,30 @@ fn a_cluster_worker_under_its_limit_spills_and_stays_under_it() {
     assert!(left.is_empty(), "the worker removed its spill folder: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stored_data_twice_the_limit_is_read_transformed_and_written_under_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (input, output) = (dir.path().join("in.zarr"), dir.path().join("out.zarr"));
+    // 128 MB of float64 in 250 x 4000 chunks (8 MB each), written by tessera itself.
+    let make = format!("to_zarr(random((4000, 4000), seed=9, chunks=(250, 4000)), '{}')", input.display());
+    let run = tessera(&["run", &make]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let limit = 64u64 << 20;
+    let expr = format!(
+        "x = from_zarr('{}'); to_zarr((x * 2 - 1).astype(float32), '{}', chunks=(500, 4000))",
+        input.display(),
+        output.display()
+    );
+    let (code, j, peak, stderr) = run_measured(&["run", "--json", "--memory-limit", "64MiB", &expr], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(j["result"][0]["chunks_written"], 8, "{j}");
+    assert!(peak < limit, "peak RSS {} MiB over the 64 MiB limit", peak >> 20);
+    let sum = tessera(&["run", "--json", &format!("from_zarr('{}').astype(float64).sum()", output.display())]);
+    let want = tessera(&[
+        "run",
+        "--json",
+        "x = random((4000, 4000), seed=9); (x * 2 - 1).astype(float32).astype(float64).sum()",
+    ]);
+    assert_eq!(sum.json()["result"], want.json()["result"], "the written values are the computed ones");
+}
