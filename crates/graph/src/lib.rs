@@ -17,12 +17,16 @@
 //! - **reduction fusion**: the per-chunk step of a reduction is part of the same task;
 //!   partials are then combined in a tree of fixed shape (`split_every`);
 //! - **culling**: tasks are created on demand from the output, so blocks that nothing
-//!   reads are never computed.
+//!   reads are never computed;
+//! - **stored leaves and writes**: a stored array (Zarr, `.npy`, HDF5) is a leaf like a
+//!   generator, read region by region by the tasks that need it; a write is a layer
+//!   whose tasks each own whole stored chunks ([`write_grid`]), with one summary task.
 //!
 //! Tasks are numbered in a depth-first post-order from the output, which is both a
 //! topological order and a memory-friendly priority (like Dask's `order`).
 //!
-//! The crate is pure: no I/O, no threads, no kernels. It describes what to compute;
+//! The crate is pure: no I/O, no threads, no kernels (stored arrays are descriptors
+//! from `tessera-store` without its I/O feature). It describes what to compute;
 //! `tessera-kernels` computes it and `tessera-runtime` decides when.
 
 mod array;

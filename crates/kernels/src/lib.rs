@@ -11,6 +11,11 @@
 //! tile straight into its partial. No full-chunk temporary is created for an
 //! elementwise chain that ends in a reduction.
 //!
+//! Stored leaves are read through `tessera-store` when a task is prepared: each stored
+//! chunk the task touches is decoded once and shared by every view that reads it; write
+//! tasks evaluate their block and hand it to the store's writer, whole stored chunks at
+//! a time.
+//!
 //! Float sums are exact ([`ExactSum`]), which makes every sum, mean, var and std
 //! independent of chunking and scheduling, bit for bit. Random values come from
 //! Philox4x32-10 keyed by seed and element index ([`philox`]).

@@ -195,6 +195,8 @@ fn worker_row(w: &WorkerStatus) -> WorkerRow {
         bytes_in: w.bytes_in,
         bytes_out: w.bytes_out,
         spilled_bytes: w.spilled_bytes,
+        bytes_read: w.bytes_read,
+        bytes_written: w.bytes_written,
         ..WorkerRow::default()
     }
 }

@@ -46,6 +46,10 @@ pub struct WorkerRow {
     pub bytes_out: u64,
     /// Value bytes spilled to disk (cluster workers).
     pub spilled_bytes: u64,
+    /// Bytes read from stored arrays (Zarr, .npy, HDF5).
+    pub bytes_read: u64,
+    /// Bytes written to stored arrays.
+    pub bytes_written: u64,
 }
 
 /// One finished task on a lane (a worker's thread slot, or a local thread), in seconds

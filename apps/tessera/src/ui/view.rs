@@ -175,8 +175,14 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
         };
         frame.render_widget(Paragraph::new(format!(" {} / {limit}{spilled}", format_bytes(row.memory_bytes))), c[3]);
         frame.render_widget(Paragraph::new(format!(" {}/{}", row.running, row.done)), c[4]);
+        // Stored-array I/O only when there is some, so rows of pure compute stay short.
+        let stored = if row.bytes_read > 0 || row.bytes_written > 0 {
+            format!(", disk {} read / {} written", format_bytes(row.bytes_read), format_bytes(row.bytes_written))
+        } else {
+            String::new()
+        };
         frame.render_widget(
-            Paragraph::new(format!(" {} / {}", format_bytes(row.bytes_in), format_bytes(row.bytes_out))),
+            Paragraph::new(format!(" {} / {}{stored}", format_bytes(row.bytes_in), format_bytes(row.bytes_out))),
             c[5],
         );
     }
