@@ -211,7 +211,8 @@ fn bad_stored_input_gets_one_line_and_leaves_no_output() {
     let p = d.path().display();
     py(&format!(
         r#"
-import numpy as np, zarr, os
+import numpy as np, zarr, os, numcodecs
+zarr.create_array("{p}/lzma.zarr", shape=(4,), chunks=(2,), dtype="f8", zarr_format=2, compressors=numcodecs.LZMA())[:] = np.ones(4)
 zarr.create_array("{p}/ok.zarr", shape=(40, 40), chunks=(10, 10), dtype="f8")[:] = np.ones((40, 40))
 zarr.create_array("{p}/c.zarr", shape=(4,), chunks=(2,), dtype="c16")[:] = np.ones(4)
 zarr.create_array("{p}/s.zarr", shape=(4,), chunks=(2,), dtype=str)[:] = np.array(["a", "b", "c", "d"])
@@ -229,6 +230,7 @@ with open("{p}/short.npy", "r+b") as f: f.truncate(500)
     refused(&format!("from_zarr('{p}/garbage.zarr').sum()"), 2, "garbage.zarr");
     refused(&format!("from_zarr('{p}/c.zarr').sum()"), 2, "complex128");
     refused(&format!("from_zarr('{p}/s.zarr').sum()"), 2, "string");
+    refused(&format!("from_zarr('{p}/lzma.zarr').sum()"), 2, "lzma");
     refused(&format!("from_npy('{p}/short.npy').sum()"), 2, "truncated");
     refused(&format!("from_npy('{p}/ok.zarr/zarr.json').sum()"), 2, "not a .npy file");
     // A corrupt chunk fails the run, naming the chunk; the write it fed leaves nothing.
