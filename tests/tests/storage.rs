@@ -231,6 +231,8 @@ with open("{p}/short.npy", "r+b") as f: f.truncate(500)
     refused(&format!("from_zarr('{p}/c.zarr').sum()"), 2, "complex128");
     refused(&format!("from_zarr('{p}/s.zarr').sum()"), 2, "string");
     refused(&format!("from_zarr('{p}/lzma.zarr').sum()"), 2, "lzma");
+    refused(&format!("to_zarr(ones(4), '{p}/e.zarr', component='../../out')"), 2, "not a path inside the store");
+    assert!(!Path::new(&format!("{p}/e.zarr")).exists(), "nothing created");
     refused(&format!("from_npy('{p}/short.npy').sum()"), 2, "truncated");
     refused(&format!("from_npy('{p}/ok.zarr/zarr.json').sum()"), 2, "not a .npy file");
     // A corrupt chunk fails the run, naming the chunk; the write it fed leaves nothing.

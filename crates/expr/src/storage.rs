@@ -143,6 +143,7 @@ impl Env<'_> {
                 };
                 let overwrite = flag(args.take(usize::MAX, "overwrite"), "overwrite=True or False")?;
                 args.finish()?;
+                tessera_store::check_component(&component).map_err(|e| ExprError::new(pos, e.to_string()))?;
                 let format = if zarr { Format::Zarr } else { Format::Npy };
                 let target = WriteTarget {
                     format,

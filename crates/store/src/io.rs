@@ -41,6 +41,9 @@ pub struct WriteStats {
 /// Opens the array at `path` (`component`: a Zarr array path in its store or an HDF5
 /// dataset) and describes it.
 pub fn open(format: Format, path: &str, component: &str) -> Result<StoredArray, StoreError> {
+    if format == Format::Zarr {
+        check_component(component)?;
+    }
     match format {
         Format::Zarr => Ok(zarr::open(path, component)?.meta().clone()),
         Format::Npy => Ok(npy::open(path, false)?.meta().clone()),
@@ -68,6 +71,7 @@ pub fn create_target(target: &WriteTarget) -> Result<(), StoreError> {
     if target.shape.len() != target.chunk_shape.len() || target.chunk_shape.contains(&0) {
         return Err(StoreError::BadInput(format!("{}: bad chunk shape {:?}", target.label(), target.chunk_shape)));
     }
+    check_component(&target.component)?;
     match target.format {
         Format::Zarr => zarr::create(target),
         Format::Npy => npy::create(target),
@@ -75,6 +79,20 @@ pub fn create_target(target: &WriteTarget) -> Result<(), StoreError> {
             "tessera does not write HDF5 (parallel HDF5 writes need MPI-IO); write Zarr with to_zarr".into(),
         )),
     }
+}
+
+/// Refuses a component that would leave its store: `..`, `.`, or empty parts.
+pub fn check_component(component: &str) -> Result<(), StoreError> {
+    let trimmed = component.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(());
+    }
+    if trimmed.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return Err(StoreError::BadInput(format!(
+            "component '{component}' is not a path inside the store (no '..', '.' or empty parts)"
+        )));
+    }
+    Ok(())
 }
 
 /// Removes a target this run created, after the run failed: no partial output stays.

@@ -24,8 +24,25 @@ fn io(target: &WriteTarget, what: &str) -> impl Fn(std::io::Error) -> StoreError
     move |e| StoreError::io(format!("{what} {label}"), e)
 }
 
-/// Creates the target's directory and metadata.
+/// Creates the target's directory and metadata; on failure removes the store root if
+/// this call made it (with one `mkdir`, so never a root another run made).
 pub(crate) fn create(target: &WriteTarget) -> Result<(), StoreError> {
+    let root = Path::new(&target.path);
+    let mut made_root = false;
+    if !target.component.is_empty() {
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io(target, "cannot create the directory of"))?;
+        }
+        made_root = std::fs::create_dir(root).is_ok();
+    }
+    let made = create_inner(target);
+    if made.is_err() && made_root {
+        let _ = std::fs::remove_dir_all(root);
+    }
+    made
+}
+
+fn create_inner(target: &WriteTarget) -> Result<(), StoreError> {
     let dir = array_dir(target);
     let label = target.label();
     if dir.exists() {
