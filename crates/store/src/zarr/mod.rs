@@ -169,6 +169,16 @@ impl Zarr {
     }
 
     fn write_chunk(&self, index: &[u64], chunk: &Buffer) -> Result<(), ArrayError> {
+        // Elements already of the stored type are written without a converted copy.
+        match (self.meta.dtype, chunk) {
+            (StoredType::F64, Buffer::F64(v)) => return self.array.store_chunk_opt(index, v.as_slice(), &self.options),
+            (StoredType::F32, Buffer::F32(v)) => return self.array.store_chunk_opt(index, v.as_slice(), &self.options),
+            (StoredType::I64, Buffer::I64(v)) => return self.array.store_chunk_opt(index, v.as_slice(), &self.options),
+            (StoredType::Bool, Buffer::Bool(v)) => {
+                return self.array.store_chunk_opt(index, v.as_slice(), &self.options);
+            }
+            _ => {}
+        }
         with_native!(self.meta.dtype, T => {
             let values: Vec<T> = chunk.cast::<T>();
             self.array.store_chunk_opt(index, values, &self.options)
@@ -213,10 +223,19 @@ impl ArrayWriter for Zarr {
                 .map(|((&o, &c), (&ro, &rs))| (o + c).min(ro + rs) - o)
                 .collect();
             let src_at: Vec<usize> = origin.iter().zip(off).map(|(o, r)| o - r).collect();
-            let mut chunk = Buffer::filled(data.dtype(), elements, 0.0);
-            chunk.copy_box_from(&chunk_shape, &vec![0; size.len()], data, shape, &src_at, &size);
+            // A region that is exactly this whole chunk is written as it is.
+            let whole = total == 1 && size == chunk_shape && shape == chunk_shape.as_slice();
+            let padded;
+            let chunk = if whole {
+                data
+            } else {
+                let mut c = Buffer::filled(data.dtype(), elements, 0.0);
+                c.copy_box_from(&chunk_shape, &vec![0; size.len()], data, shape, &src_at, &size);
+                padded = c;
+                &padded
+            };
             let key: Vec<u64> = index.iter().map(|&i| i as u64).collect();
-            self.write_chunk(&key, &chunk).map_err(|e| {
+            self.write_chunk(&key, chunk).map_err(|e| {
                 StoreError::Corrupt(format!(
                     "writing chunk {} of {} failed: {e}",
                     self.array.chunk_key(&key).as_str(),
