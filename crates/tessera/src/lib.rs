@@ -17,7 +17,9 @@
 //!
 //! This crate only re-exports and wires the others together: `tessera-chunks` (grids),
 //! `tessera-graph` (the expression and its lowering), `tessera-kernels` (computing one
-//! task), `tessera-runtime` (scheduling) and, behind the default feature `cluster`,
+//! task), `tessera-runtime` (scheduling), `tessera-store` (stored arrays: Zarr, `.npy`,
+//! and HDF5 behind the feature `hdf5`; [`Writes`] creates a run's targets before it and
+//! removes them if it fails) and, behind the default feature `cluster`,
 //! `tessera-cluster` (as [`cluster`]: the QUIC cluster, local and standalone). Without
 //! that feature nothing here depends on tokio or quinn.
 
