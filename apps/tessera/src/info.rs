@@ -9,17 +9,7 @@ use crate::cli::InfoArgs;
 use crate::error::CliError;
 use crate::output::print_line;
 
-fn chunk_shape(a: &StoredArray) -> Vec<usize> {
-    a.chunk_shape.clone().unwrap_or_else(|| a.shape.clone())
-}
-
-fn chunk_count(a: &StoredArray) -> u64 {
-    a.shape.iter().zip(chunk_shape(a)).map(|(&n, c)| n.div_ceil(c.max(1)) as u64).product()
-}
-
 fn array_json(a: &StoredArray) -> Json {
-    let chunk = chunk_shape(a);
-    let itemsize = a.dtype.itemsize() as u64;
     json!({
         "path": a.path,
         "component": if a.component.is_empty() { Json::Null } else { json!(a.component) },
@@ -27,26 +17,28 @@ fn array_json(a: &StoredArray) -> Json {
         "shape": a.shape,
         "dtype": a.dtype.name(),
         "chunks": a.chunk_shape,
-        "nchunks": chunk_count(a),
-        "nbytes": a.len() as u64 * itemsize,
-        "chunk_nbytes": chunk.iter().map(|&n| n as u64).product::<u64>() * itemsize,
+        "nchunks": a.chunk_count(),
+        "nbytes": a.nbytes(),
+        "chunk_nbytes": a.chunk_nbytes(),
         "codecs": a.codecs,
     })
 }
 
 fn array_lines(a: &StoredArray, indent: &str) -> Vec<String> {
-    let chunk = chunk_shape(a);
-    let itemsize = a.dtype.itemsize() as u64;
-    let total = a.len() as u64 * itemsize;
-    let per_chunk = chunk.iter().map(|&n| n as u64).product::<u64>() * itemsize;
     let name = if a.component.is_empty() { a.path.clone() } else { a.component.clone() };
     let chunks = match &a.chunk_shape {
-        Some(c) => format!("chunks {c:?} ({} each), {} chunks", format_bytes(per_chunk), chunk_count(a)),
+        Some(c) => format!("chunks {c:?} ({} each), {} chunks", format_bytes(a.chunk_nbytes()), a.chunk_count()),
         None => "contiguous".into(),
     };
     let codecs = if a.codecs.is_empty() { "none".to_string() } else { a.codecs.join(", ") };
     vec![
-        format!("{indent}{name}: {} array, shape {:?}, {}, {}", a.format.name(), a.shape, a.dtype, format_bytes(total)),
+        format!(
+            "{indent}{name}: {} array, shape {:?}, {}, {}",
+            a.format.name(),
+            a.shape,
+            a.dtype,
+            format_bytes(a.nbytes())
+        ),
         format!("{indent}  {chunks}; codecs: {codecs}"),
     ]
 }

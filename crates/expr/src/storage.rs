@@ -156,12 +156,7 @@ impl Env<'_> {
                     zarr_format,
                     overwrite,
                 };
-                let dir = if target.component.is_empty() {
-                    Path::new(&target.path).to_path_buf()
-                } else {
-                    Path::new(&target.path).join(&target.component)
-                };
-                if !overwrite && dir.exists() {
+                if !overwrite && target.node_dir().exists() {
                     return Err(ExprError::new(
                         ppos,
                         format!("{} already exists; pass overwrite=True to replace it", target.label()),

@@ -25,7 +25,7 @@ fn identity_file(format: Format, path: &str, component: &str) -> PathBuf {
     match format {
         Format::Npy | Format::Hdf5 => PathBuf::from(path),
         Format::Zarr => {
-            let dir = if component.is_empty() { PathBuf::from(path) } else { Path::new(path).join(component) };
+            let dir = crate::node_dir(path, component);
             let v3 = dir.join("zarr.json");
             if v3.exists() { v3 } else { dir.join(".zarray") }
         }

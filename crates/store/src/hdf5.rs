@@ -38,7 +38,7 @@ pub(crate) fn open(path: &str, dataset: &str) -> Result<Hdf5, StoreError> {
     if !std::path::Path::new(path).exists() {
         return Err(StoreError::BadInput(format!("{path}: no such file or directory")));
     }
-    let label = format!("{path}:{dataset}");
+    let label = crate::meta_label(path, dataset);
     let file = hdf5::File::open(path).map_err(|e| StoreError::BadInput(format!("{path} is not an HDF5 file ({e})")))?;
     let ds = file.dataset(dataset).map_err(|_| {
         let names = file.member_names().unwrap_or_default();

@@ -54,8 +54,7 @@ pub fn describe(path: &str, component: &str) -> Result<Node, StoreError> {
         Format::Hdf5 if !component.is_empty() => Ok(Node::Array(crate::open(Format::Hdf5, path, component)?)),
         Format::Hdf5 => hdf5_group(path),
         Format::Zarr => {
-            let dir =
-                if component.is_empty() { Path::new(path).to_path_buf() } else { Path::new(path).join(component) };
+            let dir = crate::node_dir(path, component);
             match zarr_node_type(&dir) {
                 Some("array") => Ok(Node::Array(zarr::open(path, component)?.meta().clone())),
                 Some("group") => {

@@ -28,7 +28,9 @@ mod dtype;
 mod meta;
 
 pub use dtype::{ALL_TYPES, StoredType};
-pub use meta::{Compressor, Format, StoredArray, WriteTarget};
+#[cfg(feature = "io")]
+pub(crate) use meta::label as meta_label;
+pub use meta::{Compressor, Format, StoredArray, WriteTarget, node_dir};
 
 #[cfg(feature = "io")]
 mod buffer;

@@ -1,6 +1,8 @@
 //! What a stored array is (its descriptor, carried by graph leaves to every worker) and
 //! what a write creates.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use crate::StoredType;
@@ -27,6 +29,18 @@ impl Format {
     }
 }
 
+/// The directory of the Zarr node `component` of the store at `path` (the store itself
+/// for an empty component).
+pub fn node_dir(path: &str, component: &str) -> PathBuf {
+    let component = component.trim_matches('/');
+    if component.is_empty() { PathBuf::from(path) } else { Path::new(path).join(component) }
+}
+
+/// `path`, or `path:component`, for messages.
+pub(crate) fn label(path: &str, component: &str) -> String {
+    if component.is_empty() { path.to_string() } else { format!("{path}:{component}") }
+}
+
 /// An array as it is stored: everything a reader on any host needs to find and decode
 /// it, checked when it was opened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,14 +63,34 @@ pub struct StoredArray {
 }
 
 impl StoredArray {
-    /// `path` or `path/component`, for messages.
+    /// `path` or `path:component`, for messages.
     pub fn label(&self) -> String {
-        if self.component.is_empty() { self.path.clone() } else { format!("{}:{}", self.path, self.component) }
+        label(&self.path, &self.component)
     }
 
     /// The number of elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// Bytes of all elements, as stored.
+    pub fn nbytes(&self) -> u64 {
+        self.len() as u64 * self.dtype.itemsize() as u64
+    }
+
+    /// The stored chunk's shape (the whole array when contiguous).
+    pub fn chunk_or_whole(&self) -> &[usize] {
+        self.chunk_shape.as_deref().unwrap_or(&self.shape)
+    }
+
+    /// Bytes of one stored chunk, as stored.
+    pub fn chunk_nbytes(&self) -> u64 {
+        self.chunk_or_whole().iter().map(|&n| n as u64).product::<u64>() * self.dtype.itemsize() as u64
+    }
+
+    /// The number of stored chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.shape.iter().zip(self.chunk_or_whole()).map(|(&n, &c)| n.div_ceil(c.max(1)) as u64).product()
     }
 
     /// Whether there are no elements.
@@ -118,11 +152,11 @@ pub struct WriteTarget {
 impl WriteTarget {
     /// `path` or `path:component`, for messages.
     pub fn label(&self) -> String {
-        if self.component.is_empty() { self.path.clone() } else { format!("{}:{}", self.path, self.component) }
+        label(&self.path, &self.component)
     }
 
-    /// The number of stored chunks.
-    pub fn chunk_count(&self) -> u64 {
-        self.shape.iter().zip(&self.chunk_shape).map(|(&n, &c)| n.div_ceil(c.max(1)) as u64).product()
+    /// Where the target is: the Zarr array's directory, or the `.npy` file.
+    pub fn node_dir(&self) -> PathBuf {
+        node_dir(&self.path, &self.component)
     }
 }

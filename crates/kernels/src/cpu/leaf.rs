@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tessera_chunks::DType;
 use tessera_graph::{GenKind, Generator, Leaf, Scalar, StoredArray, ViewMap};
-use tessera_store::{Buffer, ChunkCache};
+use tessera_store::{ArrayReader, Buffer, ChunkCache};
 
 use super::inputs::Inputs;
 use super::tile::{Col, Tile, TileVal};
@@ -63,11 +63,11 @@ impl Addressing<'_> {
     }
 }
 
-/// The stored chunks one task has decoded, per stored array: several leaves reading
-/// one array (through different views) decode each of its chunks once.
+/// The stored arrays one task reads, each opened once, with the chunks it has decoded:
+/// several leaves reading one array (through different views) decode each chunk once.
 #[derive(Default)]
 pub struct StoredReads<'a> {
-    caches: Vec<(&'a StoredArray, ChunkCache)>,
+    arrays: Vec<(&'a StoredArray, Arc<dyn ArrayReader>, ChunkCache)>,
 }
 
 impl<'a> StoredReads<'a> {
@@ -80,16 +80,17 @@ impl<'a> StoredReads<'a> {
     ) -> Result<Arc<Buffer>, KernelError> {
         let storage =
             |e: tessera_store::StoreError| KernelError::Storage { task: inputs.key(), message: e.to_string() };
-        let reader = tessera_store::reader(array).map_err(storage)?;
-        let i = match self.caches.iter().position(|(a, _)| *a == array) {
+        let i = match self.arrays.iter().position(|(a, ..)| *a == array) {
             Some(i) => i,
             None => {
-                self.caches.push((array, ChunkCache::default()));
-                self.caches.len() - 1
+                let reader = tessera_store::reader(array).map_err(storage)?;
+                self.arrays.push((array, reader, ChunkCache::default()));
+                self.arrays.len() - 1
             }
         };
         let (off, shape): (Vec<usize>, Vec<usize>) = bounds.iter().copied().unzip();
-        let buffer = reader.read(&off, &shape, &mut self.caches[i].1).map_err(storage)?;
+        let (_, reader, cache) = &mut self.arrays[i];
+        let buffer = reader.read(&off, &shape, cache).map_err(storage)?;
         if buffer.len() != shape.iter().product::<usize>() {
             return Err(inputs.error("a stored region has the wrong number of elements"));
         }

@@ -2,7 +2,7 @@
 //! `overwrite`), the directory made with one `mkdir` so that of two runs creating the
 //! same new array one wins and the other is refused, then the metadata written once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -11,12 +11,6 @@ use zarrs::storage::WritableStorageTraits;
 
 use super::{AtomicStore, node_path};
 use crate::{Compressor, StoreError, StoredType, WriteTarget};
-
-/// The directory that holds the target array.
-fn array_dir(target: &WriteTarget) -> PathBuf {
-    let root = Path::new(&target.path);
-    if target.component.is_empty() { root.to_path_buf() } else { root.join(target.component.trim_matches('/')) }
-}
 
 fn io(target: &WriteTarget, what: &str) -> impl Fn(std::io::Error) -> StoreError {
     let label = target.label();
@@ -43,7 +37,7 @@ pub(crate) fn create(target: &WriteTarget) -> Result<(), StoreError> {
 }
 
 fn create_inner(target: &WriteTarget) -> Result<(), StoreError> {
-    let dir = array_dir(target);
+    let dir = target.node_dir();
     let label = target.label();
     if dir.exists() {
         if !target.overwrite {
@@ -84,7 +78,7 @@ fn create_inner(target: &WriteTarget) -> Result<(), StoreError> {
 
 /// Removes a target this run created (after a failed run).
 pub(crate) fn remove(target: &WriteTarget) {
-    let _ = std::fs::remove_dir_all(array_dir(target));
+    let _ = std::fs::remove_dir_all(target.node_dir());
 }
 
 /// Makes `root` a group (if it does not exist yet); refuses a root that is an array.

@@ -42,7 +42,7 @@ pub(crate) fn open(path: &str, component: &str) -> Result<Zarr, StoreError> {
         return Err(StoreError::BadInput(format!("{path}: no such file or directory")));
     }
     let store = Arc::new(AtomicStore::new(root).map_err(|e| StoreError::BadInput(format!("{path}: {e}")))?);
-    let label = if component.is_empty() { path.to_string() } else { format!("{path}:{component}") };
+    let label = crate::meta_label(path, component);
     let array = match Array::open(store, &node_path(component)) {
         Ok(a) => a,
         Err(e) => return Err(not_an_array(path, component, &label, &e.to_string())),
@@ -80,7 +80,7 @@ pub(crate) fn open(path: &str, component: &str) -> Result<Zarr, StoreError> {
 /// The error for a path that holds no array: a group (listing its arrays), or no store.
 fn not_an_array(path: &str, component: &str, label: &str, reason: &str) -> StoreError {
     // Only a group is listed (listing opens its arrays, never this path again).
-    let dir = if component.is_empty() { Path::new(path).to_path_buf() } else { Path::new(path).join(component) };
+    let dir = crate::node_dir(path, component);
     if crate::info::zarr_node_type(&dir) == Some("group") {
         let mut arrays = Vec::new();
         crate::info::list_zarr_arrays(path, component, &dir, 0, &mut arrays);
@@ -188,14 +188,14 @@ impl Zarr {
 
 impl ArrayReader for Zarr {
     fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError> {
-        let chunk_shape = self.meta.chunk_shape.as_deref().unwrap_or(&self.meta.shape);
+        let chunk_shape = self.meta.chunk_or_whole();
         read_region(self.meta.dtype.compute(), chunk_shape, off, shape, cache, |index| self.read_chunk(index))
     }
 }
 
 impl ArrayWriter for Zarr {
     fn write(&self, off: &[usize], shape: &[usize], data: &Buffer) -> Result<WriteStats, StoreError> {
-        let chunk_shape = self.meta.chunk_shape.clone().unwrap_or_else(|| self.meta.shape.clone());
+        let chunk_shape = self.meta.chunk_or_whole().to_vec();
         let before = counters::written_here();
         let mut chunks = 0;
         let first: Vec<usize> = off.iter().zip(&chunk_shape).map(|(&o, &c)| o / c).collect();
