@@ -1,23 +1,11 @@
 //! Clusters of real processes on loopback: a scheduler, workers, clients, and faults.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tessera_tests::procs::{Procs, start, wait_for_line};
 use tessera_tests::{tessera, tessera_bin};
-
-/// Processes killed when the test ends, whatever happens.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-test-{name}-{}", std::process::id()));
@@ -26,46 +14,12 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn start(args: &[&str]) -> Child {
-    Command::new(tessera_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts")
-}
-
 /// Waits until `file` is a readable cluster file.
 fn wait_for_file(file: &Path) {
     let start = Instant::now();
     while std::fs::read_to_string(file).map_or(true, |t| !t.contains("secret")) {
         assert!(start.elapsed() < Duration::from_secs(15), "the scheduler did not write {}", file.display());
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Reads a child's stderr until a line contains `needle`; the rest keeps being read in
-/// the background (so the child never writes into a closed pipe) and is returned by
-/// the handle.
-fn wait_for_line(child: &mut Child, needle: &str) -> std::thread::JoinHandle<Vec<String>> {
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            lines.push(line);
-        }
-        lines
-    });
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains(needle) => return handle,
-            Ok(line) => seen.push(line),
-            Err(_) => panic!("never saw {needle:?} in {seen:?}"),
-        }
     }
 }
 

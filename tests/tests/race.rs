@@ -3,13 +3,11 @@
 //! it belongs; again with a worker killed (SIGKILL) in the middle of writing, which
 //! leaves the same bytes and no temporary files.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use tessera_tests::procs::{Procs, start, wait_for_line};
 use tessera_tests::python::py;
-use tessera_tests::{tessera, tessera_bin};
+use tessera_tests::tessera;
 
 /// 2000 x 1000 int64 holding `1000 * row + column`, in 50 x 25 chunks: 1600 chunks.
 fn source(zarr: &Path, npy: &Path) -> String {
@@ -41,37 +39,33 @@ print("ok")
     assert_eq!(out.trim(), "ok");
 }
 
-fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
+/// Every file under `dir`, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                pending.push(e.path());
-            } else if e.file_name().to_string_lossy().contains("tessera-tmp") {
-                found.push(e.path());
-            }
-        }
-    }
-    found
-}
-
-/// Every chunk file of a store, by key, with its bytes.
-fn chunk_files(store: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut pending = vec![store.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                pending.push(e.path());
-            } else {
-                let key = e.path().strip_prefix(store).map(|p| p.display().to_string()).unwrap_or_default();
-                files.push((key, std::fs::read(e.path()).unwrap_or_default()));
-            }
+            if e.path().is_dir() { pending.push(e.path()) } else { files.push(e.path()) }
         }
     }
     files.sort();
     files
+}
+
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir).into_iter().filter(|f| f.to_string_lossy().contains("tessera-tmp")).collect()
+}
+
+/// Every chunk file of a store, by key, with its bytes.
+fn chunk_files(store: &Path) -> Vec<(String, Vec<u8>)> {
+    files_under(store)
+        .into_iter()
+        .map(|f| {
+            let key = f.strip_prefix(store).map(|p| p.display().to_string()).unwrap_or_default();
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            (key, bytes)
+        })
+        .collect()
 }
 
 #[test]
@@ -91,48 +85,6 @@ fn three_workers_write_one_store_and_one_npy_with_every_element_in_place() {
     assert!(temporaries(dir.path()).is_empty());
 }
 
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(tessera_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tessera starts")
-}
-
-/// Reads `child`'s stderr until a line contains `needle`, then keeps draining it.
-fn wait_for(child: &mut Child, needle: &str) {
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let start = Instant::now();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) if line.contains(needle) => break,
-            Ok(_) => {}
-            Err(_) => panic!("never saw {needle:?}"),
-        }
-        assert!(start.elapsed() < Duration::from_secs(180), "never saw {needle:?}");
-    }
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-}
-
 #[test]
 fn a_worker_killed_mid_write_leaves_the_same_bytes_and_no_temporary_files() {
     let clean = tempfile::tempdir().expect("temp dir");
@@ -143,16 +95,16 @@ fn a_worker_killed_mid_write_leaves_the_same_bytes_and_no_temporary_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("cluster.json");
     let f = file.to_str().expect("utf-8").to_string();
-    let mut procs = Procs(vec![spawn(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f])]);
-    wait_for(&mut procs.0[0], "listening");
+    let mut procs = Procs(vec![start(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f])]);
+    wait_for_line(&mut procs.0[0], "listening");
     for i in 0..3 {
-        let mut w = spawn(&["worker", "--cluster-file", &f, "--threads", "1", "--name", &format!("w{i}")]);
-        wait_for(&mut w, "joined");
+        let mut w = start(&["worker", "--cluster-file", &f, "--threads", "1", "--name", &format!("w{i}")]);
+        wait_for_line(&mut w, "joined");
         procs.0.push(w);
     }
     let (zarr, npy) = (dir.path().join("out.zarr"), dir.path().join("out.npy"));
-    let mut client = spawn(&["run", "--json", "--progress", "--cluster-file", &f, &source(&zarr, &npy)]);
-    wait_for(&mut client, "progress:  30%");
+    let mut client = start(&["run", "--json", "--progress", "--cluster-file", &f, &source(&zarr, &npy)]);
+    wait_for_line(&mut client, "progress:  30%");
     procs.0[3].kill().expect("kill -9 a worker mid-write");
     let out = client.wait_with_output().expect("the client ends");
     assert!(out.status.success(), "the run survives the killed worker");
