@@ -304,3 +304,24 @@ fn two_runs_writing_one_new_path_at_once_one_wins_and_its_output_is_complete() {
     ));
     assert_eq!(check.trim(), "ok");
 }
+
+#[test]
+fn a_write_stopped_by_sigint_removes_its_targets() {
+    use tessera_tests::procs::{start, wait_for_line};
+    let d = dir();
+    let (zarr, npy) = (d.path().join("stopped.zarr"), d.path().join("stopped.npy"));
+    let expr = format!(
+        "x = random((4000, 4000), seed=2, chunks=250); to_zarr(x, '{}'); to_npy(x * 2, '{}')",
+        zarr.display(),
+        npy.display()
+    );
+    let mut run = start(&["run", "--progress", &expr]);
+    let _rest = wait_for_line(&mut run, "progress:");
+    assert!(zarr.exists() && npy.exists(), "the targets exist while the run writes them");
+    // SAFETY: kill only sends a signal to our own child, which is still running.
+    let sent = unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let status = run.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
+    assert!(!zarr.exists() && !npy.exists(), "an interrupted run leaves no partial output");
+}

@@ -1,5 +1,6 @@
 //! What a process leaves on disk and must remove however it ends: spill folders, a
-//! local cluster's folder, the processes it started.
+//! local cluster's folder, the targets of writes still in progress, the processes it
+//! started.
 //!
 //! Everything is registered here while it exists. [`remove_all`] removes it; the
 //! binary calls it from its signal handler (SIGINT, SIGTERM, SIGHUP), so an
@@ -29,7 +30,7 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A folder to remove when the process ends.
+/// A folder (or file) to remove when the process ends.
 pub fn register(path: &Path) {
     registry().paths.push(path.to_path_buf());
 }
@@ -62,7 +63,7 @@ pub fn writing() -> Option<Writing> {
 const CHILD_GRACE: Duration = Duration::from_secs(3);
 
 /// Stops every registered child (SIGTERM, then SIGKILL after a grace period) and
-/// removes every registered folder; later writes are refused. Waits for writes in
+/// removes every registered folder and file; later writes are refused. Waits for writes in
 /// progress to finish first.
 pub fn remove_all() {
     let _no_writes = WRITES.write().unwrap_or_else(|e| e.into_inner());
@@ -70,7 +71,7 @@ pub fn remove_all() {
     let mut registry = registry();
     stop_children(&registry.children);
     for path in registry.paths.drain(..) {
-        let _ = std::fs::remove_dir_all(path);
+        let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
     }
 }
 

@@ -1,6 +1,8 @@
 //! The writes of a run: targets created once by the planning process before any task
 //! runs, finished (temporary files of killed writers swept) after the run, and removed
-//! again if the run fails, so a failed run leaves no partial output.
+//! again if the run fails, so a failed run leaves no partial output. Until a target is
+//! finished it is registered with `tessera_runtime::cleanup`, so a run stopped by a
+//! signal removes it too.
 
 use tessera_graph::{TaskGraph, WriteTarget};
 use tessera_store::StoreError;
@@ -22,6 +24,7 @@ impl Writes {
         let mut writes = Writes { targets: Vec::new(), finished: false };
         for target in graph.write_targets() {
             tessera_store::create_target(target)?;
+            tessera_runtime::cleanup::register(&target.node_dir());
             writes.targets.push(target.clone());
         }
         Ok(writes)
@@ -37,6 +40,9 @@ impl Writes {
     pub fn finish(mut self) -> Result<(), StoreError> {
         self.finished = true;
         for target in &self.targets {
+            tessera_runtime::cleanup::unregister(&target.node_dir());
+        }
+        for target in &self.targets {
             let swept = tessera_store::finish_target(target)?;
             if swept > 0 {
                 tracing::info!(target = %target.label(), swept, "removed temporary chunk files of killed writers");
@@ -51,6 +57,7 @@ impl Drop for Writes {
         if !self.finished {
             for target in &self.targets {
                 tessera_store::remove_target(target);
+                tessera_runtime::cleanup::unregister(&target.node_dir());
             }
         }
     }
