@@ -311,16 +311,21 @@ fn a_write_stopped_by_sigint_removes_its_targets() {
     let d = dir();
     let (zarr, npy) = (d.path().join("stopped.zarr"), d.path().join("stopped.npy"));
     let expr = format!(
-        "x = random((4000, 4000), seed=2, chunks=250); to_zarr(x, '{}'); to_npy(x * 2, '{}')",
+        "x = random((12000, 12000), seed=2, chunks=250); to_zarr(x, '{}'); to_npy(x * 2, '{}')",
         zarr.display(),
         npy.display()
     );
     let mut run = start(&["run", "--progress", &expr]);
     let _rest = wait_for_line(&mut run, "progress:");
+    // Stopped at its first progress line (of 2304 writes), the run cannot finish before
+    // the SIGINT that is waiting for it when it continues.
+    let pid = run.id() as libc::pid_t;
+    // SAFETY: kill only sends signals to our own child, which is still running.
+    let sent = unsafe { [libc::kill(pid, libc::SIGSTOP), libc::kill(pid, libc::SIGINT)] };
+    assert_eq!(sent, [0, 0]);
     assert!(zarr.exists() && npy.exists(), "the targets exist while the run writes them");
-    // SAFETY: kill only sends a signal to our own child, which is still running.
-    let sent = unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(sent, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     let status = run.wait().expect("the run ends");
     assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
     assert!(!zarr.exists() && !npy.exists(), "an interrupted run leaves no partial output");

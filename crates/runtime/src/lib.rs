@@ -154,13 +154,17 @@ pub fn run_within(
     }
 }
 
-/// Executes one task, turning a panic into an error.
+/// Executes one task, turning a panic into an error. A task that writes a stored
+/// target holds [`cleanup::writing`] while it runs, so a process that is stopping
+/// removes its unfinished targets only after the writes in progress, and starts none.
 pub(crate) fn execute(
     graph: &TaskGraph,
     backend: &dyn Backend,
     task: TaskId,
     inputs: &[&Value],
 ) -> Result<Value, RuntimeError> {
+    let writes = matches!(graph.layers[graph.tasks[task].layer].kernel, tessera_graph::Kernel::Write(_));
+    let _writing = if writes { Some(cleanup::writing().ok_or(RuntimeError::Cancelled)?) } else { None };
     match catch_unwind(AssertUnwindSafe(|| backend.execute(graph, task, inputs))) {
         Ok(result) => Ok(result?),
         Err(payload) => {
