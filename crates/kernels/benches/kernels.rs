@@ -13,6 +13,14 @@ fn generators(c: &mut Criterion) {
     let mut buf = vec![0.0f64; 1 << 16];
     g.throughput(Throughput::Elements(buf.len() as u64));
     g.bench_function("fill_f64 64Ki", |b| b.iter(|| philox::fill_f64(42, black_box(12345), &mut buf)));
+    g.bench_function("fill_f64_strided 64Ki (transposed read)", |b| {
+        b.iter(|| philox::fill_f64_strided(42, black_box(12345), 20_000, &mut buf))
+    });
+    g.bench_function("uniform_f64 64Ki (one value at a time)", |b| {
+        b.iter(|| buf.iter_mut().enumerate().for_each(|(i, v)| *v = philox::uniform_f64(42, black_box(i as u64))))
+    });
+    let mut buf32 = vec![0.0f32; 1 << 16];
+    g.bench_function("fill_f32 64Ki", |b| b.iter(|| philox::fill_f32(42, black_box(12345), &mut buf32)));
     g.finish();
 }
 

@@ -88,6 +88,11 @@ impl ExactSum {
     fn add_chunk(&mut self, xs: &[f64]) {
         #[cfg(target_arch = "x86_64")]
         {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                unsafe { self.add_chunk_avx512(xs) };
+                return;
+            }
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2, checked just above.
                 unsafe { self.add_chunk_avx2(xs) };
@@ -98,60 +103,62 @@ impl ExactSum {
     }
 
     #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn add_chunk_avx512(&mut self, xs: &[f64]) {
+        self.add_chunk_portable(xs);
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn add_chunk_avx2(&mut self, xs: &[f64]) {
         self.add_chunk_portable(xs);
     }
 
     /// Splits every term into three slices of 40 bits aligned on common exponents
-    /// (Rump, Ogita and Oishi's `ExtractVector`): the slices of one level add up
-    /// exactly in plain float arithmetic, in any order, so the loops vectorize. Bits
-    /// below the third level (rare: a tile spanning more than 120 binary orders of
-    /// magnitude) take the per-element path.
+    /// (Rump, Ogita and Oishi's `ExtractVector`, all three levels in one pass): the
+    /// slices of one level add up exactly in plain float arithmetic, in any order, so
+    /// the loop vectorizes. Bits below the third level (rare: a chunk spanning more
+    /// than 120 binary orders of magnitude) take the per-element path.
     #[inline(always)]
     fn add_chunk_portable(&mut self, xs: &[f64]) {
         const LANES: usize = 8;
-        /// 2^13 >= 4096 + 2 terms.
-        const HEADROOM: i32 = 13;
-        let mut emax = 0u64;
-        for &x in xs {
-            emax = emax.max((x.to_bits() >> 52) & 0x7ff);
-        }
-        // Values are below 2^e; sigma = 2^(e + 13) must stay a normal, finite float.
-        let mut e = emax as i32 - 1022;
+        let emax = max_exponent(xs);
+        // Values are below 2^e; sigma = 2^(e + 13) must stay a normal, finite float
+        // on all three levels.
+        let e = emax as i32 - 1022;
         if emax == 0x7ff || e + HEADROOM > 1023 || e < -900 {
             xs.iter().for_each(|&x| self.add(x));
             return;
         }
-        let mut rest = [0.0f64; 4096];
-        let rest = &mut rest[..xs.len()];
-        rest.copy_from_slice(xs);
-        for _level in 0..3 {
-            let sigma = f64::from_bits(((e + HEADROOM + 1023) as u64) << 52);
-            let mut acc = [0.0f64; LANES];
-            let mut chunks = rest.chunks_exact_mut(LANES);
-            for chunk in &mut chunks {
-                for l in 0..LANES {
-                    let q = (sigma + chunk[l]) - sigma;
-                    chunk[l] -= q;
-                    acc[l] += q;
-                }
-            }
-            for r in chunks.into_remainder() {
-                let q = (sigma + *r) - sigma;
-                *r -= q;
-                acc[0] += q;
-            }
-            // Every partial sum is a multiple of ulp(sigma) below sigma: exact.
-            self.add(acc.iter().sum());
-            e += HEADROOM - 53;
-            if e + HEADROOM < -1000 {
-                break;
+        let (s0, s1, s2) = (sigma(e), sigma(e + HEADROOM - 53), sigma(e + 2 * (HEADROOM - 53)));
+        let mut acc = [[0.0f64; LANES]; 3];
+        let mut left = 0u64;
+        let mut chunks = xs.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for l in 0..LANES {
+                let (q, r) = split(s0, s1, s2, chunk[l]);
+                acc[0][l] += q[0];
+                acc[1][l] += q[1];
+                acc[2][l] += q[2];
+                left |= r.to_bits() << 1;
             }
         }
-        let any_left = rest.iter().fold(0u64, |a, r| a | (r.to_bits() << 1));
-        if any_left != 0 {
-            rest.iter().filter(|r| **r != 0.0).for_each(|&r| self.add(r));
+        for &x in chunks.remainder() {
+            let (q, r) = split(s0, s1, s2, x);
+            (0..3).for_each(|k| acc[k][0] += q[k]);
+            left |= r.to_bits() << 1;
+        }
+        // Every partial sum is a multiple of its level's ulp(sigma) below sigma: exact.
+        for level in &acc {
+            self.add(level.iter().sum());
+        }
+        if left != 0 {
+            for &x in xs {
+                let r = split(s0, s1, s2, x).1;
+                if r != 0.0 {
+                    self.add(r);
+                }
+            }
         }
     }
 
@@ -301,6 +308,62 @@ fn scale(m: f64, e: i32) -> f64 {
         return if e > 0 { f64::INFINITY } else { 0.0 };
     }
     m * pow(half) * pow(rest)
+}
+
+/// 2^13 >= 4096 + 2 terms: the headroom of each level's sigma over its terms.
+pub(crate) const HEADROOM: i32 = 13;
+
+/// `2^(e + HEADROOM)`, the splitting constant for terms below `2^e`.
+#[inline(always)]
+pub(crate) fn sigma(e: i32) -> f64 {
+    f64::from_bits(((e + HEADROOM + 1023) as u64) << 52)
+}
+
+/// The biased exponent field of the largest `|x|` (0x7ff when some term is not finite).
+pub(crate) fn max_exponent(xs: &[f64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { max_exponent_avx512(xs) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { max_exponent_avx2(xs) };
+        }
+    }
+    max_exponent_portable(xs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_exponent_avx512(xs: &[f64]) -> u64 {
+    max_exponent_portable(xs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_exponent_avx2(xs: &[f64]) -> u64 {
+    max_exponent_portable(xs)
+}
+
+/// The largest magnitude's bits, as a signed integer maximum the compiler vectorizes
+/// (magnitude bits order as the magnitudes do, and NaN and infinity sort last).
+#[inline(always)]
+fn max_exponent_portable(xs: &[f64]) -> u64 {
+    let largest = xs.iter().fold(0i64, |m, x| m.max((x.to_bits() & !(1u64 << 63)) as i64));
+    (largest as u64) >> 52
+}
+
+/// `x` split into its parts on the three levels and the residue below them.
+#[inline(always)]
+pub(crate) fn split(s0: f64, s1: f64, s2: f64, x: f64) -> ([f64; 3], f64) {
+    let q0 = (s0 + x) - s0;
+    let r = x - q0;
+    let q1 = (s1 + r) - s1;
+    let r = r - q1;
+    let q2 = (s2 + r) - s2;
+    ([q0, q1, q2], r - q2)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 pub mod cpu;
 mod error;
+mod exact_columns;
 mod exact_sum;
 #[cfg(feature = "gpu")]
 pub mod gpu;
@@ -30,6 +31,7 @@ mod value;
 pub mod wire;
 
 pub use error::KernelError;
+pub use exact_columns::ExactColumns;
 pub use exact_sum::ExactSum;
 pub use value::{Block, Partial, PartialData, Value};
 

@@ -193,6 +193,10 @@ impl<'a> Source<'a> {
                 }
                 let mut out = vec![0f32; len];
                 for (row, &(base, delta)) in out.chunks_mut(cols).zip(&rows) {
+                    if delta == 1 {
+                        philox::fill_f32(seed, base as u64, row);
+                        continue;
+                    }
                     for (j, slot) in row.iter_mut().enumerate() {
                         *slot = philox::uniform_f32(seed, (base + delta * j as i64) as u64);
                     }
@@ -246,11 +250,7 @@ fn fill_random_row(seed: u64, base: i64, delta: i64, row: &mut [f64]) {
             philox::fill_f64(seed, (base - n + 1) as u64, row);
             row.reverse();
         }
-        _ => {
-            for (j, slot) in row.iter_mut().enumerate() {
-                *slot = philox::uniform_f64(seed, (base + delta * j as i64) as u64);
-            }
-        }
+        _ => philox::fill_f64_strided(seed, base, delta, row),
     }
 }
 

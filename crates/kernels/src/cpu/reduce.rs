@@ -1,12 +1,14 @@
 //! Reductions: fold tiles into partials, merge partials, finish into result blocks.
 
+use std::borrow::Cow;
+
 use tessera_chunks::DType;
 use tessera_graph::{ReduceKernel, ReduceOp};
 
 use super::eval::Evaluator;
 use super::tile::{Col, Tile, TileVal, tiles};
 use crate::value::standard;
-use crate::{Block, ExactSum, KernelError, Partial, PartialData};
+use crate::{Block, ExactColumns, ExactSum, KernelError, Partial, PartialData};
 
 /// A fresh partial of `len` states for `op` over values of `dtype`.
 pub(crate) fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
@@ -90,55 +92,199 @@ impl Layout {
     }
 }
 
+/// A partial being folded: its states, and the float levels of exact sums along a
+/// leading axis (see [`ExactColumns`]).
+struct Accumulator {
+    data: PartialData,
+    columns: Option<ExactColumns>,
+}
+
 /// Folds the values of one tile into the partial.
-fn fold(op: ReduceOp, data: &mut PartialData, layout: &Layout, tile: Tile, values: &TileVal) {
+///
+/// Each row of the tile goes whole into a slice operation: a row reduced into one
+/// state (the last axis reduced), or a row combined elementwise with a row of states
+/// (a leading axis reduced), so both directions run as vectorized loops.
+fn fold(op: ReduceOp, acc: &mut Accumulator, layout: &Layout, tile: Tile, values: &TileVal) {
     let cols = tile.ncols;
-    // Convert once per tile, not per row.
-    let floats = matches!(data, PartialData::Exact(_) | PartialData::F64(_)).then(|| values.to_f64());
-    let ints = match (&*data, matches!(data, PartialData::I64(_)).then(|| values.cast(DType::Int64))) {
-        (PartialData::I64(_), Some(TileVal::I64(c))) => Some(c),
-        _ => None,
-    };
-    let bools = match (&*data, matches!(data, PartialData::Bool(_)).then(|| values.cast(DType::Bool))) {
-        (PartialData::Bool(_), Some(TileVal::Bool(c))) => Some(c),
-        _ => None,
-    };
-    for (i, r) in (tile.row0..tile.row0 + tile.nrows).enumerate() {
+    let rows = tile.row0..tile.row0 + tile.nrows;
+    let place = |r: usize| {
         let base = layout.row_base(r);
-        let range = i * cols..(i + 1) * cols;
-        let target = |j: usize| if layout.last_reduced { base } else { base + tile.col0 + j };
-        match (&mut *data, &floats, &ints, &bools) {
-            (PartialData::Exact(acc), Some(col), _, _) => match col {
-                Col::Const(v) if layout.last_reduced => acc[base].add_repeated(*v, cols),
-                Col::Vec(v) if layout.last_reduced => acc[base].add_slice(&v[range]),
-                col => (0..cols).for_each(|j| acc[target(j)].add(col.at(i * cols + j))),
-            },
-            (PartialData::F64(acc), Some(col), _, _) => {
-                let f = f64_op(op);
-                (0..cols).for_each(|j| acc[target(j)] = f(acc[target(j)], col.at(i * cols + j)));
+        if layout.last_reduced { base } else { base + tile.col0 }
+    };
+    match &mut acc.data {
+        PartialData::Exact(states) => {
+            let floats = as_f64(values);
+            for (i, r) in rows.enumerate() {
+                let at = place(r);
+                match (&*floats, &mut acc.columns) {
+                    (Col::Const(v), _) if layout.last_reduced => states[at].add_repeated(*v, cols),
+                    (Col::Vec(v), _) if layout.last_reduced => states[at].add_slice(&v[i * cols..(i + 1) * cols]),
+                    (Col::Vec(v), Some(columns)) => columns.add_row(states, at, &v[i * cols..(i + 1) * cols]),
+                    (col, _) => (0..cols).for_each(|j| states[at + j].add(col.at(i * cols + j))),
+                }
             }
-            (PartialData::I64(acc), _, Some(col), _) => {
-                let f = i64_op(op);
-                (0..cols).for_each(|j| acc[target(j)] = f(acc[target(j)], col.at(i * cols + j)));
-            }
-            (PartialData::Bool(acc), _, _, Some(col)) => {
-                let f = bool_op(op);
-                (0..cols).for_each(|j| acc[target(j)] = f(acc[target(j)], col.at(i * cols + j)));
-            }
-            _ => {}
         }
+        PartialData::F64(states) => {
+            let floats = as_f64(values);
+            fold_rows(op, states, &floats, rows, cols, layout.last_reduced, place, F64Fold);
+        }
+        PartialData::I64(states) => {
+            if let TileVal::I64(ints) = values.cast(DType::Int64) {
+                fold_rows(op, states, &ints, rows, cols, layout.last_reduced, place, I64Fold);
+            }
+        }
+        PartialData::Bool(states) => {
+            if let TileVal::Bool(bools) = values.cast(DType::Bool) {
+                fold_rows(op, states, &bools, rows, cols, layout.last_reduced, place, BoolFold);
+            }
+        }
+    }
+}
+
+/// The tile's values as float64, borrowed when they already are.
+fn as_f64(values: &TileVal) -> Cow<'_, Col<f64>> {
+    match values {
+        TileVal::F64(c) => Cow::Borrowed(c),
+        other => Cow::Owned(other.to_f64()),
+    }
+}
+
+/// Folds each row of a tile into its state (last axis reduced) or its row of states.
+#[allow(clippy::too_many_arguments)]
+fn fold_rows<T: Copy, F: SliceFold<T>>(
+    op: ReduceOp,
+    states: &mut [T],
+    col: &Col<T>,
+    rows: std::ops::Range<usize>,
+    cols: usize,
+    last_reduced: bool,
+    place: impl Fn(usize) -> usize,
+    f: F,
+) {
+    for (i, r) in rows.enumerate() {
+        let at = place(r);
+        match col {
+            Col::Const(v) if last_reduced => states[at] = f.combine(op, states[at], *v),
+            Col::Vec(v) if last_reduced => states[at] = f.reduce(op, states[at], &v[i * cols..(i + 1) * cols]),
+            Col::Const(v) => states[at..at + cols].iter_mut().for_each(|s| *s = f.combine(op, *s, *v)),
+            Col::Vec(v) => f.combine_rows(op, &mut states[at..at + cols], &v[i * cols..(i + 1) * cols]),
+        }
+    }
+}
+
+/// One reduction's element operations, written so the slice loops vectorize.
+trait SliceFold<T: Copy> {
+    fn combine(&self, op: ReduceOp, a: T, b: T) -> T;
+
+    /// `state` combined with every element of `xs`.
+    fn reduce(&self, op: ReduceOp, state: T, xs: &[T]) -> T {
+        xs.iter().fold(state, |a, &x| self.combine(op, a, x))
+    }
+
+    /// `states[j]` combined with `xs[j]`.
+    fn combine_rows(&self, op: ReduceOp, states: &mut [T], xs: &[T]) {
+        states.iter_mut().zip(xs).for_each(|(s, &x)| *s = self.combine(op, *s, x));
+    }
+}
+
+struct F64Fold;
+struct I64Fold;
+struct BoolFold;
+
+/// NaN-propagating `min` as a compare and a blend: `x` wins if it is smaller or NaN,
+/// and a NaN state is never replaced (`x < NaN` is false).
+#[inline(always)]
+fn min_nan(a: f64, x: f64) -> f64 {
+    if x < a || x.is_nan() { x } else { a }
+}
+
+#[inline(always)]
+fn max_nan(a: f64, x: f64) -> f64 {
+    if x > a || x.is_nan() { x } else { a }
+}
+
+impl SliceFold<f64> for F64Fold {
+    fn combine(&self, op: ReduceOp, a: f64, b: f64) -> f64 {
+        f64_op(op)(a, b)
+    }
+
+    fn reduce(&self, op: ReduceOp, state: f64, xs: &[f64]) -> f64 {
+        const LANES: usize = 8;
+        let lanes = |pick: fn(f64, f64) -> f64| {
+            let mut acc = [state; LANES];
+            let mut chunks = xs.chunks_exact(LANES);
+            for c in &mut chunks {
+                for l in 0..LANES {
+                    acc[l] = pick(acc[l], c[l]);
+                }
+            }
+            let tail = chunks.remainder().iter().fold(state, |a, &x| pick(a, x));
+            acc.iter().fold(tail, |a, &x| pick(a, x))
+        };
+        match op {
+            ReduceOp::Min => lanes(min_nan),
+            ReduceOp::Max => lanes(max_nan),
+            // Products keep numpy's left-to-right order.
+            _ => xs.iter().fold(state, |a, &x| f64_op(op)(a, x)),
+        }
+    }
+
+    fn combine_rows(&self, op: ReduceOp, states: &mut [f64], xs: &[f64]) {
+        let pairs = states.iter_mut().zip(xs);
+        match op {
+            ReduceOp::Min => pairs.for_each(|(s, &x)| *s = min_nan(*s, x)),
+            ReduceOp::Max => pairs.for_each(|(s, &x)| *s = max_nan(*s, x)),
+            _ => pairs.for_each(|(s, &x)| *s = f64_op(op)(*s, x)),
+        }
+    }
+}
+
+impl SliceFold<i64> for I64Fold {
+    fn combine(&self, op: ReduceOp, a: i64, b: i64) -> i64 {
+        i64_op(op)(a, b)
+    }
+
+    fn reduce(&self, op: ReduceOp, state: i64, xs: &[i64]) -> i64 {
+        match op {
+            ReduceOp::Min => xs.iter().copied().min().map_or(state, |m| m.min(state)),
+            ReduceOp::Max => xs.iter().copied().max().map_or(state, |m| m.max(state)),
+            ReduceOp::Prod => xs.iter().fold(state, |a, &x| a.wrapping_mul(x)),
+            ReduceOp::Sum | ReduceOp::Mean => xs.iter().fold(state, |a, &x| a.wrapping_add(x)),
+        }
+    }
+
+    fn combine_rows(&self, op: ReduceOp, states: &mut [i64], xs: &[i64]) {
+        let pairs = states.iter_mut().zip(xs);
+        match op {
+            ReduceOp::Min => pairs.for_each(|(s, &x)| *s = (*s).min(x)),
+            ReduceOp::Max => pairs.for_each(|(s, &x)| *s = (*s).max(x)),
+            ReduceOp::Prod => pairs.for_each(|(s, &x)| *s = s.wrapping_mul(x)),
+            ReduceOp::Sum | ReduceOp::Mean => pairs.for_each(|(s, &x)| *s = s.wrapping_add(x)),
+        }
+    }
+}
+
+impl SliceFold<bool> for BoolFold {
+    fn combine(&self, op: ReduceOp, a: bool, b: bool) -> bool {
+        bool_op(op)(a, b)
     }
 }
 
 /// Reduces the evaluator's region into a partial.
 pub fn partial(k: &ReduceKernel, eval: &Evaluator<'_>) -> Result<Partial, KernelError> {
     let (layout, kept) = Layout::new(eval.shape(), &k.axes);
-    let mut data = empty(k.op, k.input_dtype, kept.iter().product());
+    let len = kept.iter().product();
+    let data = empty(k.op, k.input_dtype, len);
+    let columns = (matches!(data, PartialData::Exact(_)) && !layout.last_reduced).then(|| ExactColumns::new(len));
+    let mut acc = Accumulator { data, columns };
     for t in tiles(eval.shape()) {
         let values = eval.tile(t)?;
-        fold(k.op, &mut data, &layout, t, &values);
+        fold(k.op, &mut acc, &layout, t, &values);
     }
-    Ok(Partial { shape: kept, data })
+    if let (PartialData::Exact(states), Some(columns)) = (&mut acc.data, &mut acc.columns) {
+        columns.flush(states);
+    }
+    Ok(Partial { shape: kept, data: acc.data })
 }
 
 /// Merges partials of one shape, in order.

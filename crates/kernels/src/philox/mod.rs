@@ -6,6 +6,11 @@
 //! element `k` takes the 64 bits of lanes `2(k%2), 2(k%2)+1` of the block for counter
 //! `k/2`; float32 element `k` takes lane `k%4` of the block for counter `k/4`.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 const M0: u64 = 0xD251_1F53;
 const M1: u64 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -57,112 +62,53 @@ pub fn uniform_f32(seed: u64, k: u64) -> f32 {
     (r[(k & 3) as usize] >> 8) as f32 * F32_SCALE
 }
 
-/// Fills `out[i]` with element `start + i` (float64). Whole counter blocks are
-/// computed eight at a time so the compiler can vectorize the rounds.
-pub fn fill_f64(seed: u64, start: u64, out: &mut [f64]) {
+/// The widest SIMD path this CPU has, found once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+fn simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq") {
+            return Simd::Avx512;
+        }
         if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { fill_f64_avx2(seed, start, out) };
-            return;
+            return Simd::Avx2;
         }
     }
-    fill_f64_portable(seed, start, out);
+    Simd::Portable
 }
 
-/// `v * 2^-53` for four integers below 2^53, exactly as `(v as f64) * 2^-53`: each
-/// half goes through the 2^52 "magic number" conversion, and the halves recombine
-/// without rounding because the result is an integer below 2^53.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn to_unit_f64(v: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256d {
-    use std::arch::x86_64::*;
-    let magic = _mm256_set1_epi64x(0x4330_0000_0000_0000);
-    let two52 = _mm256_set1_pd(4_503_599_627_370_496.0);
-    let low = _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi64x(0xffff_ffff)), magic);
-    let high = _mm256_or_si256(_mm256_srli_epi64(v, 32), magic);
-    let low = _mm256_sub_pd(_mm256_castsi256_pd(low), two52);
-    let high = _mm256_sub_pd(_mm256_castsi256_pd(high), two52);
-    let whole = _mm256_add_pd(_mm256_mul_pd(high, _mm256_set1_pd(4_294_967_296.0)), low);
-    _mm256_mul_pd(whole, _mm256_set1_pd(F64_SCALE))
+/// Fills `out[i]` with element `start + i` (float64), whole counter blocks at a time
+/// in the widest registers the CPU has; every path gives the same bits.
+pub fn fill_f64(seed: u64, start: u64, out: &mut [f64]) {
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F and DQ, checked by `simd`.
+        Simd::Avx512 => unsafe { avx512::fill_f64(seed, start, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX2, checked by `simd`.
+        Simd::Avx2 => unsafe { avx2::fill_f64(seed, start, out) },
+        _ => fill_f64_portable(seed, start, out),
+    }
 }
 
-/// The same values as [`fill_f64_portable`], eight counters at a time in AVX2 registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn fill_f64_avx2(seed: u64, start: u64, out: &mut [f64]) {
-    use std::arch::x86_64::*;
-    let n = out.len();
-    let mut i = 0;
-    if start & 1 == 1 && n > 0 {
-        out[0] = uniform_f64(seed, start);
-        i = 1;
-    }
-    const GROUPS: usize = 2;
-    let key = key_of(seed);
-    let m0 = _mm256_set1_epi64x(M0 as i64);
-    let m1 = _mm256_set1_epi64x(M1 as i64);
-    let lo = _mm256_set1_epi64x(0xffff_ffff);
-    while i + 2 * 4 * GROUPS <= n {
-        let first = (start + i as u64) >> 1;
-        // Groups of four counters, interleaved so the multiply latency is hidden.
-        let mut c = [[_mm256_setzero_si256(); 4]; GROUPS];
-        for (g, group) in c.iter_mut().enumerate() {
-            let base = first + 4 * g as u64;
-            let counters = [base, base + 1, base + 2, base + 3];
-            group[0] = _mm256_set_epi64x(
-                (counters[3] & 0xffff_ffff) as i64,
-                (counters[2] & 0xffff_ffff) as i64,
-                (counters[1] & 0xffff_ffff) as i64,
-                (counters[0] & 0xffff_ffff) as i64,
-            );
-            group[1] = _mm256_set_epi64x(
-                (counters[3] >> 32) as i64,
-                (counters[2] >> 32) as i64,
-                (counters[1] >> 32) as i64,
-                (counters[0] >> 32) as i64,
-            );
-        }
-        let (mut k0, mut k1) = (key[0], key[1]);
-        for round in 0..10 {
-            if round > 0 {
-                k0 = k0.wrapping_add(W0);
-                k1 = k1.wrapping_add(W1);
-            }
-            let kv0 = _mm256_set1_epi64x(i64::from(k0));
-            let kv1 = _mm256_set1_epi64x(i64::from(k1));
-            for group in c.iter_mut() {
-                let p0 = _mm256_mul_epu32(group[0], m0);
-                let p1 = _mm256_mul_epu32(group[2], m1);
-                let n0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), group[1]), kv0);
-                let n2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), group[3]), kv1);
-                group[1] = _mm256_and_si256(p1, lo);
-                group[3] = _mm256_and_si256(p0, lo);
-                group[0] = n0;
-                group[2] = n2;
+/// Fills `out[i]` with element `start + step * i` (float64; every such element is
+/// non-negative): the read of a transposed or strided view, one block per value.
+pub fn fill_f64_strided(seed: u64, start: i64, step: i64, out: &mut [f64]) {
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F and DQ, checked by `simd`.
+        Simd::Avx512 => unsafe { avx512::fill_f64_strided(seed, start, step, out) },
+        _ => {
+            for (j, slot) in out.iter_mut().enumerate() {
+                *slot = uniform_f64(seed, (start + step * j as i64) as u64);
             }
         }
-        for (g, group) in c.iter().enumerate() {
-            let a = _mm256_srli_epi64(_mm256_or_si256(_mm256_slli_epi64(group[1], 32), group[0]), 11);
-            let b = _mm256_srli_epi64(_mm256_or_si256(_mm256_slli_epi64(group[3], 32), group[2]), 11);
-            let (fa, fb) = (to_unit_f64(a), to_unit_f64(b));
-            // Element 2l comes from lane l of `a`, element 2l+1 from lane l of `b`.
-            let lo = _mm256_unpacklo_pd(fa, fb);
-            let hi = _mm256_unpackhi_pd(fa, fb);
-            let first = _mm256_permute2f128_pd(lo, hi, 0x20);
-            let second = _mm256_permute2f128_pd(lo, hi, 0x31);
-            let dst = &mut out[i + 8 * g..i + 8 * g + 8];
-            // SAFETY: `dst` holds exactly eight f64, two registers' worth.
-            unsafe {
-                _mm256_storeu_pd(dst.as_mut_ptr(), first);
-                _mm256_storeu_pd(dst.as_mut_ptr().add(4), second);
-            }
-        }
-        i += 2 * 4 * GROUPS;
-    }
-    for (j, slot) in out.iter_mut().enumerate().skip(i) {
-        *slot = uniform_f64(seed, start + j as u64);
     }
 }
 
@@ -223,8 +169,15 @@ fn fill_f64_portable(seed: u64, start: u64, out: &mut [f64]) {
 
 /// Fills `out[i]` with element `start + i` (float32).
 pub fn fill_f32(seed: u64, start: u64, out: &mut [f32]) {
-    for (j, slot) in out.iter_mut().enumerate() {
-        *slot = uniform_f32(seed, start + j as u64);
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F and DQ, checked by `simd`.
+        Simd::Avx512 => unsafe { avx512::fill_f32(seed, start, out) },
+        _ => {
+            for (j, slot) in out.iter_mut().enumerate() {
+                *slot = uniform_f32(seed, start + j as u64);
+            }
+        }
     }
 }
 
@@ -243,13 +196,59 @@ mod tests {
         );
     }
 
+    const STARTS: [u64; 5] = [0, 1, 3, 7, (1 << 33) + 5];
+    const LENGTHS: [usize; 6] = [0, 1, 15, 53, 64, 333];
+
+    fn assert_f64_fill(fill: impl Fn(u64, u64, &mut [f64])) {
+        for start in STARTS {
+            for len in LENGTHS {
+                let mut out = vec![0.0; len];
+                fill(42, start, &mut out);
+                for (i, &v) in out.iter().enumerate() {
+                    assert_eq!(v.to_bits(), uniform_f64(42, start + i as u64).to_bits(), "start {start} i {i}");
+                }
+            }
+        }
+    }
+
     #[test]
-    fn batch_fill_matches_single_values() {
-        for start in [0u64, 1, 7, 1 << 33] {
-            let mut out = vec![0.0; 53];
-            fill_f64(42, start, &mut out);
-            for (i, &v) in out.iter().enumerate() {
-                assert_eq!(v.to_bits(), uniform_f64(42, start + i as u64).to_bits());
+    fn every_f64_path_matches_single_values() {
+        assert_f64_fill(fill_f64);
+        assert_f64_fill(|seed, start, out| fill_f64_portable(seed, start, out));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd() == Simd::Avx512 {
+                assert_f64_fill(|seed, start, out| unsafe { avx512::fill_f64(seed, start, out) });
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                assert_f64_fill(|seed, start, out| unsafe { avx2::fill_f64(seed, start, out) });
+            }
+        }
+    }
+
+    #[test]
+    fn strided_fill_matches_single_values() {
+        for (start, step) in [(0i64, 1i64), (5, 2), (6, 3), (20_000, 20_000), (100_000, -7), ((1 << 34) + 1, 12_001)] {
+            for len in LENGTHS {
+                let mut out = vec![0.0; len];
+                fill_f64_strided(9, start, step, &mut out);
+                for (i, &v) in out.iter().enumerate() {
+                    let k = (start + step * i as i64) as u64;
+                    assert_eq!(v.to_bits(), uniform_f64(9, k).to_bits(), "start {start} step {step} i {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_fill_matches_single_values() {
+        for start in STARTS {
+            for len in LENGTHS {
+                let mut out = vec![0.0f32; len];
+                fill_f32(3, start, &mut out);
+                for (i, &v) in out.iter().enumerate() {
+                    assert_eq!(v.to_bits(), uniform_f32(3, start + i as u64).to_bits(), "start {start} i {i}");
+                }
             }
         }
     }

@@ -1,0 +1,197 @@
+//! Exact sums of many columns at once: the fast path of `sum`/`mean` along any axis
+//! but the last.
+//!
+//! A reduction along a leading axis adds each row of a tile into a row of
+//! accumulators, one term per accumulator. Feeding every term to its own
+//! [`ExactSum`] costs a scattered 560-byte accumulator per element; here each column
+//! instead keeps three plain float64 levels, the same error-free split that
+//! [`ExactSum::add_slice`] uses (Rump, Ogita and Oishi's `ExtractVector`): against a
+//! common `sigma = 2^(e + 13)` above every term, `q = (sigma + x) - sigma` is `x`
+//! rounded to a multiple of `ulp(sigma)`, and up to 2^13 such parts add up exactly in
+//! float arithmetic; the residue `x - q` is exact and feeds the next level. The levels
+//! go into the column's [`ExactSum`] every [`FLUSH_ROWS`] rows, when a row raises the
+//! common exponent, and at the end, so the result is the same correctly rounded sum,
+//! bit for bit, as adding each term exactly. Rows with infinities, NaNs or exponents
+//! outside the levels' range, and the rare residues below the third level, take the
+//! per-element path.
+
+use crate::ExactSum;
+use crate::exact_sum::{HEADROOM, max_exponent, sigma, split};
+
+/// Rows folded between flushes: each level then sums at most this many parts, well
+/// inside the 2^13 that stay exact.
+pub const FLUSH_ROWS: u32 = 4096;
+
+/// Float levels for a row of exact accumulators.
+#[derive(Debug, Clone, Default)]
+pub struct ExactColumns {
+    levels: [Vec<f64>; 3],
+    /// The common exponent (terms are below `2^e`), once a row has set it.
+    e: Option<i32>,
+    rows: u32,
+}
+
+impl ExactColumns {
+    /// Levels for `len` accumulators.
+    pub fn new(len: usize) -> ExactColumns {
+        ExactColumns { levels: [vec![0.0; len], vec![0.0; len], vec![0.0; len]], e: None, rows: 0 }
+    }
+
+    /// Adds `xs[j]` to accumulator `start + j`.
+    pub fn add_row(&mut self, acc: &mut [ExactSum], start: usize, xs: &[f64]) {
+        let emax = max_exponent(xs);
+        let e = emax as i32 - 1022;
+        if emax == 0x7ff || e + HEADROOM > 1023 || e < -900 {
+            acc[start..start + xs.len()].iter_mut().zip(xs).for_each(|(a, &x)| a.add(x));
+            return;
+        }
+        match self.e {
+            Some(current) if e <= current && self.rows < FLUSH_ROWS => {}
+            _ => {
+                self.flush(acc);
+                self.e = Some(e.max(self.e.unwrap_or(e)));
+            }
+        }
+        let e = self.e.unwrap_or(e);
+        self.rows += 1;
+        let (s0, s1, s2) = (sigma(e), sigma(e + HEADROOM - 53), sigma(e + 2 * (HEADROOM - 53)));
+        let end = start + xs.len();
+        let [l0, l1, l2] = &mut self.levels;
+        let (l0, l1, l2) = (&mut l0[start..end], &mut l1[start..end], &mut l2[start..end]);
+        let left = split_into(s0, s1, s2, xs, l0, l1, l2);
+        if left != 0 {
+            for (j, &x) in xs.iter().enumerate() {
+                let r = split(s0, s1, s2, x).1;
+                if r != 0.0 {
+                    acc[start + j].add(r);
+                }
+            }
+        }
+    }
+
+    /// Moves the levels into the accumulators.
+    pub fn flush(&mut self, acc: &mut [ExactSum]) {
+        if self.rows == 0 {
+            return;
+        }
+        for level in &mut self.levels {
+            for (a, l) in acc.iter_mut().zip(level.iter_mut()) {
+                if *l != 0.0 {
+                    a.add(*l);
+                    *l = 0.0;
+                }
+            }
+        }
+        self.rows = 0;
+    }
+}
+
+/// Adds the parts of each `xs[j]` to `l0[j]`, `l1[j]`, `l2[j]`; nonzero when some
+/// residue is left below the third level.
+fn split_into(s0: f64, s1: f64, s2: f64, xs: &[f64], l0: &mut [f64], l1: &mut [f64], l2: &mut [f64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { split_into_avx512(s0, s1, s2, xs, l0, l1, l2) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { split_into_avx2(s0, s1, s2, xs, l0, l1, l2) };
+        }
+    }
+    split_into_portable(s0, s1, s2, xs, l0, l1, l2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn split_into_avx512(
+    s0: f64,
+    s1: f64,
+    s2: f64,
+    xs: &[f64],
+    l0: &mut [f64],
+    l1: &mut [f64],
+    l2: &mut [f64],
+) -> u64 {
+    split_into_portable(s0, s1, s2, xs, l0, l1, l2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn split_into_avx2(
+    s0: f64,
+    s1: f64,
+    s2: f64,
+    xs: &[f64],
+    l0: &mut [f64],
+    l1: &mut [f64],
+    l2: &mut [f64],
+) -> u64 {
+    split_into_portable(s0, s1, s2, xs, l0, l1, l2)
+}
+
+#[inline(always)]
+fn split_into_portable(s0: f64, s1: f64, s2: f64, xs: &[f64], l0: &mut [f64], l1: &mut [f64], l2: &mut [f64]) -> u64 {
+    let mut left = 0u64;
+    for (((&x, a0), a1), a2) in xs.iter().zip(l0.iter_mut()).zip(l1.iter_mut()).zip(l2.iter_mut()) {
+        let (q, r) = split(s0, s1, s2, x);
+        *a0 += q[0];
+        *a1 += q[1];
+        *a2 += q[2];
+        left |= r.to_bits() << 1;
+    }
+    left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn by_element(rows: &[Vec<f64>], width: usize) -> Vec<f64> {
+        let mut acc = vec![ExactSum::new(); width];
+        for row in rows {
+            acc.iter_mut().zip(row).for_each(|(a, &x)| a.add(x));
+        }
+        acc.iter().map(ExactSum::value).collect()
+    }
+
+    fn by_levels(rows: &[Vec<f64>], width: usize) -> Vec<f64> {
+        let mut acc = vec![ExactSum::new(); width];
+        let mut levels = ExactColumns::new(width);
+        for row in rows {
+            levels.add_row(&mut acc, 0, row);
+        }
+        levels.flush(&mut acc);
+        acc.iter().map(ExactSum::value).collect()
+    }
+
+    #[test]
+    fn growing_magnitudes_tiny_terms_and_specials_are_exact() {
+        let width = 3;
+        let mut rows: Vec<Vec<f64>> = (0..10_000).map(|i| vec![0.1 * i as f64, 1e-30, -(i as f64)]).collect();
+        rows.push(vec![1e300, 1e-300, 5e-324]);
+        rows.push(vec![-1e300, f64::INFINITY, 0.0]);
+        rows.push(vec![1e-200, 1.0, 1.0]);
+        let (a, b) = (by_element(&rows, width), by_levels(&rows, width));
+        assert_eq!(a[0].to_bits(), b[0].to_bits());
+        assert_eq!(a[2].to_bits(), b[2].to_bits());
+        assert!(b[1].is_infinite());
+    }
+
+    proptest! {
+        #[test]
+        fn matches_per_element_sums(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![-1e6f64..1e6, -1e-9f64..1e-9, Just(0.0), -1e150f64..1e150], 5),
+                1..300,
+            )
+        ) {
+            let (a, b) = (by_element(&rows, 5), by_levels(&rows, 5));
+            for (x, y) in a.iter().zip(&b) {
+                prop_assert_eq!(x.to_bits(), y.to_bits());
+            }
+        }
+    }
+}
