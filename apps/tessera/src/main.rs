@@ -13,6 +13,7 @@ macro_rules! warn {
     }};
 }
 
+mod allocator;
 mod cli;
 mod cluster;
 mod device;
@@ -40,6 +41,7 @@ use cli::{Cli, Command};
 const SEED_DEMO: &str = "x = random((20000, 20000), seed=42, chunks=2000)\n(x * x[::-1, ::-1]).sum()";
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
