@@ -26,7 +26,7 @@ lint:
 bench:
     cargo bench -p tessera-kernels -p tessera-runtime
 
-# tessera against Dask on this machine (creates bench/.venv with dask[array]).
+# tessera against Dask on this machine: S1/S2/O1, then 16 everyday workloads with the machine's bounds (creates bench/.venv).
 bench-vs-dask:
     bench/vs_dask.sh
 
