@@ -16,7 +16,8 @@
 //! per-element path.
 
 use crate::ExactSum;
-use crate::exact_sum::{HEADROOM, max_exponent, sigma, split};
+use crate::exact_sum::{sigmas, split, top_exponent};
+use crate::simd::{Simd, simd};
 
 /// Rows folded between flushes: each level then sums at most this many parts, well
 /// inside the 2^13 that stay exact.
@@ -39,22 +40,21 @@ impl ExactColumns {
 
     /// Adds `xs[j]` to accumulator `start + j`.
     pub fn add_row(&mut self, acc: &mut [ExactSum], start: usize, xs: &[f64]) {
-        let emax = max_exponent(xs);
-        let e = emax as i32 - 1022;
-        if emax == 0x7ff || e + HEADROOM > 1023 || e < -900 {
+        let Some(e) = top_exponent(xs) else {
             acc[start..start + xs.len()].iter_mut().zip(xs).for_each(|(a, &x)| a.add(x));
             return;
-        }
-        match self.e {
-            Some(current) if e <= current && self.rows < FLUSH_ROWS => {}
-            _ => {
+        };
+        let e = match self.e {
+            Some(current) if e <= current && self.rows < FLUSH_ROWS => current,
+            current => {
                 self.flush(acc);
-                self.e = Some(e.max(self.e.unwrap_or(e)));
+                let raised = current.map_or(e, |c| c.max(e));
+                self.e = Some(raised);
+                raised
             }
-        }
-        let e = self.e.unwrap_or(e);
+        };
         self.rows += 1;
-        let (s0, s1, s2) = (sigma(e), sigma(e + HEADROOM - 53), sigma(e + 2 * (HEADROOM - 53)));
+        let [s0, s1, s2] = sigmas(e);
         let end = start + xs.len();
         let [l0, l1, l2] = &mut self.levels;
         let (l0, l1, l2) = (&mut l0[start..end], &mut l1[start..end], &mut l2[start..end]);
@@ -89,18 +89,15 @@ impl ExactColumns {
 /// Adds the parts of each `xs[j]` to `l0[j]`, `l1[j]`, `l2[j]`; nonzero when some
 /// residue is left below the third level.
 fn split_into(s0: f64, s1: f64, s2: f64, xs: &[f64], l0: &mut [f64], l1: &mut [f64], l2: &mut [f64]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { split_into_avx512(s0, s1, s2, xs, l0, l1, l2) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { split_into_avx2(s0, s1, s2, xs, l0, l1, l2) };
-        }
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F, checked by `simd`.
+        Simd::Avx512 => unsafe { split_into_avx512(s0, s1, s2, xs, l0, l1, l2) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX2, checked by `simd`.
+        Simd::Avx2 => unsafe { split_into_avx2(s0, s1, s2, xs, l0, l1, l2) },
+        _ => split_into_portable(s0, s1, s2, xs, l0, l1, l2),
     }
-    split_into_portable(s0, s1, s2, xs, l0, l1, l2)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -11,6 +11,8 @@
 //! summed in an `i128` when none of them loses bits that way (the common case), and
 //! only the remaining terms take the per-element path.
 
+use crate::simd::{Simd, simd};
+
 const LIMBS: usize = 70;
 /// Carries are propagated before any limb can overflow: each add moves a limb by less
 /// than 2^32, so 2^30 adds are safe.
@@ -86,20 +88,15 @@ impl ExactSum {
     }
 
     fn add_chunk(&mut self, xs: &[f64]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                unsafe { self.add_chunk_avx512(xs) };
-                return;
-            }
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                unsafe { self.add_chunk_avx2(xs) };
-                return;
-            }
+        match simd() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU supports AVX-512F, checked by `simd`.
+            Simd::Avx512 => unsafe { self.add_chunk_avx512(xs) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU supports AVX2, checked by `simd`.
+            Simd::Avx2 => unsafe { self.add_chunk_avx2(xs) },
+            _ => self.add_chunk_portable(xs),
         }
-        self.add_chunk_portable(xs);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -122,15 +119,11 @@ impl ExactSum {
     #[inline(always)]
     fn add_chunk_portable(&mut self, xs: &[f64]) {
         const LANES: usize = 8;
-        let emax = max_exponent(xs);
-        // Values are below 2^e; sigma = 2^(e + 13) must stay a normal, finite float
-        // on all three levels.
-        let e = emax as i32 - 1022;
-        if emax == 0x7ff || e + HEADROOM > 1023 || e < -900 {
+        let Some(e) = top_exponent(xs) else {
             xs.iter().for_each(|&x| self.add(x));
             return;
-        }
-        let (s0, s1, s2) = (sigma(e), sigma(e + HEADROOM - 53), sigma(e + 2 * (HEADROOM - 53)));
+        };
+        let [s0, s1, s2] = sigmas(e);
         let mut acc = [[0.0f64; LANES]; 3];
         let mut left = 0u64;
         let mut chunks = xs.chunks_exact(LANES);
@@ -311,28 +304,40 @@ fn scale(m: f64, e: i32) -> f64 {
 }
 
 /// 2^13 >= 4096 + 2 terms: the headroom of each level's sigma over its terms.
-pub(crate) const HEADROOM: i32 = 13;
+const HEADROOM: i32 = 13;
 
 /// `2^(e + HEADROOM)`, the splitting constant for terms below `2^e`.
 #[inline(always)]
-pub(crate) fn sigma(e: i32) -> f64 {
+fn sigma(e: i32) -> f64 {
     f64::from_bits(((e + HEADROOM + 1023) as u64) << 52)
 }
 
+/// The splitting constants of the three levels for terms below `2^e`.
+#[inline(always)]
+pub(crate) fn sigmas(e: i32) -> [f64; 3] {
+    [sigma(e), sigma(e + HEADROOM - 53), sigma(e + 2 * (HEADROOM - 53))]
+}
+
+/// The `e` with every term below `2^e`, or `None` when some term is not finite or the
+/// levels' constants would leave the normal range (those terms take the per-element
+/// path).
+pub(crate) fn top_exponent(xs: &[f64]) -> Option<i32> {
+    let emax = max_exponent(xs);
+    let e = emax as i32 - 1022;
+    (emax != 0x7ff && e + HEADROOM <= 1023 && e >= -900).then_some(e)
+}
+
 /// The biased exponent field of the largest `|x|` (0x7ff when some term is not finite).
-pub(crate) fn max_exponent(xs: &[f64]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { max_exponent_avx512(xs) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { max_exponent_avx2(xs) };
-        }
+fn max_exponent(xs: &[f64]) -> u64 {
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F, checked by `simd`.
+        Simd::Avx512 => unsafe { max_exponent_avx512(xs) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX2, checked by `simd`.
+        Simd::Avx2 => unsafe { max_exponent_avx2(xs) },
+        _ => max_exponent_portable(xs),
     }
-    max_exponent_portable(xs)
 }
 
 #[cfg(target_arch = "x86_64")]

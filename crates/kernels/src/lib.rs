@@ -27,6 +27,7 @@ mod exact_sum;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod philox;
+mod simd;
 mod value;
 pub mod wire;
 

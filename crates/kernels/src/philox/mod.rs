@@ -6,6 +6,8 @@
 //! element `k` takes the 64 bits of lanes `2(k%2), 2(k%2)+1` of the block for counter
 //! `k/2`; float32 element `k` takes lane `k%4` of the block for counter `k/4`.
 
+use crate::simd::{Simd, simd};
+
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -60,27 +62,6 @@ pub fn uniform_f64(seed: u64, k: u64) -> f64 {
 pub fn uniform_f32(seed: u64, k: u64) -> f32 {
     let r = philox4x32_10(counter_of(k >> 2), key_of(seed));
     (r[(k & 3) as usize] >> 8) as f32 * F32_SCALE
-}
-
-/// The widest SIMD path this CPU has, found once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-fn simd() -> Simd {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq") {
-            return Simd::Avx512;
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            return Simd::Avx2;
-        }
-    }
-    Simd::Portable
 }
 
 /// Fills `out[i]` with element `start + i` (float64), whole counter blocks at a time
