@@ -15,6 +15,9 @@ pub struct Peer {
     /// Its certificate, pinned by the fetcher.
     #[serde(with = "serde_bytes")]
     pub certificate: Vec<u8>,
+    /// Its bulk (TLS over TCP) address, preferred for values; absent: QUIC only.
+    #[serde(default)]
+    pub bulk: Option<SocketAddr>,
 }
 
 /// From a worker or a client to the scheduler.
@@ -273,7 +276,8 @@ pub enum FromScheduler {
     },
 }
 
-/// A value request on a peer stream.
+/// A value request on a peer stream (QUIC: one per stream; bulk: one after another on
+/// a connection).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Fetch {
     /// The graph.
@@ -282,7 +286,8 @@ pub struct Fetch {
     pub task: u64,
 }
 
-/// The answer to a [`Fetch`]: the byte count that follows, or absent.
+/// The answer to a [`Fetch`]: the byte count of the encoded value that follows
+/// (`tessera_kernels::wire`: header, then body), or absent.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum FetchReply {
     /// This many bytes of an encoded value follow on the stream.
@@ -309,7 +314,11 @@ mod tests {
     #[test]
     fn messages_round_trip_through_frames() {
         let mut buf = Vec::new();
-        let peer = Peer { listen: ([127, 0, 0, 1], 7).into(), certificate: vec![1, 2, 3] };
+        let peer = Peer {
+            listen: ([127, 0, 0, 1], 7).into(),
+            certificate: vec![1, 2, 3],
+            bulk: Some(([127, 0, 0, 1], 8).into()),
+        };
         let msg = FromScheduler::Compute { graph: 3, task: 9, inputs: vec![(1, None), (2, Some(peer.clone()))] };
         tessera_transport::encode_frame(&mut buf, &msg).expect("encodes");
         match decode_frame::<FromScheduler>(&buf) {

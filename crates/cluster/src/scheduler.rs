@@ -145,14 +145,14 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
         let events = match input {
             Input::Joined {
                 id,
-                role: Role::Worker { name, threads, memory_limit, listen, certificate, gpu },
+                role: Role::Worker { name, threads, memory_limit, listen, bulk, certificate, gpu },
                 tx,
                 conn,
             } => {
                 let device = gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
                 tracing::info!("scheduler: worker {name} joined from {listen} ({threads} threads, {device})");
                 let status = WorkerStatus { name: name.clone(), threads, memory_limit, ..WorkerStatus::default() };
-                let peer = Peer { listen, certificate };
+                let peer = Peer { listen, certificate, bulk };
                 workers.insert(
                     id,
                     Worker {

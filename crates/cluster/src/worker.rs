@@ -18,12 +18,13 @@ use tessera_metrics::current_rss_bytes;
 use tessera_runtime::distributed::{HEARTBEAT_INTERVAL_MS, Report, WorkerCommand, WorkerCore, WorkerEvent};
 use tessera_runtime::store::Held;
 use tessera_transport::{
-    ClusterFile, ClusterIdentity, Role, client_endpoint, connect, read_frame, send_hello, server_endpoint, write_batch,
+    BulkListener, ClusterFile, ClusterIdentity, Role, client_endpoint, connect, read_frame, send_hello,
+    server_endpoint, write_batch,
 };
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::lock;
-use crate::peers::{PeerPool, serve_peers};
+use crate::peers::{PeerPool, serve_bulk, serve_peers};
 use crate::protocol::{FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, Peer, ToScheduler};
 use crate::worker_counters::Counters;
 use crate::{CONNECT_TIMEOUT, ClusterError};
@@ -168,10 +169,13 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
     let mut identity = ClusterIdentity::generate()?;
     identity.secret = file.secret;
     let ip = local_ip_towards(file.address);
-    let peer_endpoint =
-        server_endpoint(&identity, SocketAddr::new(if ip.is_loopback() { ip } else { [0, 0, 0, 0].into() }, 0))?;
+    let bind_ip = if ip.is_loopback() { ip } else { [0, 0, 0, 0].into() };
+    let peer_endpoint = server_endpoint(&identity, SocketAddr::new(bind_ip, 0))?;
     let port = peer_endpoint.local_addr().map_err(|e| ClusterError::Failed(e.to_string()))?.port();
     let listen = SocketAddr::new(ip, port);
+    // Values go out on the bulk plane; QUIC stays for peers that cannot reach it.
+    let bulk_listener = BulkListener::bind(&identity, SocketAddr::new(bind_ip, 0)).await?;
+    let bulk = Some(SocketAddr::new(ip, bulk_listener.local_addr()?.port()));
 
     let endpoint = client_endpoint(&file.certificate)?;
     let conn = connect(&endpoint, file.address, CONNECT_TIMEOUT).await?;
@@ -180,6 +184,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         threads: options.threads as u32,
         memory_limit: options.memory_limit,
         listen,
+        bulk,
         certificate: identity.certificate.clone(),
         gpu: options.gpu.clone(),
     };
@@ -200,6 +205,7 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
         to_scheduler: out_tx.clone(),
     });
     tokio::spawn(serve_peers(peer_endpoint, file.secret, shared.clone()));
+    tokio::spawn(serve_bulk(bulk_listener, file.secret, shared.clone()));
     let beats = shared.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));

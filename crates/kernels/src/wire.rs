@@ -1,6 +1,14 @@
-//! A compact binary encoding of task values for the network: a small header, then the
-//! element data as raw little-endian bytes (no per-element framing). Decoding checks
-//! every length, so a malformed buffer is an error, never a panic.
+//! A compact binary encoding of task values for the network and spill files: a small
+//! header (kind, dtype tag, shape), then the element data as raw little-endian bytes.
+//!
+//! Shaped so that values move without per-element work: on a little-endian machine a
+//! block's body *is* its memory ([`body`] borrows it, so a held value is sent as it is,
+//! never re-encoded), and a receiver reads the body straight into the block's own
+//! buffer ([`Incoming`]), so the bytes become the block without another copy. Decoding
+//! checks every length before it allocates, so a malformed buffer is an error, never a
+//! panic.
+
+use std::borrow::Cow;
 
 use ndarray::{ArrayD, IxDyn};
 
@@ -9,129 +17,248 @@ use crate::{Block, ExactSum, Partial, PartialData, Value};
 const BLOCK: u8 = 0;
 const PARTIAL: u8 = 1;
 
-/// Encodes a value.
+/// Bytes before the shape: kind, dtype tag, number of dimensions.
+pub const PREFIX_BYTES: usize = 3;
+
+/// Bytes of one exact sum on the wire: its flags, then its limbs.
+const EXACT_BYTES: usize = 1 + 8 * ExactSum::LIMBS;
+
+/// Encodes a value: its [`header`] followed by its [`body`].
 pub fn encode(value: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.nbytes() + 64);
-    match value {
+    let mut out = header(value);
+    out.extend_from_slice(&body(value));
+    out
+}
+
+/// The header of a value's encoding: kind, dtype tag and shape.
+pub fn header(value: &Value) -> Vec<u8> {
+    let (kind, tag, shape) = match value {
         Value::Block(b) => {
-            out.push(BLOCK);
-            let (tag, shape) = match b {
-                Block::F64(a) => (0u8, a.shape()),
-                Block::F32(a) => (1, a.shape()),
-                Block::I64(a) => (2, a.shape()),
-                Block::Bool(a) => (3, a.shape()),
+            let tag = match b {
+                Block::F64(_) => 0u8,
+                Block::F32(_) => 1,
+                Block::I64(_) => 2,
+                Block::Bool(_) => 3,
             };
-            out.push(tag);
-            put_shape(&mut out, shape);
-            match b {
-                Block::F64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-                Block::F32(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-                Block::I64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-                Block::Bool(a) => a.iter().for_each(|&v| out.push(u8::from(v))),
-            }
+            (BLOCK, tag, b.shape())
         }
         Value::Partial(p) => {
-            out.push(PARTIAL);
             let tag = match &p.data {
                 PartialData::Exact(_) => 0u8,
                 PartialData::F64(_) => 1,
                 PartialData::I64(_) => 2,
                 PartialData::Bool(_) => 3,
             };
-            out.push(tag);
-            put_shape(&mut out, &p.shape);
-            match &p.data {
-                PartialData::Exact(v) => v.iter().for_each(|s| {
-                    let (limbs, flags) = s.to_parts();
-                    out.push(flags);
-                    limbs.iter().for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
-                }),
-                PartialData::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-                PartialData::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-                PartialData::Bool(v) => v.iter().for_each(|&x| out.push(u8::from(x))),
-            }
+            (PARTIAL, tag, p.shape.as_slice())
         }
-    }
+    };
+    let mut out = Vec::with_capacity(PREFIX_BYTES + 8 * shape.len());
+    out.extend_from_slice(&[kind, tag, shape.len() as u8]);
+    shape.iter().for_each(|&n| out.extend_from_slice(&(n as u64).to_le_bytes()));
     out
 }
 
-fn put_shape(out: &mut Vec<u8>, shape: &[usize]) {
-    out.push(shape.len() as u8);
-    shape.iter().for_each(|&n| out.extend_from_slice(&(n as u64).to_le_bytes()));
+/// The element data of a value's encoding: borrowed from the value itself where its
+/// memory already is the encoding (a contiguous block or partial on a little-endian
+/// machine), built otherwise.
+pub fn body(value: &Value) -> Cow<'_, [u8]> {
+    match value {
+        Value::Block(Block::F64(a)) => elements(a.as_slice(), || a.iter().copied().collect()),
+        Value::Block(Block::F32(a)) => elements(a.as_slice(), || a.iter().copied().collect()),
+        Value::Block(Block::I64(a)) => elements(a.as_slice(), || a.iter().copied().collect()),
+        Value::Block(Block::Bool(a)) => match a.as_slice() {
+            Some(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
+            None => Cow::Owned(a.iter().map(|&v| u8::from(v)).collect()),
+        },
+        Value::Partial(p) => match &p.data {
+            PartialData::Exact(v) => {
+                let mut out = Vec::with_capacity(v.len() * EXACT_BYTES);
+                for s in v {
+                    let (limbs, flags) = s.to_parts();
+                    out.push(flags);
+                    limbs.iter().for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
+                }
+                Cow::Owned(out)
+            }
+            PartialData::F64(v) => elements(Some(v), Vec::new),
+            PartialData::I64(v) => elements(Some(v), Vec::new),
+            PartialData::Bool(v) => Cow::Borrowed(bytemuck::cast_slice(v)),
+        },
+    }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// Numbers that travel as their little-endian bytes.
+trait LittleEndian: bytemuck::Pod {
+    /// The value from (or to: the swap is its own inverse) little-endian order.
+    fn swap_le(self) -> Self;
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.bytes.len() < n {
+macro_rules! little_endian {
+    ($($t:ty => $bits:ty),*) => {$(
+        impl LittleEndian for $t {
+            fn swap_le(self) -> Self {
+                <$t>::from_ne_bytes(<$bits>::from_le(<$bits>::from_ne_bytes(self.to_ne_bytes())).to_ne_bytes())
+            }
+        }
+    )*};
+}
+little_endian!(f64 => u64, f32 => u32, i64 => i64);
+
+/// The bytes of `contiguous`, borrowed on a little-endian machine; otherwise (or for
+/// a strided array, whose elements `strided` collects) converted.
+fn elements<T: LittleEndian>(contiguous: Option<&[T]>, strided: impl FnOnce() -> Vec<T>) -> Cow<'_, [u8]> {
+    match contiguous {
+        Some(s) if cfg!(target_endian = "little") => Cow::Borrowed(bytemuck::cast_slice(s)),
+        Some(s) => Cow::Owned(bytemuck::cast_slice(&s.iter().map(|v| v.swap_le()).collect::<Vec<_>>()).to_vec()),
+        None => {
+            let mut v = strided();
+            v.iter_mut().for_each(|x| *x = x.swap_le());
+            Cow::Owned(bytemuck::cast_slice(&v).to_vec())
+        }
+    }
+}
+
+/// Bytes of the header whose first [`PREFIX_BYTES`] are `prefix`.
+pub fn header_bytes(prefix: &[u8; PREFIX_BYTES]) -> usize {
+    PREFIX_BYTES + 8 * prefix[2] as usize
+}
+
+/// A value being received: the header is parsed and the buffer for the body (the
+/// value's own storage, wherever the layout allows) allocated; fill [`Self::body_mut`]
+/// and call [`Self::finish`].
+pub struct Incoming {
+    kind: u8,
+    tag: u8,
+    shape: Vec<usize>,
+    count: usize,
+    buffer: Buffer,
+}
+
+/// The storage a body is read into.
+enum Buffer {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+    /// Bools and exact sums: validated and converted at the end.
+    Bytes(Vec<u8>),
+}
+
+impl Incoming {
+    /// Parses a whole header; `None` if it is not one or its body would be larger than
+    /// `limit` bytes (checked before anything is allocated).
+    pub fn new(header: &[u8], limit: u64) -> Option<Incoming> {
+        let (prefix, dims) = header.split_at_checked(PREFIX_BYTES)?;
+        let (kind, tag, ndim) = (prefix[0], prefix[1], prefix[2] as usize);
+        if dims.len() != 8 * ndim {
             return None;
         }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Some(head)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn shape(&mut self) -> Option<(Vec<usize>, usize)> {
-        let ndim = self.u8()? as usize;
         let mut shape = Vec::with_capacity(ndim);
         let mut count: usize = 1;
-        for _ in 0..ndim {
-            let n = usize::try_from(u64::from_le_bytes(self.take(8)?.try_into().ok()?)).ok()?;
+        for d in dims.chunks_exact(8) {
+            let n = usize::try_from(u64::from_le_bytes(d.try_into().ok()?)).ok()?;
             count = count.checked_mul(n)?;
             shape.push(n);
         }
-        Some((shape, count))
+        let size = element_bytes(kind, tag)?;
+        let bytes = count.checked_mul(size)?;
+        if bytes as u64 > limit {
+            return None;
+        }
+        let buffer = match (kind, tag) {
+            (BLOCK, 0) | (PARTIAL, 1) => Buffer::F64(vec![0.0; count]),
+            (BLOCK, 1) => Buffer::F32(vec![0.0; count]),
+            (_, 2) => Buffer::I64(vec![0; count]),
+            _ => Buffer::Bytes(vec![0; bytes]),
+        };
+        Some(Incoming { kind, tag, shape, count, buffer })
     }
 
-    fn words<T>(&mut self, count: usize, size: usize, f: impl Fn(&[u8]) -> T) -> Option<Vec<T>> {
-        let data = self.take(count.checked_mul(size)?)?;
-        Some(data.chunks_exact(size).map(f).collect())
+    /// Bytes of the body.
+    pub fn body_len(&self) -> usize {
+        match &self.buffer {
+            Buffer::F64(v) => v.len() * 8,
+            Buffer::F32(v) => v.len() * 4,
+            Buffer::I64(v) => v.len() * 8,
+            Buffer::Bytes(v) => v.len(),
+        }
+    }
+
+    /// Where the body's bytes go.
+    pub fn body_mut(&mut self) -> &mut [u8] {
+        match &mut self.buffer {
+            Buffer::F64(v) => bytemuck::cast_slice_mut(v),
+            Buffer::F32(v) => bytemuck::cast_slice_mut(v),
+            Buffer::I64(v) => bytemuck::cast_slice_mut(v),
+            Buffer::Bytes(v) => v,
+        }
+    }
+
+    /// The value, once the body is filled; `None` if its bytes are not valid.
+    pub fn finish(self) -> Option<Value> {
+        let shape = self.shape;
+        let value = match (self.kind, self.buffer) {
+            (BLOCK, Buffer::F64(v)) => Value::Block(Block::F64(array(&shape, native(v))?)),
+            (BLOCK, Buffer::F32(v)) => Value::Block(Block::F32(array(&shape, native(v))?)),
+            (BLOCK, Buffer::I64(v)) => Value::Block(Block::I64(array(&shape, native(v))?)),
+            (BLOCK, Buffer::Bytes(v)) => Value::Block(Block::Bool(array(&shape, bools(v)?)?)),
+            (_, Buffer::F64(v)) => Value::Partial(Partial { shape, data: PartialData::F64(native(v)) }),
+            (_, Buffer::I64(v)) => Value::Partial(Partial { shape, data: PartialData::I64(native(v)) }),
+            (_, Buffer::Bytes(v)) if self.tag == 3 => {
+                Value::Partial(Partial { shape, data: PartialData::Bool(bools(v)?) })
+            }
+            (_, Buffer::Bytes(v)) => {
+                let sums = v.chunks_exact(EXACT_BYTES).map(|b| {
+                    let limbs: Vec<i64> = b[1..].chunks_exact(8).map(i64_of).collect();
+                    ExactSum::from_parts(&limbs, b[0])
+                });
+                let sums = sums.collect::<Option<Vec<_>>>()?;
+                (sums.len() == self.count).then_some(())?;
+                Value::Partial(Partial { shape, data: PartialData::Exact(sums) })
+            }
+            (_, Buffer::F32(_)) => return None,
+        };
+        Some(value)
     }
 }
 
-fn f64_of(b: &[u8]) -> f64 {
-    f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))
+/// Bytes per element of a value of `kind` and dtype `tag`; `None` for an unknown pair.
+fn element_bytes(kind: u8, tag: u8) -> Option<usize> {
+    match (kind, tag) {
+        (BLOCK, 0 | 2) | (PARTIAL, 1 | 2) => Some(8),
+        (BLOCK, 1) => Some(4),
+        (BLOCK | PARTIAL, 3) => Some(1),
+        (PARTIAL, 0) => Some(EXACT_BYTES),
+        _ => None,
+    }
+}
+
+/// Little-endian numbers in the machine's order (nothing to do on little-endian).
+fn native<T: LittleEndian>(mut v: Vec<T>) -> Vec<T> {
+    if cfg!(target_endian = "big") {
+        v.iter_mut().for_each(|x| *x = x.swap_le());
+    }
+    v
+}
+
+/// Bytes that must each be 0 or 1.
+fn bools(v: Vec<u8>) -> Option<Vec<bool>> {
+    v.into_iter().map(|b| (b <= 1).then_some(b == 1)).collect()
 }
 
 fn i64_of(b: &[u8]) -> i64 {
     i64::from_le_bytes(b.try_into().unwrap_or([0; 8]))
 }
 
-/// Decodes a value; `None` if the bytes are not a valid encoding.
+/// Decodes a whole encoding; `None` if the bytes are not a valid one.
 pub fn decode(bytes: &[u8]) -> Option<Value> {
-    let mut r = Reader { bytes };
-    let kind = r.u8()?;
-    let tag = r.u8()?;
-    let (shape, count) = r.shape()?;
-    let value = match (kind, tag) {
-        (BLOCK, 0) => Value::Block(Block::F64(array(&shape, r.words(count, 8, f64_of)?)?)),
-        (BLOCK, 1) => Value::Block(Block::F32(array(
-            &shape,
-            r.words(count, 4, |b| f32::from_le_bytes(b.try_into().unwrap_or([0; 4])))?,
-        )?)),
-        (BLOCK, 2) => Value::Block(Block::I64(array(&shape, r.words(count, 8, i64_of)?)?)),
-        (BLOCK, 3) => Value::Block(Block::Bool(array(&shape, r.words(count, 1, |b| b[0] != 0)?)?)),
-        (PARTIAL, 0) => {
-            let size = 1 + 8 * ExactSum::LIMBS;
-            let sums = r.words(count, size, |b| {
-                let limbs: Vec<i64> = b[1..].chunks_exact(8).map(i64_of).collect();
-                ExactSum::from_parts(&limbs, b[0])
-            })?;
-            Value::Partial(Partial { shape, data: PartialData::Exact(sums.into_iter().collect::<Option<Vec<_>>>()?) })
-        }
-        (PARTIAL, 1) => Value::Partial(Partial { shape, data: PartialData::F64(r.words(count, 8, f64_of)?) }),
-        (PARTIAL, 2) => Value::Partial(Partial { shape, data: PartialData::I64(r.words(count, 8, i64_of)?) }),
-        (PARTIAL, 3) => Value::Partial(Partial { shape, data: PartialData::Bool(r.words(count, 1, |b| b[0] != 0)?) }),
-        _ => return None,
-    };
-    r.bytes.is_empty().then_some(value)
+    let prefix: &[u8; PREFIX_BYTES] = bytes.get(..PREFIX_BYTES)?.try_into().ok()?;
+    let (head, rest) = bytes.split_at_checked(header_bytes(prefix))?;
+    let mut incoming = Incoming::new(head, rest.len() as u64)?;
+    if incoming.body_len() != rest.len() {
+        return None;
+    }
+    incoming.body_mut().copy_from_slice(rest);
+    incoming.finish()
 }
 
 fn array<T>(shape: &[usize], data: Vec<T>) -> Option<ArrayD<T>> {
@@ -168,6 +295,38 @@ mod tests {
         };
         let PartialData::Exact(sums) = p.data else { panic!("exact") };
         assert_eq!(sums[0].value().to_bits(), acc.value().to_bits());
+    }
+
+    #[test]
+    fn a_contiguous_block_is_sent_as_its_own_memory() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, -2.5, 3.0, 0.0, f64::NAN, 6.0]).expect("shape");
+        let contiguous = Value::Block(Block::F64(a.clone()));
+        assert!(matches!(body(&contiguous), Cow::Borrowed(_)) || cfg!(target_endian = "big"));
+        // A transposed (column-major) block encodes as its row-major copy does.
+        let transposed = a.t().to_owned();
+        assert!(transposed.as_slice().is_none(), "the strided path is the one tested");
+        let standard = Value::Block(Block::F64(transposed.as_standard_layout().into_owned()));
+        let strided = Value::Block(Block::F64(transposed));
+        assert_eq!(encode(&strided), encode(&standard));
+        let Some(Value::Block(Block::F64(back))) = decode(&encode(&strided)) else { panic!("a block") };
+        assert_eq!(back.shape(), &[3, 2]);
+        assert_eq!(back[[2, 1]].to_bits(), 6.0f64.to_bits());
+    }
+
+    #[test]
+    fn a_header_announcing_more_than_the_limit_allocates_nothing() {
+        let huge = header(&Value::Block(Block::F64(ArrayD::zeros(IxDyn(&[0])))));
+        let mut huge = huge[..PREFIX_BYTES].to_vec();
+        huge[2] = 2;
+        huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(Incoming::new(&huge, u64::MAX).is_none(), "the element count overflows");
+        huge.truncate(PREFIX_BYTES + 8);
+        huge[2] = 1;
+        assert!(Incoming::new(&huge, 1 << 30).is_none(), "8 TiB is over the limit");
+        let mut bools = header(&Value::Block(Block::Bool(ArrayD::from_elem(IxDyn(&[2]), true))));
+        bools.extend_from_slice(&[1, 2]);
+        assert!(decode(&bools).is_none(), "a bool byte that is not 0 or 1");
     }
 
     proptest! {

@@ -1,9 +1,11 @@
-//! The first exchange on every connection: the peer proves the secret.
+//! The first exchange on every connection (QUIC control or TLS bulk): the peer proves the secret.
 
 use std::time::Duration;
 
 use quinn::Connection;
 use serde::{Deserialize, Serialize};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::{Result, TransportError, read_frame, write_frame};
 
@@ -27,8 +29,12 @@ pub enum Role {
         threads: u32,
         /// Its memory limit in bytes.
         memory_limit: u64,
-        /// Where its peers fetch values from it.
+        /// Where its peers fetch values from it over QUIC.
         listen: std::net::SocketAddr,
+        /// Where its peers fetch values from it over TLS/TCP, the bulk plane (absent:
+        /// QUIC only).
+        #[serde(default)]
+        bulk: Option<std::net::SocketAddr>,
         /// The certificate its peer endpoint presents (pinned by whoever fetches).
         #[serde(with = "serde_bytes")]
         certificate: Vec<u8>,
@@ -68,19 +74,64 @@ pub async fn send_hello(
     role: Role,
 ) -> Result<(quinn::SendStream, quinn::RecvStream)> {
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| TransportError::Connection(e.to_string()))?;
-    let hello = Hello { protocol: PROTOCOL_VERSION, secret: secret.to_vec(), role };
-    write_frame(&mut send, &hello).await?;
-    let verdict = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, Verdict>(&mut recv, HELLO_LIMIT))
-        .await
-        .map_err(|_| TransportError::Timeout("the scheduler did not answer the hello".into()))?;
-    match verdict {
-        Ok(Verdict::Welcome) => Ok((send, recv)),
-        Ok(Verdict::Refused(reason)) => Err(TransportError::Refused(reason)),
+    match prove_secret(&mut send, &mut recv, secret, role).await {
         Err(TransportError::Connection(_)) => {
             Err(TransportError::Refused(conn.close_reason().map_or("connection closed".into(), |r| r.to_string())))
         }
-        Err(e) => Err(e),
+        other => other.map(|()| (send, recv)),
     }
+}
+
+/// Writes the hello on `send` and waits for the verdict on `recv` (any stream: the
+/// QUIC control stream, or a TLS-over-TCP bulk connection).
+pub(crate) async fn prove_secret<W, R>(send: &mut W, recv: &mut R, secret: &[u8; 32], role: Role) -> Result<()>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+{
+    let hello = Hello { protocol: PROTOCOL_VERSION, secret: secret.to_vec(), role };
+    write_frame(send, &hello).await?;
+    send.flush().await.map_err(|e| TransportError::Connection(e.to_string()))?;
+    let verdict = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, Verdict>(recv, HELLO_LIMIT))
+        .await
+        .map_err(|_| TransportError::Timeout("the peer did not answer the hello".into()))?;
+    match verdict? {
+        Verdict::Welcome => Ok(()),
+        Verdict::Refused(reason) => Err(TransportError::Refused(reason)),
+    }
+}
+
+/// Reads a hello from `recv` within the hello timeout and checks its version and
+/// secret; answers the verdict on `send`. Returns the peer's role, or why it was refused.
+pub(crate) async fn check_hello<W, R>(
+    send: &mut W,
+    recv: &mut R,
+    secret: &[u8; 32],
+) -> std::result::Result<Role, String>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+{
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, Hello>(recv, HELLO_LIMIT)).await {
+        Err(_) => return Err("no hello within 5 s".into()),
+        Ok(Err(e)) => return Err(format!("bad hello: {e}")),
+        Ok(Ok(hello)) => hello,
+    };
+    let refusal = if hello.protocol != PROTOCOL_VERSION {
+        Some(format!("protocol version {} is not {PROTOCOL_VERSION}", hello.protocol))
+    } else if !constant_time_eq(&hello.secret, secret) {
+        Some("wrong cluster secret".to_string())
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        let _ = write_frame(send, &Verdict::Refused(reason.clone())).await;
+        let _ = send.flush().await;
+        return Err(reason);
+    }
+    write_frame(send, &Verdict::Welcome).await.map_err(|e| e.to_string())?;
+    send.flush().await.map_err(|e| e.to_string())?;
+    Ok(hello.role)
 }
 
 /// Scheduler side: reads the hello on the first stream and checks version and secret.
@@ -94,34 +145,24 @@ pub async fn accept_hello(
         conn.close(REFUSED.into(), reason.as_bytes());
         TransportError::Refused(reason)
     };
-    let first = tokio::time::timeout(HELLO_TIMEOUT, async {
-        let (send, mut recv) = conn.accept_bi().await.map_err(|e| TransportError::Connection(e.to_string()))?;
-        let hello: Hello = read_frame(&mut recv, HELLO_LIMIT).await?;
-        Ok::<_, TransportError>((hello, send, recv))
-    })
-    .await;
-    let (hello, mut send, recv) = match first {
+    let (mut send, mut recv) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
         Err(_) => return Err(refuse("no hello within 5 s".into())),
         Ok(Err(e)) => return Err(refuse(format!("bad hello: {e}"))),
-        Ok(Ok(x)) => x,
+        Ok(Ok(streams)) => streams,
     };
-    if hello.protocol != PROTOCOL_VERSION {
-        let reason = format!("protocol version {} is not {PROTOCOL_VERSION}", hello.protocol);
-        let _ = write_frame(&mut send, &Verdict::Refused(reason.clone())).await;
-        return Err(refuse(reason));
+    match check_hello(&mut send, &mut recv, secret).await {
+        Ok(role) => {
+            // Proven: the connection may now carry chunk transfers.
+            conn.set_receive_window(quinn::VarInt::from_u32(crate::endpoint::AUTHENTICATED_WINDOW));
+            Ok((role, send, recv))
+        }
+        Err(reason) => {
+            let _ = send.finish();
+            // Give the verdict a moment to leave before the close overtakes it.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(refuse(reason))
+        }
     }
-    if !constant_time_eq(&hello.secret, secret) {
-        let reason = "wrong cluster secret".to_string();
-        let _ = write_frame(&mut send, &Verdict::Refused(reason.clone())).await;
-        let _ = send.finish();
-        // Give the verdict a moment to leave before the close overtakes it.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        return Err(refuse(reason));
-    }
-    write_frame(&mut send, &Verdict::Welcome).await?;
-    // Proven: the connection may now carry chunk transfers.
-    conn.set_receive_window(quinn::VarInt::from_u32(crate::endpoint::AUTHENTICATED_WINDOW));
-    Ok((hello.role, send, recv))
 }
 
 /// Peers connected and not yet through their hello, at most: past it new connections

@@ -11,16 +11,22 @@
 //! survive field changes) with a hard size limit: a frame over the limit or one that
 //! does not decode closes that connection only. The crate knows nothing of arrays.
 //!
+//! Chunk bytes between workers travel on a second plane, TLS over TCP ([`bulk`]), with
+//! the same pinned certificates and secret: one QUIC connection cannot carry them at
+//! wire speed here.
+//!
 //! quinn uses rustls with the `ring` provider only (with `aws-lc-rs` also compiled in,
 //! rustls refuses to pick one), and the transport is tuned for bulk transfers on
 //! loopback and LANs: larger flow-control windows, keep-alive, an idle timeout.
 
+mod bulk;
 mod endpoint;
 mod frame;
 mod hello;
 mod identity;
 mod tls;
 
+pub use bulk::{BulkClientStream, BulkIncoming, BulkListener, BulkServerStream, bulk_connect};
 pub use endpoint::{client_endpoint, connect, server_endpoint};
 pub use frame::{MAX_FRAME_BYTES, encode_frame, read_frame, write_batch, write_frame};
 pub use hello::{

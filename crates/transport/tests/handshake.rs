@@ -66,6 +66,7 @@ async fn a_peer_with_the_cluster_file_gets_in() {
         threads: 2,
         memory_limit: 1 << 30,
         listen: ([127, 0, 0, 1], 9).into(),
+        bulk: Some(([127, 0, 0, 1], 10).into()),
         certificate: vec![1, 2, 3],
         gpu: Some("test GPU".into()),
     };
