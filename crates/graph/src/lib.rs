@@ -16,6 +16,9 @@
 //!   transposes, broadcasts) folded into affine index maps on the leaves;
 //! - **reduction fusion**: the per-chunk step of a reduction is part of the same task;
 //!   partials are then combined in a tree of fixed shape (`split_every`);
+//! - **compute once**: a reduction that reads one costly leaf (`random`, stored data)
+//!   through two views related by a mirror or a transpose pairs its partial tasks, so
+//!   one task generates the values both read (see `pairing.rs` and `lower.rs`);
 //! - **culling**: tasks are created on demand from the output, so blocks that nothing
 //!   reads are never computed;
 //! - **stored leaves and writes**: a stored array (Zarr, `.npy`, HDF5) is a leaf like a
@@ -35,6 +38,7 @@ mod fused;
 mod generator;
 mod lower;
 mod ops;
+mod pairing;
 mod scalar;
 mod task;
 mod validate;
@@ -46,11 +50,16 @@ pub use fused::{FNode, FusedExpr, Leaf};
 pub use generator::{GenKind, Generator};
 pub use lower::{LowerOptions, lower};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};
+pub use pairing::{PairRole, pair_role};
 pub use scalar::Scalar;
 pub use task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId, WriteKernel};
 pub use tessera_chunks::{ChunkSpec, Chunks, DType};
 pub use tessera_store::{Compressor, Format, StoredArray, StoredType, WriteTarget};
 pub use view::{SrcAxis, ViewMap};
+
+/// Elements in one sub-box of a paired partial task (see [`pair_role`]): the values a
+/// leader generates once and reads twice, small enough to stay in L2.
+pub const PAIRED_SUB_BOX: usize = 1 << 16;
 
 /// The default number of partials combined by one reduction task (Dask's `split_every`).
 pub const SPLIT_EVERY: usize = 16;

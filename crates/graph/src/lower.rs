@@ -1,4 +1,27 @@
 //! Lowering: from an [`Array`] to a [`TaskGraph`], optimizing on the way.
+//!
+//! ## Computing each value once: the cost model
+//!
+//! Every leaf of a fused expression has a cost per element: constants (`ones`, `full`)
+//! and `arange` next to nothing, `random` one Philox value (about 0.4 ns per core with
+//! AVX-512, more than the arithmetic around it), a stored array a decode or a read.
+//! Generators are never materialized, so a costly leaf read through several views is
+//! computed at every read: `x * x[::-1, ::-1]` generates each value of `x` twice.
+//! Two remedies, chosen per case:
+//!
+//! - **pairing** (built, `pairing.rs`): when a reduction's partial reads a costly leaf
+//!   through views `W` and `W∘V`, with `V` an involution (mirror, transpose) that pairs
+//!   whole blocks and moves only reduced axes, and the reduction's merge is exact and
+//!   order-free, the task of the lower block of each pair evaluates both blocks sub-box
+//!   by sub-box and generates each value once; memory stays one sub-box per leaf, so
+//!   S2 keeps its flat peak at any chunk size, and the bits do not change (exact sums).
+//!   [`crate::pairing`] picks the `V` that saves the most leaf reads; with none, or
+//!   when only cheap leaves repeat, tasks evaluate their blocks alone as before.
+//! - **materializing** the leaf (not built): for a leaf read by two layers, as `x` in
+//!   `x - x.mean(axis=0)`, holding its blocks until the second reader runs costs
+//!   memory in proportion to the array (all of `x` waits for the mean), which the
+//!   flat-memory promise rules out; such leaves are recomputed, which costs time in
+//!   proportion to the Philox rate instead.
 
 use std::collections::HashMap;
 
@@ -9,7 +32,7 @@ use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
     Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId, WriteKernel,
 };
-use crate::{GraphError, ReduceOp, SPLIT_EVERY, ViewMap};
+use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
 /// Elements per evaluation tile (used for scratch memory projections).
 pub const TILE_ELEMENTS: usize = 4096;
@@ -246,13 +269,14 @@ impl Lowerer<'_> {
             })
         };
         let mut grid = x.chunks().grid_shape();
+        let pairing = crate::pairing::find(&expr, x.chunks(), op, axes);
         let partial = self.add_layer(Layer {
             name: format!("{base}-partial-{}", self.layers.len()),
             op_name: format!("{}-partial", op.name()),
             grid: grid.clone(),
             chunks: None,
             dtype: a.dtype(),
-            kernel: kernel(ReduceStage::Partial { expr, input: x.chunks().clone() }),
+            kernel: kernel(ReduceStage::Partial { expr, input: x.chunks().clone(), pairing }),
         });
         let group = if axes.is_empty() {
             2
@@ -429,16 +453,25 @@ impl Lowerer<'_> {
                 (deps, rows as u64 * 16, 0)
             }
             Kernel::Reduce(k) => match &k.stage {
-                ReduceStage::Partial { expr, input } => {
+                ReduceStage::Partial { expr, input, pairing } => {
                     let (off, shape) = (input.block_offset(block), input.block_shape(block));
                     let elements: usize = shape.iter().product();
                     let kept: u64 =
                         shape.iter().enumerate().filter(|(a, _)| !k.axes.contains(a)).map(|(_, &n)| n as u64).product();
-                    (
-                        self.expr_deps(expr, &off, &shape),
-                        kept * partial_state_bytes(k.op, k.input_dtype),
-                        scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape),
-                    )
+                    let output = kept * partial_state_bytes(k.op, k.input_dtype);
+                    let mut deps = self.expr_deps(expr, &off, &shape);
+                    let mut scratch = scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape);
+                    match pairing.as_ref().and_then(|p| crate::pair_role(p, input, block)) {
+                        Some(PairRole::Follower) => return (Vec::new(), output, 0),
+                        Some(PairRole::Leader { partner }) => {
+                            let (p_off, p_shape) = (input.block_offset(&partner), input.block_shape(&partner));
+                            deps.extend(self.expr_deps(expr, &p_off, &p_shape));
+                            dedup_keep_order(&mut deps);
+                            scratch += stored_bytes(expr, &p_off, &p_shape) + paired_bytes(expr);
+                        }
+                        Some(PairRole::Alone) | None => {}
+                    }
+                    (deps, output, scratch)
                 }
                 ReduceStage::Combine | ReduceStage::Aggregate { .. } => {
                     let c = &self.combine_input[&layer];
@@ -527,6 +560,14 @@ fn partial_state_bytes(op: ReduceOp, dtype: DType) -> u64 {
         (ReduceOp::Sum | ReduceOp::Mean, true) => EXACT_SUM_BYTES,
         _ => 8,
     }
+}
+
+/// The values a paired partial task generates once and holds while it folds one
+/// sub-box and its partner: one sub-box per costly leaf, for each of the two regions.
+fn paired_bytes(expr: &FusedExpr) -> u64 {
+    let random = |n: &FNode| matches!(n, FNode::Leaf(Leaf::Gen { generator, .. }) if matches!(generator.kind, crate::GenKind::Random { .. }));
+    let leaves = expr.nodes.iter().filter(|(n, _)| random(n)).count() as u64;
+    2 * leaves * crate::PAIRED_SUB_BOX as u64 * 8
 }
 
 /// Tile buffers a fused evaluation holds: one per node, capped by the block.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tessera_chunks::{Chunks, DType};
 use tessera_store::WriteTarget;
 
-use crate::{FusedExpr, ReduceOp};
+use crate::{FusedExpr, ReduceOp, ViewMap};
 
 /// Index of a layer in [`TaskGraph::layers`].
 pub type LayerId = usize;
@@ -20,6 +20,10 @@ pub enum ReduceStage {
         expr: FusedExpr,
         /// The input array's chunk grid; the layer's blocks are its blocks.
         input: Chunks,
+        /// Compute once: an involution of the input's coordinates that pairs each block
+        /// with the block whose partial reads the same costly values (see
+        /// [`crate::pair_role`]); `None` when every task evaluates its own block alone.
+        pairing: Option<ViewMap>,
     },
     /// Merge the partials listed as the task's dependencies.
     Combine,

@@ -36,9 +36,16 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                         _ => return Err(fail(format!("reduces axis {a} of a {}-d input", r.input_ndim))),
                     }
                 }
-                if let ReduceStage::Partial { expr, input } = &r.stage {
+                if let ReduceStage::Partial { expr, input, pairing } = &r.stage {
                     if input.ndim() != r.input_ndim || layer.grid.len() != r.input_ndim {
                         return Err(fail("its input has the wrong number of dimensions".into()));
+                    }
+                    if let Some(map) = pairing {
+                        let shape = input.shape();
+                        let involution = map.is_permutation() && map.compose(map).is_identity();
+                        if !involution || check_view(map, &shape, &shape).is_err() {
+                            return Err(fail("its pairing is not an involution of its input".into()));
+                        }
                     }
                     if layer.grid.iter().zip(input.grid_shape()).any(|(&g, n)| g > n) {
                         return Err(fail("its grid is larger than its input's".into()));

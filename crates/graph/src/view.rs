@@ -83,6 +83,39 @@ impl ViewMap {
             .collect()
     }
 
+    /// Whether the map is a bijection of whole boxes: every view axis drives exactly one
+    /// source axis with step 1 or -1, so each view position reads one distinct source
+    /// position and every source position is read (a permutation with reversals).
+    pub fn is_permutation(&self) -> bool {
+        let mut used = vec![false; self.out_ndim];
+        self.axes.len() == self.out_ndim
+            && self.axes.iter().all(|s| {
+                matches!(s.step, 1 | -1)
+                    && s.out_axis.is_some_and(|o| o < used.len() && !std::mem::replace(&mut used[o], true))
+            })
+    }
+
+    /// The inverse of a map from a view of `shape` onto all of its source, when it is a
+    /// [permutation](Self::is_permutation) that covers the source exactly.
+    pub fn inverse(&self, shape: &[usize]) -> Option<ViewMap> {
+        if !self.is_permutation() || shape.len() != self.out_ndim {
+            return None;
+        }
+        let mut axes = vec![SrcAxis { out_axis: None, offset: 0, step: 0 }; self.out_ndim];
+        for (k, s) in self.axes.iter().enumerate() {
+            let o = s.out_axis?;
+            let last = shape[o] as i64 - 1;
+            // The source axis is covered exactly: [0, n) forwards or backwards.
+            let covers = if s.step == 1 { s.offset == 0 } else { s.offset == last };
+            if !covers {
+                return None;
+            }
+            // src = offset + step * out  <=>  out = step * (src - offset)
+            axes[o] = SrcAxis { out_axis: Some(k), offset: -s.step * s.offset, step: s.step };
+        }
+        Some(ViewMap { out_ndim: self.axes.len(), axes })
+    }
+
     /// The source coordinates of view position `out`.
     pub fn src_index(&self, out: &[usize]) -> Vec<usize> {
         self.axes

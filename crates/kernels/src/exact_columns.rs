@@ -16,8 +16,8 @@
 //! per-element path.
 
 use crate::ExactSum;
-use crate::exact_sum::{sigmas, split, top_exponent};
-use crate::simd::{Simd, simd};
+use crate::exact_sum::{sigmas, top_exponent};
+use crate::levels;
 
 /// Rows folded between flushes: each level then sums at most this many parts, well
 /// inside the 2^13 that stay exact.
@@ -54,14 +54,13 @@ impl ExactColumns {
             }
         };
         self.rows += 1;
-        let [s0, s1, s2] = sigmas(e);
+        let s = sigmas(e);
         let end = start + xs.len();
         let [l0, l1, l2] = &mut self.levels;
-        let (l0, l1, l2) = (&mut l0[start..end], &mut l1[start..end], &mut l2[start..end]);
-        let left = split_into(s0, s1, s2, xs, l0, l1, l2);
+        let left = levels::add_columns(s, xs, [&mut l0[start..end], &mut l1[start..end], &mut l2[start..end]]);
         if left != 0 {
             for (j, &x) in xs.iter().enumerate() {
-                let r = split(s0, s1, s2, x).1;
+                let r = levels::split(s, x).1;
                 if r != 0.0 {
                     acc[start + j].add(r);
                 }
@@ -84,61 +83,6 @@ impl ExactColumns {
         }
         self.rows = 0;
     }
-}
-
-/// Adds the parts of each `xs[j]` to `l0[j]`, `l1[j]`, `l2[j]`; nonzero when some
-/// residue is left below the third level.
-fn split_into(s0: f64, s1: f64, s2: f64, xs: &[f64], l0: &mut [f64], l1: &mut [f64], l2: &mut [f64]) -> u64 {
-    match simd() {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU supports AVX-512F, checked by `simd`.
-        Simd::Avx512 => unsafe { split_into_avx512(s0, s1, s2, xs, l0, l1, l2) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU supports AVX2, checked by `simd`.
-        Simd::Avx2 => unsafe { split_into_avx2(s0, s1, s2, xs, l0, l1, l2) },
-        _ => split_into_portable(s0, s1, s2, xs, l0, l1, l2),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn split_into_avx512(
-    s0: f64,
-    s1: f64,
-    s2: f64,
-    xs: &[f64],
-    l0: &mut [f64],
-    l1: &mut [f64],
-    l2: &mut [f64],
-) -> u64 {
-    split_into_portable(s0, s1, s2, xs, l0, l1, l2)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn split_into_avx2(
-    s0: f64,
-    s1: f64,
-    s2: f64,
-    xs: &[f64],
-    l0: &mut [f64],
-    l1: &mut [f64],
-    l2: &mut [f64],
-) -> u64 {
-    split_into_portable(s0, s1, s2, xs, l0, l1, l2)
-}
-
-#[inline(always)]
-fn split_into_portable(s0: f64, s1: f64, s2: f64, xs: &[f64], l0: &mut [f64], l1: &mut [f64], l2: &mut [f64]) -> u64 {
-    let mut left = 0u64;
-    for (((&x, a0), a1), a2) in xs.iter().zip(l0.iter_mut()).zip(l1.iter_mut()).zip(l2.iter_mut()) {
-        let (q, r) = split(s0, s1, s2, x);
-        *a0 += q[0];
-        *a1 += q[1];
-        *a2 += q[2];
-        left |= r.to_bits() << 1;
-    }
-    left
 }
 
 #[cfg(test)]

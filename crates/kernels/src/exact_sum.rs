@@ -11,6 +11,7 @@
 //! summed in an `i128` when none of them loses bits that way (the common case), and
 //! only the remaining terms take the per-element path.
 
+use crate::levels;
 use crate::simd::{Simd, simd};
 
 const LIMBS: usize = 70;
@@ -87,67 +88,26 @@ impl ExactSum {
         }
     }
 
-    fn add_chunk(&mut self, xs: &[f64]) {
-        match simd() {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU supports AVX-512F, checked by `simd`.
-            Simd::Avx512 => unsafe { self.add_chunk_avx512(xs) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU supports AVX2, checked by `simd`.
-            Simd::Avx2 => unsafe { self.add_chunk_avx2(xs) },
-            _ => self.add_chunk_portable(xs),
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn add_chunk_avx512(&mut self, xs: &[f64]) {
-        self.add_chunk_portable(xs);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn add_chunk_avx2(&mut self, xs: &[f64]) {
-        self.add_chunk_portable(xs);
-    }
-
     /// Splits every term into three slices of 40 bits aligned on common exponents
-    /// (Rump, Ogita and Oishi's `ExtractVector`, all three levels in one pass): the
-    /// slices of one level add up exactly in plain float arithmetic, in any order, so
-    /// the loop vectorizes. Bits below the third level (rare: a chunk spanning more
-    /// than 120 binary orders of magnitude) take the per-element path.
-    #[inline(always)]
-    fn add_chunk_portable(&mut self, xs: &[f64]) {
-        const LANES: usize = 8;
+    /// (Rump, Ogita and Oishi's `ExtractVector`, all three levels in one pass; the
+    /// vector kernels are in [`crate::levels`]): the slices of one level add up exactly
+    /// in plain float arithmetic, in any order. Bits below the third level (rare: a
+    /// chunk spanning more than 120 binary orders of magnitude) take the per-element
+    /// path.
+    fn add_chunk(&mut self, xs: &[f64]) {
         let Some(e) = top_exponent(xs) else {
             xs.iter().for_each(|&x| self.add(x));
             return;
         };
-        let [s0, s1, s2] = sigmas(e);
-        let mut acc = [[0.0f64; LANES]; 3];
-        let mut left = 0u64;
-        let mut chunks = xs.chunks_exact(LANES);
-        for chunk in &mut chunks {
-            for l in 0..LANES {
-                let (q, r) = split(s0, s1, s2, chunk[l]);
-                acc[0][l] += q[0];
-                acc[1][l] += q[1];
-                acc[2][l] += q[2];
-                left |= r.to_bits() << 1;
-            }
-        }
-        for &x in chunks.remainder() {
-            let (q, r) = split(s0, s1, s2, x);
-            (0..3).for_each(|k| acc[k][0] += q[k]);
-            left |= r.to_bits() << 1;
-        }
-        // Every partial sum is a multiple of its level's ulp(sigma) below sigma: exact.
-        for level in &acc {
-            self.add(level.iter().sum());
+        let s = sigmas(e);
+        let (levels, left) = levels::sum(s, xs);
+        // Every level's sum is a multiple of its ulp(sigma) below sigma: exact.
+        for level in levels {
+            self.add(level);
         }
         if left != 0 {
             for &x in xs {
-                let r = split(s0, s1, s2, x).1;
+                let r = levels::split(s, x).1;
                 if r != 0.0 {
                     self.add(r);
                 }
@@ -358,17 +318,6 @@ unsafe fn max_exponent_avx2(xs: &[f64]) -> u64 {
 fn max_exponent_portable(xs: &[f64]) -> u64 {
     let largest = xs.iter().fold(0i64, |m, x| m.max((x.to_bits() & !(1u64 << 63)) as i64));
     (largest as u64) >> 52
-}
-
-/// `x` split into its parts on the three levels and the residue below them.
-#[inline(always)]
-pub(crate) fn split(s0: f64, s1: f64, s2: f64, x: f64) -> ([f64; 3], f64) {
-    let q0 = (s0 + x) - s0;
-    let r = x - q0;
-    let q1 = (s1 + r) - s1;
-    let r = r - q1;
-    let q2 = (s2 + r) - s2;
-    ([q0, q1, q2], r - q2)
 }
 
 #[cfg(test)]

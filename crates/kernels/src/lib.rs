@@ -26,6 +26,7 @@ mod exact_columns;
 mod exact_sum;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+mod levels;
 pub mod philox;
 mod simd;
 mod value;

@@ -4,11 +4,21 @@ use tessera_chunks::DType;
 use tessera_graph::{FNode, FusedExpr};
 
 use super::inputs::Inputs;
-use super::leaf::{Source, StoredReads};
+use super::leaf::{Generated, Source, StoredReads};
 use super::ops;
 use super::tile::{Col, Tile, TileVal, row_len, tiles};
 use crate::value::standard;
 use crate::{Block, KernelError};
+
+/// What the leaves of a task's evaluations read once and share: stored chunks decoded
+/// once, and (for the two regions of a paired partial) boxes of random values.
+#[derive(Default)]
+pub struct Reads<'a> {
+    /// Opened stored arrays and their decoded chunks.
+    pub stored: StoredReads<'a>,
+    /// Random boxes kept for a second reader, when the task has one.
+    pub generated: Option<Generated<'a>>,
+}
 
 /// A fused expression bound to a region and the task's inputs.
 pub struct Evaluator<'a> {
@@ -27,12 +37,26 @@ impl<'a> Evaluator<'a> {
         shape: &[usize],
         inputs: &'a Inputs<'a>,
     ) -> Result<Self, KernelError> {
-        let mut stored = StoredReads::default();
+        Self::with_reads(expr, off, shape, inputs, &mut Reads::default())
+    }
+
+    /// Like [`Evaluator::new`], with leaf reads shared with the task's other
+    /// evaluations (stored chunks decoded once, random boxes generated once).
+    pub fn with_reads(
+        expr: &'a FusedExpr,
+        off: &[usize],
+        shape: &[usize],
+        inputs: &'a Inputs<'a>,
+        reads: &mut Reads<'a>,
+    ) -> Result<Self, KernelError> {
         let sources = expr
             .nodes
             .iter()
             .map(|(node, dtype)| match node {
-                FNode::Leaf(leaf) => Source::prepare(leaf, *dtype, off, shape, inputs, &mut stored).map(Some),
+                FNode::Leaf(leaf) => {
+                    Source::prepare(leaf, *dtype, off, shape, inputs, &mut reads.stored, reads.generated.as_mut())
+                        .map(Some)
+                }
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>, _>>()?;

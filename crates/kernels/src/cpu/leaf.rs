@@ -21,8 +21,9 @@ pub enum Source<'a> {
     Arange { start: Scalar, step: Scalar, dtype: DType, addr: Addressing<'a> },
     /// Data gathered from input blocks.
     Data { block: Cow<'a, Block>, addr: Addressing<'a> },
-    /// Data read from a stored array (shared with the task's chunk cache, not copied).
-    Stored { buffer: Arc<Buffer>, addr: Addressing<'a> },
+    /// A box of data held by the task: read from a stored array (shared with the
+    /// task's chunk cache, not copied), or generated once for two readers.
+    Buffer { buffer: Arc<Buffer>, addr: Addressing<'a> },
 }
 
 /// How an expression position maps to a flat position in a source's data:
@@ -98,6 +99,103 @@ impl<'a> StoredReads<'a> {
     }
 }
 
+/// Boxes of `random` values a task has generated, so that the two regions of a paired
+/// partial (see [`tessera_graph::pair_role`]) generate each value once: a leaf that
+/// needs a box already here reads it instead.
+#[derive(Default)]
+pub struct Generated<'a> {
+    boxes: Vec<GeneratedBox<'a>>,
+    /// Buffers of boxes no longer read, refilled by the next boxes instead of
+    /// allocating and zeroing new ones.
+    spare: Vec<Buffer>,
+}
+
+/// One generated box: whose values, where, and the values.
+struct GeneratedBox<'a> {
+    generator: &'a Generator,
+    bounds: Vec<(usize, usize)>,
+    buffer: Arc<Buffer>,
+}
+
+impl<'a> Generated<'a> {
+    /// Forgets the boxes (keeping the buffers nothing reads any more for reuse).
+    pub fn clear(&mut self) {
+        for b in self.boxes.drain(..) {
+            if let Ok(buffer) = Arc::try_unwrap(b.buffer) {
+                self.spare.push(buffer);
+            }
+        }
+    }
+
+    /// The values of `generator` (a `random` of `seed`) over `bounds`, as a box of its
+    /// own with its origin, generated now unless a box held here contains it.
+    fn get(
+        &mut self,
+        generator: &'a Generator,
+        seed: u64,
+        dtype: DType,
+        bounds: &[(usize, usize)],
+    ) -> (Arc<Buffer>, Vec<(usize, usize)>) {
+        let inside =
+            |outer: &[(usize, usize)]| outer.iter().zip(bounds).all(|(&(o, ol), &(b, bl))| o <= b && b + bl <= o + ol);
+        let held =
+            self.boxes.iter().find(|b| b.generator == generator && b.buffer.dtype() == dtype && inside(&b.bounds));
+        if let Some(b) = held {
+            return (b.buffer.clone(), b.bounds.clone());
+        }
+        let spare = self.spare.iter().position(|b| b.dtype() == dtype).map(|i| self.spare.swap_remove(i));
+        let buffer = Arc::new(generate_box(generator, seed, dtype, bounds, spare));
+        self.boxes.push(GeneratedBox { generator, bounds: bounds.to_vec(), buffer: buffer.clone() });
+        (buffer, bounds.to_vec())
+    }
+}
+
+/// The `random` values of `generator` over `bounds` as `dtype` (float32 or float64),
+/// row by row: each row of the box is contiguous in the generator's flat index, so it
+/// takes the vectorized fill, and the values are those of [`Source::Random`]. `spare`
+/// is a buffer of that dtype to fill instead of a new one.
+fn generate_box(
+    generator: &Generator,
+    seed: u64,
+    dtype: DType,
+    bounds: &[(usize, usize)],
+    spare: Option<Buffer>,
+) -> Buffer {
+    let strides = row_major_strides(&generator.shape);
+    let shape: Vec<usize> = bounds.iter().map(|b| b.1).collect();
+    let row = shape.last().copied().unwrap_or(1).max(1);
+    let n: usize = shape.iter().product();
+    let start_of = |r: usize| {
+        let mut rest = r;
+        let mut flat = bounds.last().map_or(0, |b| b.0 as i64);
+        for a in (0..shape.len().saturating_sub(1)).rev() {
+            flat += (bounds[a].0 + rest % shape[a]) as i64 * strides[a];
+            rest /= shape[a];
+        }
+        flat as u64
+    };
+    match (dtype, spare) {
+        (DType::Float32, spare) => {
+            let mut out = match spare {
+                Some(Buffer::F32(v)) => v,
+                _ => Vec::new(),
+            };
+            out.resize(n, 0.0);
+            out.chunks_mut(row).enumerate().for_each(|(r, slot)| philox::fill_f32(seed, start_of(r), slot));
+            Buffer::F32(out)
+        }
+        (_, spare) => {
+            let mut out = match spare {
+                Some(Buffer::F64(v)) => v,
+                _ => Vec::new(),
+            };
+            out.resize(n, 0.0);
+            out.chunks_mut(row).enumerate().for_each(|(r, slot)| philox::fill_f64(seed, start_of(r), slot));
+            Buffer::F64(out)
+        }
+    }
+}
+
 /// A buffer holding a block's elements (no copy for standard-layout blocks).
 pub(crate) fn buffer_of(block: Block) -> Buffer {
     fn raw<T: Clone>(a: ndarray::ArrayD<T>) -> Vec<T> {
@@ -120,15 +218,26 @@ impl<'a> Source<'a> {
         shape: &[usize],
         inputs: &Inputs<'a>,
         stored: &mut StoredReads<'a>,
+        generated: Option<&mut Generated<'a>>,
     ) -> Result<Source<'a>, KernelError> {
         Ok(match leaf {
             Leaf::Const(s) => Source::Const(TileVal::constant(*s, dtype)),
-            Leaf::Gen { generator: Generator { kind, shape: gshape, .. }, view } => {
+            Leaf::Gen { generator, view } => {
+                let gshape = &generator.shape;
                 let addr = Addressing { view, origin: vec![0; gshape.len()], strides: row_major_strides(gshape) };
-                match *kind {
-                    GenKind::Full(v) => Source::Const(TileVal::constant(v, dtype)),
-                    GenKind::Random { seed } => Source::Random { seed, dtype, addr },
-                    GenKind::Arange { start, step } => Source::Arange { start, step, dtype, addr },
+                match (generator.kind, generated) {
+                    (GenKind::Full(v), _) => Source::Const(TileVal::constant(v, dtype)),
+                    (GenKind::Random { seed }, Some(held)) if !shape.contains(&0) && dtype.is_float() => {
+                        let (buffer, bounds) = held.get(generator, seed, dtype, &view.src_box(off, shape));
+                        let region: Vec<usize> = bounds.iter().map(|b| b.1).collect();
+                        let origin = bounds.iter().map(|b| b.0).collect();
+                        Source::Buffer {
+                            buffer,
+                            addr: Addressing { view, origin, strides: row_major_strides(&region) },
+                        }
+                    }
+                    (GenKind::Random { seed }, _) => Source::Random { seed, dtype, addr },
+                    (GenKind::Arange { start, step }, _) => Source::Arange { start, step, dtype, addr },
                 }
             }
             Leaf::Stored { array, view } => {
@@ -143,7 +252,7 @@ impl<'a> Source<'a> {
                 let region: Vec<usize> = bounds.iter().map(|b| b.1).collect();
                 let strides = row_major_strides(&region);
                 let origin = bounds.iter().map(|b| b.0).collect();
-                Source::Stored { buffer, addr: Addressing { view, origin, strides } }
+                Source::Buffer { buffer, addr: Addressing { view, origin, strides } }
             }
             Leaf::Input { layer, view } => {
                 let bounds = view.src_box(off, shape);
@@ -164,7 +273,7 @@ impl<'a> Source<'a> {
             Source::Random { addr, .. }
             | Source::Arange { addr, .. }
             | Source::Data { addr, .. }
-            | Source::Stored { addr, .. } => addr,
+            | Source::Buffer { addr, .. } => addr,
         };
         let mut rows = Vec::with_capacity(tile.nrows);
         let mut global = off.to_vec();
@@ -232,7 +341,7 @@ impl<'a> Source<'a> {
                 Block::I64(a) => TileVal::I64(gather(a.as_slice(), &rows, cols, constant)),
                 Block::Bool(a) => TileVal::Bool(gather(a.as_slice(), &rows, cols, constant)),
             },
-            Source::Stored { buffer, .. } => match buffer.as_ref() {
+            Source::Buffer { buffer, .. } => match buffer.as_ref() {
                 Buffer::F64(v) => TileVal::F64(gather(Some(v), &rows, cols, constant)),
                 Buffer::F32(v) => TileVal::F32(gather(Some(v), &rows, cols, constant)),
                 Buffer::I64(v) => TileVal::I64(gather(Some(v), &rows, cols, constant)),

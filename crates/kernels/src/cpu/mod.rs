@@ -6,6 +6,7 @@ pub(crate) mod inputs;
 pub(crate) mod leaf;
 mod matmul;
 mod ops;
+mod paired;
 pub(crate) mod reduce;
 mod store;
 pub mod tile;
@@ -48,7 +49,10 @@ impl Backend for CpuBackend {
                 Ok(Value::Block(matmul::block(m, &off, &shape, &inputs)?))
             }
             Kernel::Reduce(k) => match &k.stage {
-                ReduceStage::Partial { expr, input } => {
+                ReduceStage::Partial { expr, input, pairing: Some(map) } => {
+                    Ok(Value::Partial(paired::partial(k, expr, input, &t.block, map, &inputs)?))
+                }
+                ReduceStage::Partial { expr, input, pairing: None } => {
                     let (off, shape) = (input.block_offset(&t.block), input.block_shape(&t.block));
                     let eval = Evaluator::new(expr, &off, &shape, &inputs)?;
                     Ok(Value::Partial(reduce::partial(k, &eval)?))

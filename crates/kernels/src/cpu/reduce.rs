@@ -54,17 +54,24 @@ pub(crate) fn bool_op(op: ReduceOp) -> fn(bool, bool) -> bool {
     }
 }
 
-/// Where each row of a block lands in the partial.
+/// Where each row of a region of a block lands in the block's partial.
 struct Layout {
     /// Partial stride of each leading (non-last) axis; 0 for reduced axes.
     strides: Vec<usize>,
     /// Whether the last axis is reduced (a whole row folds into one state).
     last_reduced: bool,
+    /// The region's shape (rows are counted over its leading axes).
     shape: Vec<usize>,
+    /// The partial index of the region's first row.
+    base: usize,
+    /// The region's first column in the block, when the last axis is kept.
+    col_base: usize,
 }
 
 impl Layout {
-    fn new(block_shape: &[usize], axes: &[usize]) -> (Layout, Vec<usize>) {
+    /// The layout of a region at `off` (relative to the block) with `shape`, in the
+    /// partial of a block of `block_shape` reduced along `axes`; also the kept shape.
+    fn new(block_shape: &[usize], axes: &[usize], off: &[usize], shape: &[usize]) -> (Layout, Vec<usize>) {
         let n = block_shape.len();
         let kept: Vec<usize> = (0..n).filter(|a| !axes.contains(a)).map(|a| block_shape[a]).collect();
         let mut strides = vec![0; n];
@@ -76,14 +83,16 @@ impl Layout {
             }
         }
         let last_reduced = n == 0 || axes.contains(&(n - 1));
+        let col_base = if last_reduced { 0 } else { off[n - 1] };
         strides.truncate(n.saturating_sub(1));
-        (Layout { strides, last_reduced, shape: block_shape.to_vec() }, kept)
+        let base = strides.iter().zip(off).map(|(s, o)| s * o).sum();
+        (Layout { strides, last_reduced, shape: shape.to_vec(), base, col_base }, kept)
     }
 
-    /// The partial index of the first element of row `r`.
+    /// The partial index of the first element of row `r` of the region.
     fn row_base(&self, r: usize) -> usize {
         let mut rest = r;
-        let mut base = 0;
+        let mut base = self.base;
         for a in (0..self.strides.len()).rev() {
             base += (rest % self.shape[a]) * self.strides[a];
             rest /= self.shape[a];
@@ -94,9 +103,52 @@ impl Layout {
 
 /// A partial being folded: its states, and the float levels of exact sums along a
 /// leading axis (see [`ExactColumns`]).
-struct Accumulator {
+pub(crate) struct Accumulator {
+    op: ReduceOp,
+    axes: Vec<usize>,
+    block_shape: Vec<usize>,
+    kept: Vec<usize>,
     data: PartialData,
     columns: Option<ExactColumns>,
+}
+
+impl Accumulator {
+    /// The identity of `k`'s reduction for a block of `block_shape`.
+    pub(crate) fn new(k: &ReduceKernel, block_shape: &[usize]) -> Accumulator {
+        let (layout, kept) = Layout::new(block_shape, &k.axes, &vec![0; block_shape.len()], block_shape);
+        let data = empty(k.op, k.input_dtype, kept.iter().product());
+        let columns =
+            (matches!(data, PartialData::Exact(_)) && !layout.last_reduced).then(|| ExactColumns::new(data_len(&data)));
+        Accumulator { op: k.op, axes: k.axes.clone(), block_shape: block_shape.to_vec(), kept, data, columns }
+    }
+
+    /// Folds the evaluator's region, which starts at `off` within the block (only the
+    /// kept axes' offsets place it: reduced axes all fold into the same states).
+    pub(crate) fn fold_region(&mut self, eval: &Evaluator<'_>, off: &[usize]) -> Result<(), KernelError> {
+        let (layout, _) = Layout::new(&self.block_shape, &self.axes, off, eval.shape());
+        for t in tiles(eval.shape()) {
+            let values = eval.tile(t)?;
+            fold(self.op, self, &layout, t, &values);
+        }
+        Ok(())
+    }
+
+    /// The finished partial.
+    pub(crate) fn finish(mut self) -> Partial {
+        if let (PartialData::Exact(states), Some(columns)) = (&mut self.data, &mut self.columns) {
+            columns.flush(states);
+        }
+        Partial { shape: self.kept, data: self.data }
+    }
+}
+
+fn data_len(data: &PartialData) -> usize {
+    match data {
+        PartialData::Exact(v) => v.len(),
+        PartialData::F64(v) => v.len(),
+        PartialData::I64(v) => v.len(),
+        PartialData::Bool(v) => v.len(),
+    }
 }
 
 /// Folds the values of one tile into the partial.
@@ -109,7 +161,7 @@ fn fold(op: ReduceOp, acc: &mut Accumulator, layout: &Layout, tile: Tile, values
     let rows = tile.row0..tile.row0 + tile.nrows;
     let place = |r: usize| {
         let base = layout.row_base(r);
-        if layout.last_reduced { base } else { base + tile.col0 }
+        if layout.last_reduced { base } else { base + layout.col_base + tile.col0 }
     };
     match &mut acc.data {
         PartialData::Exact(states) => {
@@ -272,19 +324,9 @@ impl SliceFold<bool> for BoolFold {
 
 /// Reduces the evaluator's region into a partial.
 pub fn partial(k: &ReduceKernel, eval: &Evaluator<'_>) -> Result<Partial, KernelError> {
-    let (layout, kept) = Layout::new(eval.shape(), &k.axes);
-    let len = kept.iter().product();
-    let data = empty(k.op, k.input_dtype, len);
-    let columns = (matches!(data, PartialData::Exact(_)) && !layout.last_reduced).then(|| ExactColumns::new(len));
-    let mut acc = Accumulator { data, columns };
-    for t in tiles(eval.shape()) {
-        let values = eval.tile(t)?;
-        fold(k.op, &mut acc, &layout, t, &values);
-    }
-    if let (PartialData::Exact(states), Some(columns)) = (&mut acc.data, &mut acc.columns) {
-        columns.flush(states);
-    }
-    Ok(Partial { shape: kept, data: acc.data })
+    let mut acc = Accumulator::new(k, eval.shape());
+    acc.fold_region(eval, &vec![0; eval.shape().len()])?;
+    Ok(acc.finish())
 }
 
 /// Merges partials of one shape, in order.

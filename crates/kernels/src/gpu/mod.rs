@@ -23,7 +23,7 @@ mod library;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_chunks::DType;
-use tessera_graph::{Kernel, ReduceStage, TaskGraph, TaskId};
+use tessera_graph::{Kernel, PairRole, ReduceStage, TaskGraph, TaskId, pair_role};
 
 pub use context::GpuError;
 
@@ -106,13 +106,33 @@ impl Backend for GpuBackend {
     fn execute(&self, graph: &TaskGraph, task: TaskId, values: &[&Value]) -> Result<Value, KernelError> {
         let t = &graph.tasks[task];
         let layer = &graph.layers[t.layer];
-        let (expr, mode, off, shape) = match &layer.kernel {
+        let (expr, mode, off, shape, partner) = match &layer.kernel {
             Kernel::Blockwise(expr) => match &layer.chunks {
-                Some(c) => (expr, Mode::Block, c.block_offset(&t.block), c.block_shape(&t.block)),
+                Some(c) => (expr, Mode::Block, c.block_offset(&t.block), c.block_shape(&t.block), None),
                 None => return self.on_cpu(graph, task, values),
             },
             Kernel::Reduce(k) => match &k.stage {
-                ReduceStage::Partial { expr, input } => {
+                ReduceStage::Partial { expr, input, pairing } => {
+                    let role = match pairing {
+                        Some(map) => pair_role(map, input, &t.block).ok_or_else(|| KernelError::Internal {
+                            task: graph.key(task),
+                            message: "its pairing does not pair whole blocks".into(),
+                        })?,
+                        None => PairRole::Alone,
+                    };
+                    let partner = match role {
+                        // The leader of the pair folded this block's values.
+                        PairRole::Follower => {
+                            let shape = input.block_shape(&t.block);
+                            let kept: Vec<usize> =
+                                (0..shape.len()).filter(|a| !k.axes.contains(a)).map(|a| shape[a]).collect();
+                            let data = crate::cpu::reduce::empty(k.op, k.input_dtype, kept.iter().product());
+                            self.gpu_tasks.fetch_add(1, Ordering::Relaxed);
+                            return Ok(Value::Partial(crate::Partial { shape: kept, data }));
+                        }
+                        PairRole::Leader { partner } => Some(partner),
+                        PairRole::Alone => None,
+                    };
                     let acc = match crate::cpu::reduce::empty(k.op, k.input_dtype, 0) {
                         PartialData::Exact(_) | PartialData::F64(_) if self.has_f64() => Acc::F64,
                         PartialData::Exact(_) | PartialData::F64(_) => Acc::F32,
@@ -120,7 +140,7 @@ impl Backend for GpuBackend {
                         PartialData::Bool(_) => Acc::Bool,
                     };
                     let mode = Mode::Reduce { op: k.op, axes: &k.axes, acc };
-                    (expr, mode, input.block_offset(&t.block), input.block_shape(&t.block))
+                    (expr, mode, input.block_offset(&t.block), input.block_shape(&t.block), partner)
                 }
                 // Merging partials is a few additions on the host.
                 _ => return CpuBackend.execute(graph, task, values),
@@ -144,7 +164,20 @@ impl Backend for GpuBackend {
             max_binding: self.max_binding,
         };
         let value = match (mode, &layer.kernel) {
-            (Mode::Reduce { acc, .. }, Kernel::Reduce(k)) => Value::Partial(run.partial(k, acc)?),
+            (Mode::Reduce { acc, .. }, Kernel::Reduce(k)) => {
+                let own = run.partial(k, acc)?;
+                match (&partner, &k.stage) {
+                    // A pair's leader adds its partner's partial (the same kept block).
+                    (Some(p), ReduceStage::Partial { input, .. }) => {
+                        let (p_off, p_shape) = (input.block_offset(p), input.block_shape(p));
+                        let theirs = exec::Task { off: &p_off, shape: &p_shape, ..run }.partial(k, acc)?;
+                        let merged = crate::cpu::reduce::merge(k.op, &[&own, &theirs])
+                            .ok_or_else(|| inputs.error("paired partials do not match"))?;
+                        Value::Partial(merged)
+                    }
+                    _ => Value::Partial(own),
+                }
+            }
             _ => Value::Block(run.block(expr.dtype())?),
         };
         self.gpu_tasks.fetch_add(1, Ordering::Relaxed);
