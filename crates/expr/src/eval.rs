@@ -134,6 +134,15 @@ pub(crate) fn expected(pos: Pos, what: &str, got: &Value) -> ExprError {
     ExprError::new(pos, format!("expected {what} but got {}", got.kind()))
 }
 
+/// A `True`/`False` keyword argument; absent is `False`.
+pub(crate) fn flag(arg: Option<(Value, Pos)>, what: &str) -> Result<bool, ExprError> {
+    match arg {
+        None => Ok(false),
+        Some((Value::Number(Scalar::Bool(b)), _)) => Ok(b),
+        Some((v, p)) => Err(expected(p, what, &v)),
+    }
+}
+
 fn to_int(v: &Value, pos: Pos, what: &str) -> Result<i64, ExprError> {
     match v {
         Value::Number(Scalar::Int(i)) => Ok(*i),
@@ -504,19 +513,29 @@ impl Env<'_> {
         let result = match name {
             _ if REDUCTIONS.contains(&name) => {
                 let axes = to_axes(args.take(0, "axis"))?;
-                if let Some((_, p)) = args.take(usize::MAX, "keepdims") {
-                    return Err(ExprError::new(p, "keepdims is not supported yet"));
-                }
+                let ddof = match args.take(usize::MAX, "ddof") {
+                    Some((v, p)) if matches!(name, "var" | "std") => {
+                        u32::try_from(to_int(&v, p, "an integer ddof")?)
+                            .map_err(|_| ExprError::new(p, "ddof must be a non-negative integer below 2^32"))?
+                    }
+                    Some((_, p)) => return Err(ExprError::new(p, format!("{name}() takes no ddof"))),
+                    None => 0,
+                };
+                let keepdims = flag(args.take(usize::MAX, "keepdims"), "keepdims=True or False")?;
                 args.finish()?;
                 let axes = axes.as_deref();
-                match name {
+                let reduced = match name {
                     "sum" => a.reduce(ReduceOp::Sum, axes),
                     "mean" => a.reduce(ReduceOp::Mean, axes),
                     "min" => a.reduce(ReduceOp::Min, axes),
                     "max" => a.reduce(ReduceOp::Max, axes),
                     "prod" => a.reduce(ReduceOp::Prod, axes),
-                    "var" => a.var(axes),
-                    _ => a.std(axes),
+                    "var" => a.var(axes, ddof),
+                    _ => a.std(axes, ddof),
+                };
+                match reduced {
+                    Ok(r) if keepdims => a.keep_reduced_dims(&r, axes),
+                    other => other,
                 }
             }
             "rechunk" => {

@@ -10,7 +10,7 @@ use tessera_graph::{Array, Op};
 use tessera_store::{Compressor, Format, StoredType, WriteTarget};
 
 use crate::error::{ExprError, Pos};
-use crate::eval::{Args, Env, expected, graph_err, to_chunks};
+use crate::eval::{Args, Env, expected, flag, graph_err, to_chunks};
 use crate::value::Value;
 
 /// The storage functions' names.
@@ -27,14 +27,6 @@ fn optional_string(arg: Option<(Value, Pos)>, what: &str) -> Result<Option<Strin
     match arg {
         None | Some((Value::None, _)) => Ok(None),
         Some((v, p)) => string(v, p, what).map(Some),
-    }
-}
-
-fn flag(arg: Option<(Value, Pos)>, what: &str) -> Result<bool, ExprError> {
-    match arg {
-        None => Ok(false),
-        Some((Value::Number(tessera_graph::Scalar::Bool(b)), _)) => Ok(b),
-        Some((v, p)) => Err(expected(p, what, &v)),
     }
 }
 

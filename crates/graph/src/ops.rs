@@ -144,6 +144,12 @@ pub enum ReduceOp {
     Max,
     /// Mean: the exact sum divided by the count.
     Mean,
+    /// Variance with `ddof` delta degrees of freedom, in one pass: from the exact sums
+    /// of the values and of their exact squares, so it does not depend on chunking.
+    Var {
+        /// numpy's `ddof`: the divisor is `max(n - ddof, 0)`.
+        ddof: u32,
+    },
 }
 
 impl ReduceOp {
@@ -155,6 +161,7 @@ impl ReduceOp {
             ReduceOp::Min => "min",
             ReduceOp::Max => "max",
             ReduceOp::Mean => "mean",
+            ReduceOp::Var { .. } => "var",
         }
     }
 
@@ -162,7 +169,7 @@ impl ReduceOp {
     pub fn result_dtype(self, input: DType) -> DType {
         match (self, input) {
             (ReduceOp::Sum | ReduceOp::Prod, DType::Bool) => DType::Int64,
-            (ReduceOp::Mean, DType::Bool | DType::Int64) => DType::Float64,
+            (ReduceOp::Mean | ReduceOp::Var { .. }, DType::Bool | DType::Int64) => DType::Float64,
             (_, d) => d,
         }
     }
@@ -171,7 +178,7 @@ impl ReduceOp {
     pub fn input_dtype(self, input: DType) -> DType {
         match (self, input) {
             (ReduceOp::Sum | ReduceOp::Prod, DType::Bool) => DType::Int64,
-            (ReduceOp::Mean, DType::Bool | DType::Int64) => DType::Float64,
+            (ReduceOp::Mean | ReduceOp::Var { .. }, DType::Bool | DType::Int64) => DType::Float64,
             (_, d) => d,
         }
     }

@@ -40,12 +40,24 @@ impl ExactColumns {
 
     /// Adds `xs[j]` to accumulator `start + j`.
     pub fn add_row(&mut self, acc: &mut [ExactSum], start: usize, xs: &[f64]) {
+        self.add_rows(acc, start, xs, xs.len());
+    }
+
+    /// Adds the rows of `xs` (row-major, `width` columns) to accumulators `start..`:
+    /// element `(r, j)` to accumulator `start + j`.
+    pub fn add_rows(&mut self, acc: &mut [ExactSum], start: usize, xs: &[f64], width: usize) {
+        if width == 0 || xs.is_empty() {
+            return;
+        }
+        let rows = (xs.len() / width) as u32;
         let Some(e) = top_exponent(xs) else {
-            acc[start..start + xs.len()].iter_mut().zip(xs).for_each(|(a, &x)| a.add(x));
+            for row in xs.chunks(width) {
+                acc[start..start + row.len()].iter_mut().zip(row).for_each(|(a, &x)| a.add(x));
+            }
             return;
         };
         let e = match self.e {
-            Some(current) if e <= current && self.rows < FLUSH_ROWS => current,
+            Some(current) if e <= current && self.rows + rows <= FLUSH_ROWS => current,
             current => {
                 self.flush(acc);
                 let raised = current.map_or(e, |c| c.max(e));
@@ -53,16 +65,16 @@ impl ExactColumns {
                 raised
             }
         };
-        self.rows += 1;
+        self.rows += rows;
         let s = sigmas(e);
-        let end = start + xs.len();
+        let end = start + width;
         let [l0, l1, l2] = &mut self.levels;
-        let left = levels::add_columns(s, xs, [&mut l0[start..end], &mut l1[start..end], &mut l2[start..end]]);
+        let left = levels::add_columns(s, xs, width, [&mut l0[start..end], &mut l1[start..end], &mut l2[start..end]]);
         if left != 0 {
-            for (j, &x) in xs.iter().enumerate() {
+            for (i, &x) in xs.iter().enumerate() {
                 let r = levels::split(s, x).1;
                 if r != 0.0 {
-                    acc[start + j].add(r);
+                    acc[start + i % width].add(r);
                 }
             }
         }

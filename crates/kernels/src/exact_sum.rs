@@ -81,6 +81,30 @@ impl ExactSum {
         self.add(error);
     }
 
+    /// Adds the exact square of every value of a slice: each rounded product and its
+    /// error (for the variance's second moment).
+    pub fn add_squares(&mut self, xs: &[f64]) {
+        let mut products = [0.0; 1024];
+        let mut errors = [0.0; 1024];
+        for chunk in xs.chunks(1024) {
+            let n = chunk.len();
+            levels::square_parts(chunk, &mut products[..n], &mut errors[..n]);
+            self.add_chunk(&products[..n]);
+            self.add_chunk(&errors[..n]);
+        }
+    }
+
+    /// The sum as a double-double: the correctly rounded sum and the rounded rest.
+    pub fn value_dd(&self) -> (f64, f64) {
+        let hi = self.value();
+        if !hi.is_finite() {
+            return (hi, 0.0);
+        }
+        let mut rest = self.clone();
+        rest.add(-hi);
+        (hi, rest.value())
+    }
+
     /// Adds every value of a slice.
     pub fn add_slice(&mut self, xs: &[f64]) {
         for chunk in xs.chunks(4096) {

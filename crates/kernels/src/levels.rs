@@ -3,9 +3,9 @@
 //! [`crate::exact_sum`]), the parts of one level added in plain float arithmetic
 //! (exact, so in any order), and whether any term left a residue below the third level.
 //!
-//! Two shapes: [`sum`] folds a slice into one total per level (a row reduced into one
+//! Two shapes, and the squares the variance sums: [`sum`] folds a slice into one total per level (a row reduced into one
 //! state), [`add_columns`] adds each term into its own column's levels (a row added to
-//! a row of states). Each has an AVX-512 path written with intrinsics, so the levels
+//! a row of states), [`square_parts`] splits squares into product and error. Each has an AVX-512 path written with intrinsics, so the levels
 //! stay in registers (the compiler's own vectorization of the portable loop shuffled
 //! every lane through the stack: 2 ns per value instead of a fraction), and a portable
 //! path; IEEE additions give every path the same bits.
@@ -34,14 +34,34 @@ pub(crate) fn sum(s: [f64; 3], xs: &[f64]) -> ([f64; 3], u64) {
     }
 }
 
-/// Adds the parts of `xs[j]` to `levels[k][j]`; nonzero when some term has a residue
-/// below the third level.
-pub(crate) fn add_columns(s: [f64; 3], xs: &[f64], levels: [&mut [f64]; 3]) -> u64 {
+/// Adds the parts of each row of `xs` (row-major, `width` columns) to the levels:
+/// element `(r, j)` to `levels[k][j]`. Nonzero when some term has a residue below the
+/// third level.
+pub(crate) fn add_columns(s: [f64; 3], xs: &[f64], width: usize, levels: [&mut [f64]; 3]) -> u64 {
     match simd() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX-512F, checked by `simd`.
-        Simd::Avx512 => unsafe { avx512::add_columns(s, xs, levels) },
-        _ => add_columns_portable(s, xs, levels),
+        Simd::Avx512 => unsafe { avx512::add_columns(s, xs, width, levels) },
+        _ => add_columns_portable(s, xs, width, levels),
+    }
+}
+
+/// The exact squares of `xs`: `products[j]` the rounded `x * x`, `errors[j]` what
+/// rounding dropped (exact, by a fused multiply-add). A square that overflows has
+/// error 0, so the sum of squares is infinite rather than NaN.
+pub(crate) fn square_parts(xs: &[f64], products: &mut [f64], errors: &mut [f64]) {
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F, checked by `simd`.
+        Simd::Avx512 => unsafe { avx512::square_parts(xs, products, errors) },
+        _ => square_parts_portable(xs, products, errors),
+    }
+}
+
+fn square_parts_portable(xs: &[f64], products: &mut [f64], errors: &mut [f64]) {
+    for ((&x, p), e) in xs.iter().zip(products.iter_mut()).zip(errors.iter_mut()) {
+        *p = x * x;
+        *e = if p.is_finite() { x.mul_add(x, -*p) } else { 0.0 };
     }
 }
 
@@ -56,14 +76,16 @@ fn sum_portable(s: [f64; 3], xs: &[f64]) -> ([f64; 3], u64) {
     (acc, left)
 }
 
-fn add_columns_portable(s: [f64; 3], xs: &[f64], [l0, l1, l2]: [&mut [f64]; 3]) -> u64 {
+fn add_columns_portable(s: [f64; 3], xs: &[f64], width: usize, [l0, l1, l2]: [&mut [f64]; 3]) -> u64 {
     let mut left = 0;
-    for (j, &x) in xs.iter().enumerate() {
-        let (q, r) = split(s, x);
-        l0[j] += q[0];
-        l1[j] += q[1];
-        l2[j] += q[2];
-        left |= r.to_bits() << 1;
+    for row in xs.chunks(width.max(1)) {
+        for (j, &x) in row.iter().enumerate() {
+            let (q, r) = split(s, x);
+            l0[j] += q[0];
+            l1[j] += q[1];
+            l2[j] += q[2];
+            left |= r.to_bits() << 1;
+        }
     }
     left
 }
@@ -122,24 +144,59 @@ mod avx512 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) fn add_columns(s: [f64; 3], xs: &[f64], [l0, l1, l2]: [&mut [f64]; 3]) -> u64 {
-        let sv = s.map(|v| _mm512_set1_pd(v));
-        let n = xs.len().min(l0.len()).min(l1.len()).min(l2.len());
+    pub(super) fn square_parts(xs: &[f64], products: &mut [f64], errors: &mut [f64]) {
+        let n = xs.len().min(products.len()).min(errors.len());
         let whole = n / 8 * 8;
-        let mut left = _mm512_setzero_si512();
-        let (x, p0, p1, p2) = (xs.as_ptr(), l0.as_mut_ptr(), l1.as_mut_ptr(), l2.as_mut_ptr());
+        let infinity = _mm512_set1_pd(f64::INFINITY);
         for j in (0..whole).step_by(8) {
             // SAFETY: `j + 8 <= n`, within every slice.
             unsafe {
-                let (q, r) = split8(&sv, _mm512_loadu_pd(x.add(j)));
-                _mm512_storeu_pd(p0.add(j), _mm512_add_pd(_mm512_loadu_pd(p0.add(j)), q[0]));
-                _mm512_storeu_pd(p1.add(j), _mm512_add_pd(_mm512_loadu_pd(p1.add(j)), q[1]));
-                _mm512_storeu_pd(p2.add(j), _mm512_add_pd(_mm512_loadu_pd(p2.add(j)), q[2]));
-                left = or_residue(left, r);
+                let x = _mm512_loadu_pd(xs.as_ptr().add(j));
+                let p = _mm512_mul_pd(x, x);
+                let finite = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(p, infinity);
+                let e = _mm512_maskz_mov_pd(finite, _mm512_fmsub_pd(x, x, p));
+                _mm512_storeu_pd(products.as_mut_ptr().add(j), p);
+                _mm512_storeu_pd(errors.as_mut_ptr().add(j), e);
             }
         }
-        let rest =
-            super::add_columns_portable(s, &xs[whole..n], [&mut l0[whole..n], &mut l1[whole..n], &mut l2[whole..n]]);
+        super::square_parts_portable(&xs[whole..n], &mut products[whole..n], &mut errors[whole..n]);
+    }
+
+    /// Eight columns at a time: their levels stay in registers while every row of the
+    /// strip goes by, so a level is loaded and stored once per call, not per row.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn add_columns(s: [f64; 3], xs: &[f64], width: usize, [l0, l1, l2]: [&mut [f64]; 3]) -> u64 {
+        let sv = s.map(|v| _mm512_set1_pd(v));
+        let width = width.min(l0.len()).min(l1.len()).min(l2.len()).max(1);
+        let rows = xs.len() / width;
+        let whole = width / 8 * 8;
+        let mut left = _mm512_setzero_si512();
+        let (x, p0, p1, p2) = (xs.as_ptr(), l0.as_mut_ptr(), l1.as_mut_ptr(), l2.as_mut_ptr());
+        for j in (0..whole).step_by(8) {
+            // SAFETY: `j + 8 <= width`, within every level; row `r` reads
+            // `xs[r * width + j..][..8]`, within `xs` for `r < rows`.
+            unsafe {
+                let mut acc = [_mm512_loadu_pd(p0.add(j)), _mm512_loadu_pd(p1.add(j)), _mm512_loadu_pd(p2.add(j))];
+                for r in 0..rows {
+                    let (q, res) = split8(&sv, _mm512_loadu_pd(x.add(r * width + j)));
+                    for k in 0..3 {
+                        acc[k] = _mm512_add_pd(acc[k], q[k]);
+                    }
+                    left = or_residue(left, res);
+                }
+                _mm512_storeu_pd(p0.add(j), acc[0]);
+                _mm512_storeu_pd(p1.add(j), acc[1]);
+                _mm512_storeu_pd(p2.add(j), acc[2]);
+            }
+        }
+        let mut rest = 0;
+        if whole < width {
+            for row in xs.chunks_exact(width) {
+                let tail = &row[whole..];
+                let levels = [&mut l0[whole..width], &mut l1[whole..width], &mut l2[whole..width]];
+                rest |= super::add_columns_portable(s, tail, tail.len(), levels);
+            }
+        }
         let mut words = [0u64; 8];
         // SAFETY: `words` holds 8 u64.
         unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), left) };
@@ -167,10 +224,31 @@ mod tests {
             let mut w = v.clone();
             let [v0, v1, v2] = &mut v;
             let [w0, w1, w2] = &mut w;
-            let lv = add_columns(s, &xs, [v0, v1, v2]);
-            let lw = add_columns_portable(s, &xs, [w0, w1, w2]);
+            let lv = add_columns(s, &xs, xs.len(), [v0, v1, v2]);
+            let lw = add_columns_portable(s, &xs, xs.len(), [w0, w1, w2]);
             prop_assert_eq!(&v, &w);
             prop_assert_eq!(lv != 0, lw != 0);
+            let (mut p, mut e) = (vec![0.0; xs.len()], vec![0.0; xs.len()]);
+            let (mut q, mut f) = (p.clone(), e.clone());
+            square_parts(&xs, &mut p, &mut e);
+            square_parts_portable(&xs, &mut q, &mut f);
+            prop_assert_eq!((p, e), (q, f));
+        }
+
+        /// Rows of a strip add into their columns' levels as one row at a time does.
+        #[test]
+        fn strips_add_rows_into_columns(width in 1usize..20, rows in 1usize..9, seed in 0u64..1000) {
+            let xs: Vec<f64> = (0..width * rows).map(|i| crate::philox::uniform_f64(seed, i as u64) - 0.3).collect();
+            let s = crate::exact_sum::sigmas(1);
+            let mut v = [vec![0.0; width], vec![0.0; width], vec![0.0; width]];
+            let mut w = v.clone();
+            let [v0, v1, v2] = &mut v;
+            add_columns(s, &xs, width, [v0, v1, v2]);
+            for row in xs.chunks(width) {
+                let [w0, w1, w2] = &mut w;
+                add_columns_portable(s, row, width, [w0, w1, w2]);
+            }
+            prop_assert_eq!(v, w);
         }
     }
 }

@@ -27,6 +27,7 @@ mod exact_sum;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 mod levels;
+mod moments;
 pub mod philox;
 mod simd;
 mod value;

@@ -78,6 +78,9 @@ pub enum PartialData {
     I64(Vec<i64>),
     /// bool running values (min, max of bools).
     Bool(Vec<bool>),
+    /// Variance moments: the exact sums of the values (the first half, one per state)
+    /// and of their exact squares (the second half).
+    Moments(Vec<ExactSum>),
 }
 
 /// A partial reduction: one state per element of the kept axes of a block.
@@ -93,7 +96,7 @@ impl Partial {
     /// Approximate bytes held.
     pub fn nbytes(&self) -> usize {
         match &self.data {
-            PartialData::Exact(v) => v.len() * std::mem::size_of::<ExactSum>(),
+            PartialData::Exact(v) | PartialData::Moments(v) => v.len() * std::mem::size_of::<ExactSum>(),
             PartialData::F64(v) => v.len() * 8,
             PartialData::I64(v) => v.len() * 8,
             PartialData::Bool(v) => v.len(),

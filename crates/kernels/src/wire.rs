@@ -48,6 +48,7 @@ pub fn header(value: &Value) -> Vec<u8> {
                 PartialData::F64(_) => 1,
                 PartialData::I64(_) => 2,
                 PartialData::Bool(_) => 3,
+                PartialData::Moments(_) => 4,
             };
             (PARTIAL, tag, p.shape.as_slice())
         }
@@ -71,7 +72,7 @@ pub fn body(value: &Value) -> Cow<'_, [u8]> {
             None => Cow::Owned(a.iter().map(|&v| u8::from(v)).collect()),
         },
         Value::Partial(p) => match &p.data {
-            PartialData::Exact(v) => {
+            PartialData::Exact(v) | PartialData::Moments(v) => {
                 let mut out = Vec::with_capacity(v.len() * EXACT_BYTES);
                 for s in v {
                     let (limbs, flags) = s.to_parts();
@@ -212,12 +213,22 @@ impl Incoming {
                     ExactSum::from_parts(&limbs, b[0])
                 });
                 let sums = sums.collect::<Option<Vec<_>>>()?;
-                (sums.len() == self.count).then_some(())?;
-                Value::Partial(Partial { shape, data: PartialData::Exact(sums) })
+                let data = if self.tag == 4 { PartialData::Moments(sums) } else { PartialData::Exact(sums) };
+                let per_state = if self.tag == 4 { 2 } else { 1 };
+                (data_len(&data) == per_state * self.count).then_some(())?;
+                Value::Partial(Partial { shape, data })
             }
             (_, Buffer::F32(_)) => return None,
         };
         Some(value)
+    }
+}
+
+/// The number of exact accumulators of exact or moment data.
+fn data_len(data: &PartialData) -> usize {
+    match data {
+        PartialData::Exact(v) | PartialData::Moments(v) => v.len(),
+        _ => 0,
     }
 }
 
@@ -228,6 +239,7 @@ fn element_bytes(kind: u8, tag: u8) -> Option<usize> {
         (BLOCK, 1) => Some(4),
         (BLOCK | PARTIAL, 3) => Some(1),
         (PARTIAL, 0) => Some(EXACT_BYTES),
+        (PARTIAL, 4) => Some(2 * EXACT_BYTES),
         _ => None,
     }
 }
@@ -283,6 +295,7 @@ mod tests {
             Value::Block(Block::F32(ArrayD::from_elem(IxDyn(&[0, 3]), 1.5))),
             Value::Partial(Partial { shape: vec![2], data: PartialData::Exact(vec![acc.clone(), ExactSum::new()]) }),
             Value::Partial(Partial { shape: vec![], data: PartialData::I64(vec![42]) }),
+            Value::Partial(Partial { shape: vec![1], data: PartialData::Moments(vec![acc.clone(), acc.clone()]) }),
         ];
         for v in values {
             let back = decode(&encode(&v)).expect("decodes");

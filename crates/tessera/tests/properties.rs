@@ -123,8 +123,8 @@ proptest! {
             (x.reduce(ReduceOp::Max, Some(&ax)).expect("ok"), rx.fold_axis(Axis(axis), f64::NEG_INFINITY, |a, &b| a.max(b))),
             (x.reduce(ReduceOp::Min, Some(&ax)).expect("ok"), rx.fold_axis(Axis(axis), f64::INFINITY, |a, &b| a.min(b))),
             (x.reduce(ReduceOp::Prod, Some(&ax)).expect("ok"), rx.fold_axis(Axis(axis), 1.0, |a, &b| a * b)),
-            (x.var(Some(&ax)).expect("ok"), rx.var_axis(Axis(axis), 0.0)),
-            (x.std(Some(&ax)).expect("ok"), rx.std_axis(Axis(axis), 0.0)),
+            (x.var(Some(&ax), 0).expect("ok"), rx.var_axis(Axis(axis), 0.0)),
+            (x.std(Some(&ax), 0).expect("ok"), rx.std_axis(Axis(axis), 0.0)),
         ];
         for (got, want) in cases {
             assert_close(&values(&got, Scheduler::Threads(2)), &want, 1e-12)?;

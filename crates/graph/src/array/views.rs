@@ -133,7 +133,8 @@ impl Array {
     }
 
     /// The reduced array `self` (the result of reducing `axes` of an array of `shape`)
-    /// broadcast back to `shape`, chunked like `like` on the kept axes.
+    /// broadcast back to `shape` (length 1 along `axes` for `keepdims`), chunked as
+    /// `self` on the kept axes.
     pub(crate) fn expand_reduced(&self, shape: &[usize], axes: &[usize]) -> Array {
         let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
         let map = ViewMap {

@@ -6,13 +6,14 @@ use tessera_chunks::DType;
 use tessera_graph::{ReduceKernel, ReduceOp};
 
 use super::eval::Evaluator;
-use super::tile::{Col, Tile, TileVal, tiles};
+use super::tile::{Col, Tile, TileVal, strips, tiles};
 use crate::value::standard;
 use crate::{Block, ExactColumns, ExactSum, KernelError, Partial, PartialData};
 
 /// A fresh partial of `len` states for `op` over values of `dtype`.
 pub(crate) fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
     match (op, dtype) {
+        (ReduceOp::Var { .. }, _) => PartialData::Moments(vec![ExactSum::new(); 2 * len]),
         (ReduceOp::Sum | ReduceOp::Mean, DType::Float32 | DType::Float64) => {
             PartialData::Exact(vec![ExactSum::new(); len])
         }
@@ -34,7 +35,7 @@ pub(crate) fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
         ReduceOp::Prod => |a, b| a * b,
         ReduceOp::Min => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
         ReduceOp::Max => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
-        ReduceOp::Sum | ReduceOp::Mean => |a, b| a + b,
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => |a, b| a + b,
     }
 }
 
@@ -43,7 +44,7 @@ pub(crate) fn i64_op(op: ReduceOp) -> fn(i64, i64) -> i64 {
         ReduceOp::Prod => i64::wrapping_mul,
         ReduceOp::Min => i64::min,
         ReduceOp::Max => i64::max,
-        ReduceOp::Sum | ReduceOp::Mean => i64::wrapping_add,
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => i64::wrapping_add,
     }
 }
 
@@ -102,31 +103,45 @@ impl Layout {
 }
 
 /// A partial being folded: its states, and the float levels of exact sums along a
-/// leading axis (see [`ExactColumns`]).
+/// leading axis (see [`ExactColumns`]): one set for sums, three for moments (the
+/// values, their squares' products and their squares' errors).
 pub(crate) struct Accumulator {
     op: ReduceOp,
     axes: Vec<usize>,
     block_shape: Vec<usize>,
     kept: Vec<usize>,
     data: PartialData,
-    columns: Option<ExactColumns>,
+    columns: Vec<ExactColumns>,
+    /// For moments: the current tile's squares (products and their errors), kept
+    /// between tiles so their buffers are reused.
+    squares: [Vec<f64>; 2],
 }
 
 impl Accumulator {
     /// The identity of `k`'s reduction for a block of `block_shape`.
     pub(crate) fn new(k: &ReduceKernel, block_shape: &[usize]) -> Accumulator {
         let (layout, kept) = Layout::new(block_shape, &k.axes, &vec![0; block_shape.len()], block_shape);
-        let data = empty(k.op, k.input_dtype, kept.iter().product());
-        let columns =
-            (matches!(data, PartialData::Exact(_)) && !layout.last_reduced).then(|| ExactColumns::new(data_len(&data)));
-        Accumulator { op: k.op, axes: k.axes.clone(), block_shape: block_shape.to_vec(), kept, data, columns }
+        let len = kept.iter().product();
+        let data = empty(k.op, k.input_dtype, len);
+        let sets = match &data {
+            _ if layout.last_reduced => 0,
+            PartialData::Exact(_) => 1,
+            PartialData::Moments(_) => 3,
+            _ => 0,
+        };
+        let columns = (0..sets).map(|_| ExactColumns::new(len)).collect();
+        let block_shape = block_shape.to_vec();
+        Accumulator { op: k.op, axes: k.axes.clone(), block_shape, kept, data, columns, squares: Default::default() }
     }
 
     /// Folds the evaluator's region, which starts at `off` within the block (only the
     /// kept axes' offsets place it: reduced axes all fold into the same states).
     pub(crate) fn fold_region(&mut self, eval: &Evaluator<'_>, off: &[usize]) -> Result<(), KernelError> {
         let (layout, _) = Layout::new(&self.block_shape, &self.axes, off, eval.shape());
-        for t in tiles(eval.shape()) {
+        // A leading axis reduced: rows of accumulators, walked strip by strip.
+        let order: Box<dyn Iterator<Item = Tile>> =
+            if layout.last_reduced { Box::new(tiles(eval.shape())) } else { Box::new(strips(eval.shape())) };
+        for t in order {
             let values = eval.tile(t)?;
             fold(self.op, self, &layout, t, &values);
         }
@@ -135,19 +150,18 @@ impl Accumulator {
 
     /// The finished partial.
     pub(crate) fn finish(mut self) -> Partial {
-        if let (PartialData::Exact(states), Some(columns)) = (&mut self.data, &mut self.columns) {
-            columns.flush(states);
+        match (&mut self.data, self.columns.as_mut_slice()) {
+            (PartialData::Exact(states), [columns]) => columns.flush(states),
+            (PartialData::Moments(states), [values, products, errors]) => {
+                let half = states.len() / 2;
+                let (s1, s2) = states.split_at_mut(half);
+                values.flush(s1);
+                products.flush(s2);
+                errors.flush(s2);
+            }
+            _ => {}
         }
         Partial { shape: self.kept, data: self.data }
-    }
-}
-
-fn data_len(data: &PartialData) -> usize {
-    match data {
-        PartialData::Exact(v) => v.len(),
-        PartialData::F64(v) => v.len(),
-        PartialData::I64(v) => v.len(),
-        PartialData::Bool(v) => v.len(),
     }
 }
 
@@ -166,13 +180,54 @@ fn fold(op: ReduceOp, acc: &mut Accumulator, layout: &Layout, tile: Tile, values
     match &mut acc.data {
         PartialData::Exact(states) => {
             let floats = as_f64(values);
+            if let (Col::Vec(v), [columns]) = (&*floats, acc.columns.as_mut_slice()) {
+                for (first, count, at) in runs(tile, place) {
+                    columns.add_rows(states, at, &v[first * cols..(first + count) * cols], cols);
+                }
+                return;
+            }
             for (i, r) in rows.enumerate() {
                 let at = place(r);
-                match (&*floats, &mut acc.columns) {
-                    (Col::Const(v), _) if layout.last_reduced => states[at].add_repeated(*v, cols),
-                    (Col::Vec(v), _) if layout.last_reduced => states[at].add_slice(&v[i * cols..(i + 1) * cols]),
-                    (Col::Vec(v), Some(columns)) => columns.add_row(states, at, &v[i * cols..(i + 1) * cols]),
-                    (col, _) => (0..cols).for_each(|j| states[at + j].add(col.at(i * cols + j))),
+                match &*floats {
+                    Col::Const(v) if layout.last_reduced => states[at].add_repeated(*v, cols),
+                    Col::Vec(v) if layout.last_reduced => states[at].add_slice(&v[i * cols..(i + 1) * cols]),
+                    col => (0..cols).for_each(|j| states[at + j].add(col.at(i * cols + j))),
+                }
+            }
+        }
+        PartialData::Moments(states) => {
+            let floats = as_f64(values);
+            let values: Cow<'_, [f64]> = match &*floats {
+                Col::Vec(v) => Cow::Borrowed(v),
+                Col::Const(v) => Cow::Owned(vec![*v; tile.elements()]),
+            };
+            let [products, errors] = &mut acc.squares;
+            products.resize(values.len(), 0.0);
+            errors.resize(values.len(), 0.0);
+            crate::levels::square_parts(&values, products, errors);
+            let half = states.len() / 2;
+            let (s1, s2) = states.split_at_mut(half);
+            if let [sums, squares, residues] = acc.columns.as_mut_slice() {
+                for (first, count, at) in runs(tile, place) {
+                    let span = first * cols..(first + count) * cols;
+                    sums.add_rows(s1, at, &values[span.clone()], cols);
+                    squares.add_rows(s2, at, &products[span.clone()], cols);
+                    residues.add_rows(s2, at, &errors[span], cols);
+                }
+                return;
+            }
+            for (i, r) in rows.enumerate() {
+                let (at, span) = (place(r), i * cols..(i + 1) * cols);
+                if layout.last_reduced {
+                    s1[at].add_slice(&values[span.clone()]);
+                    s2[at].add_slice(&products[span.clone()]);
+                    s2[at].add_slice(&errors[span]);
+                } else {
+                    for j in span {
+                        s1[at + j - i * cols].add(values[j]);
+                        s2[at + j - i * cols].add(products[j]);
+                        s2[at + j - i * cols].add(errors[j]);
+                    }
                 }
             }
         }
@@ -191,6 +246,20 @@ fn fold(op: ReduceOp, acc: &mut Accumulator, layout: &Layout, tile: Tile, values
             }
         }
     }
+}
+
+/// The tile's rows grouped into runs that fold into the same row of states (all of a
+/// tile's rows, when only leading axes are reduced): `(first row, rows, place)`.
+fn runs(tile: Tile, place: impl Fn(usize) -> usize) -> Vec<(usize, usize, usize)> {
+    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+    for i in 0..tile.nrows {
+        let at = place(tile.row0 + i);
+        match out.last_mut() {
+            Some((_, count, last)) if *last == at => *count += 1,
+            _ => out.push((i, 1, at)),
+        }
+    }
+    out
 }
 
 /// The tile's values as float64, borrowed when they already are.
@@ -301,7 +370,7 @@ impl SliceFold<i64> for I64Fold {
             ReduceOp::Min => xs.iter().copied().min().map_or(state, |m| m.min(state)),
             ReduceOp::Max => xs.iter().copied().max().map_or(state, |m| m.max(state)),
             ReduceOp::Prod => xs.iter().fold(state, |a, &x| a.wrapping_mul(x)),
-            ReduceOp::Sum | ReduceOp::Mean => xs.iter().fold(state, |a, &x| a.wrapping_add(x)),
+            ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => xs.iter().fold(state, |a, &x| a.wrapping_add(x)),
         }
     }
 
@@ -311,7 +380,7 @@ impl SliceFold<i64> for I64Fold {
             ReduceOp::Min => pairs.for_each(|(s, &x)| *s = (*s).min(x)),
             ReduceOp::Max => pairs.for_each(|(s, &x)| *s = (*s).max(x)),
             ReduceOp::Prod => pairs.for_each(|(s, &x)| *s = s.wrapping_mul(x)),
-            ReduceOp::Sum | ReduceOp::Mean => pairs.for_each(|(s, &x)| *s = s.wrapping_add(x)),
+            ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => pairs.for_each(|(s, &x)| *s = s.wrapping_add(x)),
         }
     }
 }
@@ -335,7 +404,9 @@ pub fn merge(op: ReduceOp, parts: &[&Partial]) -> Option<Partial> {
     let mut out = (*first).clone();
     for p in &parts[1..] {
         match (&mut out.data, &p.data) {
-            (PartialData::Exact(a), PartialData::Exact(b)) => a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y)),
+            (PartialData::Exact(a), PartialData::Exact(b)) | (PartialData::Moments(a), PartialData::Moments(b)) => {
+                a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y))
+            }
             (PartialData::F64(a), PartialData::F64(b)) => {
                 let f = f64_op(op);
                 a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
@@ -360,6 +431,11 @@ pub fn finish(op: ReduceOp, p: Partial, count: u64, out: DType) -> Block {
         PartialData::Exact(acc) => {
             let div = if op == ReduceOp::Mean { count as f64 } else { 1.0 };
             acc.iter().map(|a| a.value() / div).collect()
+        }
+        PartialData::Moments(m) => {
+            let ddof = if let ReduceOp::Var { ddof } = op { ddof } else { 0 };
+            let (s1, s2) = m.split_at(m.len() / 2);
+            s1.iter().zip(s2).map(|(a, b)| crate::moments::variance(a, b, count, ddof)).collect()
         }
         PartialData::F64(v) => v,
         PartialData::I64(v) => return Block::I64(standard(&p.shape, v)),

@@ -85,6 +85,28 @@ impl Iterator for Tiles {
     }
 }
 
+/// Columns per strip of [`strips`]: a row of accumulators this wide (three float
+/// levels of it for exact sums) stays in L1 while the strip's rows go by.
+pub const STRIP: usize = 512;
+
+/// Tiles that cover a block of `shape` strip by strip: the last axis cut into strips of
+/// at most [`STRIP`] columns, each strip walked from its first row to its last in
+/// tiles of several rows (at most [`TILE`] elements). For reductions along leading
+/// axes, whose accumulators are a row: one strip's accumulators serve every tile of
+/// the strip before the next strip's are touched.
+pub fn strips(shape: &[usize]) -> impl Iterator<Item = Tile> + use<> {
+    let row = row_len(shape);
+    let rows: usize = shape.iter().rev().skip(1).product();
+    let (row, rows) = if row == 0 || rows == 0 { (0, 0) } else { (row, rows) };
+    let width = STRIP.min(row.max(1));
+    let per = (TILE / width).max(1);
+    (0..row.div_ceil(width)).flat_map(move |s| {
+        let col0 = s * width;
+        let ncols = width.min(row - col0);
+        (0..rows.div_ceil(per)).map(move |b| Tile { row0: b * per, nrows: per.min(rows - b * per), col0, ncols })
+    })
+}
+
 /// A column of tile values: one constant standing for every element, or one value per
 /// element.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +206,21 @@ impl TileVal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strips_cover_blocks_once() {
+        for shape in [vec![3usize, 5], vec![2, 10_000], vec![7], vec![], vec![4, 0], vec![3, 20, 3000]] {
+            let (row, rows) = (row_len(&shape), shape.iter().rev().skip(1).product::<usize>());
+            let mut seen = vec![0u8; shape.iter().product()];
+            for t in strips(&shape) {
+                assert!(t.elements() <= TILE && t.ncols <= STRIP, "{shape:?}: {t:?}");
+                for r in t.row0..t.row0 + t.nrows {
+                    (t.col0..t.col0 + t.ncols).for_each(|c| seen[r * row + c] += 1);
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{shape:?} ({rows} rows)");
+        }
+    }
 
     #[test]
     fn tiles_cover_blocks_contiguously() {

@@ -380,15 +380,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn identity(op: ReduceOp, acc: Acc) -> &'static str {
     use ReduceOp::*;
     match (acc, op) {
-        (Acc::F64, Sum | Mean) => "0.0lf",
+        (Acc::F64, Sum | Mean | Var { .. }) => "0.0lf",
         (Acc::F64, Prod) => "1.0lf",
         (Acc::F64, Min) => "bitcast<f64>(0x7FF0000000000000lu)",
         (Acc::F64, Max) => "bitcast<f64>(0xFFF0000000000000lu)",
-        (Acc::F32, Sum | Mean) => "0.0f",
+        (Acc::F32, Sum | Mean | Var { .. }) => "0.0f",
         (Acc::F32, Prod) => "1.0f",
         (Acc::F32, Min) => "bitcast<f32>(0x7F800000u)",
         (Acc::F32, Max) => "bitcast<f32>(0xFF800000u)",
-        (Acc::I64, Sum | Mean) => "0li",
+        (Acc::I64, Sum | Mean | Var { .. }) => "0li",
         (Acc::I64, Prod) => "1li",
         (Acc::I64, Min) => "9223372036854775807li",
         (Acc::I64, Max) => "(-9223372036854775807li - 1li)",
@@ -403,7 +403,7 @@ fn combine(op: ReduceOp, acc: Acc, a: &str, b: &str) -> String {
     match (acc, op) {
         (Acc::Bool, Min | Prod) => format!("({a} & {b})"),
         (Acc::Bool, _) => format!("({a} | {b})"),
-        (_, Sum | Mean) => format!("({a} + {b})"),
+        (_, Sum | Mean | Var { .. }) => format!("({a} + {b})"),
         (_, Prod) => format!("({a} * {b})"),
         (Acc::I64, Min) => format!("min({a}, {b})"),
         (Acc::I64, Max) => format!("max({a}, {b})"),
@@ -424,6 +424,9 @@ fn to_acc(x: &str, dtype: DType, acc: Acc) -> String {
 
 /// Generates the shader for `expr` over regions of `ndim` axes in `mode`.
 pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) -> Result<Shader, Unsupported> {
+    if let Mode::Reduce { op: ReduceOp::Var { .. }, .. } = mode {
+        return Err("variances sum exact moments, on the host");
+    }
     let mut b = Builder::new(ndim, has_f64);
     b.value_fn(expr)?;
     let all: Vec<usize> = (0..ndim).collect();

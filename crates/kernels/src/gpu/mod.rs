@@ -10,7 +10,7 @@
 //!
 //! What the GPU does not compute exactly like the CPU runs on the CPU backend instead:
 //! transcendental functions and `**` (not exactly rounded on GPUs), matrix products,
-//! and the small merge stages of reductions. [`GpuBackend::counts`] says how many
+//! variances (exact moments), and the small merge stages of reductions. [`GpuBackend::counts`] says how many
 //! tasks ran where. Float sums on the GPU add rounded workgroup sums, so they differ
 //! from the CPU's exact sums by at most a few units in the last place of the sum of
 //! absolute values; everything else is bit-identical.
@@ -134,8 +134,10 @@ impl Backend for GpuBackend {
                         PairRole::Alone => None,
                     };
                     let acc = match crate::cpu::reduce::empty(k.op, k.input_dtype, 0) {
-                        PartialData::Exact(_) | PartialData::F64(_) if self.has_f64() => Acc::F64,
-                        PartialData::Exact(_) | PartialData::F64(_) => Acc::F32,
+                        PartialData::Exact(_) | PartialData::F64(_) | PartialData::Moments(_) if self.has_f64() => {
+                            Acc::F64
+                        }
+                        PartialData::Exact(_) | PartialData::F64(_) | PartialData::Moments(_) => Acc::F32,
                         PartialData::I64(_) => Acc::I64,
                         PartialData::Bool(_) => Acc::Bool,
                     };
