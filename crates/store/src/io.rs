@@ -4,6 +4,7 @@
 pub use crate::buffer::{Buffer, Native, decode_bytes, encode_bytes};
 pub use crate::counters::{bytes_read, bytes_written};
 pub use crate::error::StoreError;
+pub use crate::mapped::{MappedElements, MappedRegion};
 pub use crate::region::ChunkCache;
 
 use std::sync::Arc;
@@ -20,6 +21,13 @@ pub trait ArrayReader: Send + Sync {
     /// array computes as. Chunks decoded on the way stay in `cache` for the task; a
     /// region that is exactly one stored chunk is that chunk, shared, not a copy.
     fn read(&self, off: &[usize], shape: &[usize], cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError>;
+
+    /// The region mapped in place from the file, where the format stores it raw in
+    /// the type it computes as (`.npy` of native-endian float64, float32 or int64);
+    /// `None` where it must be read with [`ArrayReader::read`].
+    fn map(&self, _off: &[usize], _shape: &[usize]) -> Result<Option<MappedRegion>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Writes whole stored chunks of one target.

@@ -47,6 +47,8 @@ pub mod info;
 #[cfg(feature = "io")]
 mod io;
 #[cfg(feature = "io")]
+mod mapped;
+#[cfg(feature = "io")]
 mod npy;
 #[cfg(feature = "io")]
 mod region;

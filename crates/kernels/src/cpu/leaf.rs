@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tessera_chunks::DType;
 use tessera_graph::{GenKind, Generator, Leaf, Scalar, StoredArray, ViewMap};
-use tessera_store::{ArrayReader, Buffer, ChunkCache};
+use tessera_store::{ArrayReader, Buffer, ChunkCache, MappedElements, MappedRegion};
 
 use super::inputs::Inputs;
 use super::tile::{Col, Tile, TileVal};
@@ -24,6 +24,8 @@ pub enum Source<'a> {
     /// A box of data held by the task: read from a stored array (shared with the
     /// task's chunk cache, not copied), or generated once for two readers.
     Buffer { buffer: Arc<Buffer>, addr: Addressing<'a> },
+    /// A region of a stored file mapped in place, addressed with the file's strides.
+    Mapped { region: MappedRegion, addr: Addressing<'a> },
 }
 
 /// How an expression position maps to a flat position in a source's data:
@@ -72,6 +74,29 @@ pub struct StoredReads<'a> {
 }
 
 impl<'a> StoredReads<'a> {
+    /// The index of `array`'s reader, opening it on first use.
+    fn open(&mut self, array: &'a StoredArray, inputs: &Inputs<'_>) -> Result<usize, KernelError> {
+        if let Some(i) = self.arrays.iter().position(|(a, ..)| *a == array) {
+            return Ok(i);
+        }
+        let reader = tessera_store::reader(array).map_err(storage(inputs))?;
+        self.arrays.push((array, reader, ChunkCache::default()));
+        Ok(self.arrays.len() - 1)
+    }
+
+    /// The box `bounds` of `array` mapped in place from its file, where its format
+    /// allows (see [`tessera_store::ArrayReader::map`]).
+    fn map(
+        &mut self,
+        array: &'a StoredArray,
+        bounds: &[(usize, usize)],
+        inputs: &Inputs<'_>,
+    ) -> Result<Option<MappedRegion>, KernelError> {
+        let i = self.open(array, inputs)?;
+        let (off, shape): (Vec<usize>, Vec<usize>) = bounds.iter().copied().unzip();
+        self.arrays[i].1.map(&off, &shape).map_err(storage(inputs))
+    }
+
     /// The elements of `array` in the box `bounds` (start, length per axis).
     fn read(
         &mut self,
@@ -79,16 +104,8 @@ impl<'a> StoredReads<'a> {
         bounds: &[(usize, usize)],
         inputs: &Inputs<'_>,
     ) -> Result<Arc<Buffer>, KernelError> {
-        let storage =
-            |e: tessera_store::StoreError| KernelError::Storage { task: inputs.key(), message: e.to_string() };
-        let i = match self.arrays.iter().position(|(a, ..)| *a == array) {
-            Some(i) => i,
-            None => {
-                let reader = tessera_store::reader(array).map_err(storage)?;
-                self.arrays.push((array, reader, ChunkCache::default()));
-                self.arrays.len() - 1
-            }
-        };
+        let storage = storage(inputs);
+        let i = self.open(array, inputs)?;
         let (off, shape): (Vec<usize>, Vec<usize>) = bounds.iter().copied().unzip();
         let (_, reader, cache) = &mut self.arrays[i];
         let buffer = reader.read(&off, &shape, cache).map_err(storage)?;
@@ -97,6 +114,12 @@ impl<'a> StoredReads<'a> {
         }
         Ok(buffer)
     }
+}
+
+/// A storage error of the task `inputs` belongs to.
+fn storage(inputs: &Inputs<'_>) -> impl Fn(tessera_store::StoreError) -> KernelError {
+    let task = inputs.key();
+    move |e| KernelError::Storage { task: task.clone(), message: e.to_string() }
 }
 
 /// Boxes of `random` values a task has generated, so that the two regions of a paired
@@ -245,6 +268,11 @@ impl<'a> Source<'a> {
                     return Ok(Source::Const(TileVal::constant(Scalar::Int(0), dtype)));
                 }
                 let bounds = view.src_box(off, shape);
+                if let Some(region) = stored.map(array, &bounds, inputs)? {
+                    let origin = region.origin().to_vec();
+                    let strides = region.strides().iter().map(|&s| s as i64).collect();
+                    return Ok(Source::Mapped { region, addr: Addressing { view, origin, strides } });
+                }
                 let buffer = stored.read(array, &bounds, inputs)?;
                 if buffer.dtype() != dtype {
                     return Err(inputs.error("stored data does not have the leaf's dtype"));
@@ -273,7 +301,8 @@ impl<'a> Source<'a> {
             Source::Random { addr, .. }
             | Source::Arange { addr, .. }
             | Source::Data { addr, .. }
-            | Source::Buffer { addr, .. } => addr,
+            | Source::Buffer { addr, .. }
+            | Source::Mapped { addr, .. } => addr,
         };
         let mut rows = Vec::with_capacity(tile.nrows);
         let mut global = off.to_vec();
@@ -340,6 +369,11 @@ impl<'a> Source<'a> {
                 Block::F32(a) => TileVal::F32(gather(a.as_slice(), &rows, cols, constant)),
                 Block::I64(a) => TileVal::I64(gather(a.as_slice(), &rows, cols, constant)),
                 Block::Bool(a) => TileVal::Bool(gather(a.as_slice(), &rows, cols, constant)),
+            },
+            Source::Mapped { region, .. } => match region.elements() {
+                MappedElements::F64(v) => TileVal::F64(gather(Some(v), &rows, cols, constant)),
+                MappedElements::F32(v) => TileVal::F32(gather(Some(v), &rows, cols, constant)),
+                MappedElements::I64(v) => TileVal::I64(gather(Some(v), &rows, cols, constant)),
             },
             Source::Buffer { buffer, .. } => match buffer.as_ref() {
                 Buffer::F64(v) => TileVal::F64(gather(Some(v), &rows, cols, constant)),

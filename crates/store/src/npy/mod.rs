@@ -10,6 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::mapped::MappedRegion;
 use crate::region::ChunkCache;
 use crate::{
     ArrayReader, ArrayWriter, Buffer, Format, StoreError, StoredArray, StoredType, WriteStats, WriteTarget, counters,
@@ -124,6 +125,18 @@ impl Npy {
 }
 
 impl ArrayReader for Npy {
+    fn map(&self, off: &[usize], shape: &[usize]) -> Result<Option<MappedRegion>, StoreError> {
+        if self.big_endian || cfg!(target_endian = "big") {
+            return Ok(None);
+        }
+        let region = MappedRegion::map(&self.file, self.data_offset, self.meta.dtype, &self.meta.shape, off, shape)?;
+        if region.is_some() {
+            let elements: usize = shape.iter().product();
+            counters::add_read((elements * self.meta.dtype.itemsize()) as u64);
+        }
+        Ok(region)
+    }
+
     fn read(&self, off: &[usize], shape: &[usize], _cache: &mut ChunkCache) -> Result<Arc<Buffer>, StoreError> {
         let itemsize = self.meta.dtype.itemsize();
         let runs = self.runs(off, shape);
