@@ -66,7 +66,7 @@ impl MappedRegion {
                 .map(file)
                 .map_err(|e| StoreError::io("cannot map the array's file".to_string(), e))?
         };
-        if map.as_ptr() as usize % itemsize != 0 {
+        if !(map.as_ptr() as usize).is_multiple_of(itemsize) {
             // Data not aligned to its elements (an unusual header): read it instead.
             return Ok(None);
         }
