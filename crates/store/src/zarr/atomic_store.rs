@@ -30,6 +30,11 @@ impl AtomicStore {
         Ok(AtomicStore { inner })
     }
 
+    /// The file that holds `key`.
+    pub(crate) fn path_of(&self, key: &StoreKey) -> PathBuf {
+        self.inner.key_to_fspath(key)
+    }
+
     fn temporary(path: &Path) -> PathBuf {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

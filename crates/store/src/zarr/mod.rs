@@ -3,6 +3,7 @@
 
 mod atomic_store;
 mod create;
+mod raw_zstd;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,8 +22,11 @@ pub(crate) use create::{create, remove};
 /// An opened Zarr array.
 pub(crate) struct Zarr {
     array: Array<AtomicStore>,
+    store: Arc<AtomicStore>,
     meta: StoredArray,
     options: CodecOptions,
+    /// The fast path for zarr-python's default chunk encoding, where it applies.
+    raw: Option<raw_zstd::RawZstd>,
 }
 
 /// One chunk per call and one thread per chunk: tasks are already parallel.
@@ -43,7 +47,7 @@ pub(crate) fn open(path: &str, component: &str) -> Result<Zarr, StoreError> {
     }
     let store = Arc::new(AtomicStore::new(root).map_err(|e| StoreError::BadInput(format!("{path}: {e}")))?);
     let label = crate::meta_label(path, component);
-    let array = match Array::open(store, &node_path(component)) {
+    let array = match Array::open(store.clone(), &node_path(component)) {
         Ok(a) => a,
         Err(e) => return Err(not_an_array(path, component, &label, &e.to_string())),
     };
@@ -74,7 +78,8 @@ pub(crate) fn open(path: &str, component: &str) -> Result<Zarr, StoreError> {
         chunk_shape: Some(chunk_shape),
         codecs: codec_names(&metadata),
     };
-    Ok(Zarr { array, meta, options: codec_options() })
+    let raw = raw_zstd::RawZstd::detect(&metadata, dtype, meta.chunk_or_whole());
+    Ok(Zarr { array, store, meta, options: codec_options(), raw })
 }
 
 /// The error for a path that holds no array: a group (listing its arrays), or no store.
@@ -159,6 +164,12 @@ impl Zarr {
     }
 
     fn read_chunk(&self, index: &[u64]) -> Result<Buffer, StoreError> {
+        if let Some(raw) = &self.raw {
+            let path = self.store.path_of(&self.array.chunk_key(index));
+            if let Some(chunk) = raw.read(&path).map_err(|e| self.chunk_error(index, e))? {
+                return Ok(chunk);
+            }
+        }
         with_native!(self.meta.dtype, T => {
             let values: Vec<T> = self
                 .array
