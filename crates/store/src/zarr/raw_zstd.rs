@@ -135,7 +135,7 @@ mod tests {
         let frame = zstd::bulk::compress(bytemuck::cast_slice(&values), 3).expect("compresses");
         assert_eq!(decode_into::<f64>(&frame, 1000), Ok(values));
         assert!(decode_into::<f64>(&frame, 999).is_err(), "a frame larger than the chunk");
-        assert!(decode_into::<f64>(&frame, 1001).unwrap_err().contains("8000 bytes"));
+        assert!(decode_into::<f64>(&frame, 1001).expect_err("too small a frame").contains("8000 bytes"));
         assert!(decode_into::<f64>(&frame[..frame.len() / 2], 1000).is_err(), "a truncated frame");
     }
 }
