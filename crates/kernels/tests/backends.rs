@@ -5,9 +5,10 @@
 //! [`suite!`] makes one named test per case per backend, so a failure names its case
 //! (`gpu::reversed_product`, `cpu::std`). Generators and elementwise results must be
 //! identical bit for bit to the CPU backend's (which the facade's `properties.rs`
-//! checks against direct ndarray references); reductions must agree within
-//! [`REDUCTION_TOLERANCE`] (relative): the GPU adds rounded workgroup sums where the
-//! CPU sums exactly. On the CPU each case checks that fused and unfused graphs agree.
+//! checks against direct ndarray references), and so must sums and means (exact on
+//! every backend), minima and maxima; only products may differ, within
+//! [`REDUCTION_TOLERANCE`] (relative): the GPU multiplies in another order. On the CPU
+//! each case checks that fused and unfused graphs agree.
 //!
 //! Where no GPU adapter exists the GPU tests print `skipped: …` with wgpu's reason.
 
@@ -133,21 +134,26 @@ suite! {
         strided_views: "x = random((90, 60), seed=8, chunks=(25, 60)); y = x * 2; y[10:80:3, ::-2] - x[:70:3, 30:]",
         constants: "full((33, 17), 2.5, chunks=10) * ones((33, 17), chunks=(11, 5))",
         newaxis_broadcast: "x = random((30, 20), seed=2, chunks=10); x[:, None] * x[None, :, :1].T[0]",
-    }
-    Closely {
+        // Sums and means are exact on every backend: the same bits.
         sum_of_ones: "ones((1000, 1000), chunks=300).sum()",
         sum_of_reversed_product: "x = random((500, 300), seed=42, chunks=128); (x * x[::-1, ::-1]).sum()",
+        sum_of_transposed_sum: "x = random((200, 200), seed=42, chunks=50); (x + x.T).sum()",
         sum_axis_0: "x = random((500, 300), seed=42, chunks=128); x.sum(axis=0)",
         sum_axis_1: "x = random((500, 300), seed=42, chunks=128); x.sum(axis=1)",
+        sum_wide_range: "x = random((300, 200), seed=5, chunks=100); (x * 1e12 - 3e11 + x[::-1] * 1e-9).sum(axis=1)",
         mean: "x = random((500, 300), seed=42, chunks=128); x.mean()",
+        mean_3d: "x = random((50, 30, 20), seed=3, chunks=(16, 30, 7)); x.mean(axis=(0, 2))",
         max_plus_min: "x = random((500, 300), seed=42, chunks=128); x.max() + x.min()",
         min_over_two_axes: "x = random((50, 30, 20), seed=3, chunks=(16, 30, 7)); x.min(axis=(0, 2))",
-        prod_axis_1: "x = random((60, 40), seed=3, chunks=16); (x + 0.5).prod(axis=1)",
         sum_float32: "x = random((200, 100), seed=6, dtype='float32', chunks=64); x.sum()",
         sum_arange: "arange(100000, chunks=1000).sum()",
         count_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.5).sum()",
         max_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.999).max(axis=0)",
         std: "x = random((300, 200), seed=7, chunks=100); x.std()",
+        var_axis_0: "x = random((300, 200), seed=7, chunks=100); x.var(axis=0, ddof=1)",
+    }
+    Closely {
+        prod_axis_1: "x = random((60, 40), seed=3, chunks=16); (x + 0.5).prod(axis=1)",
     }
 }
 
@@ -214,6 +220,29 @@ mod gpu_backend {
         compute(&graph(src, true), &gpu);
         let counts = gpu.counts();
         assert!(counts.gpu >= 6 && counts.cpu == 0, "{counts:?}");
+    }
+
+    #[test]
+    fn float_sums_run_on_the_gpu_with_the_cpus_bits() {
+        let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
+        if !gpu.has_f64() {
+            return eprintln!("skipped: exact sums need float64 on the adapter");
+        }
+        for src in [
+            "x = random((300, 200), seed=3, chunks=100); (x - 0.5).sum(axis=0)",
+            "x = random((300, 200), seed=3, chunks=100); (x * 1e6 - x[::-1, ::-1]).mean()",
+        ] {
+            let g = graph(src, true);
+            let before = gpu.counts();
+            assert_identical(src, &compute(&g, &gpu), &compute(&g, &CpuBackend));
+            let after = gpu.counts();
+            assert!(after.gpu > before.gpu && after.cpu == before.cpu, "{src}: {before:?} -> {after:?}");
+        }
+        // Elements 2^200 apart: bits below the GPU's fixed point, so the CPU sums them.
+        let src = "x = random((100, 100), seed=3, chunks=50); where(x > 0.5, x * 1e30, x * 1e-30).sum()";
+        let before = gpu.counts().cpu;
+        assert_identical(src, &compute(&graph(src, true), &gpu), &compute(&graph(src, true), &CpuBackend));
+        assert!(gpu.counts().cpu > before, "the residue sent the task to the CPU");
     }
 
     #[test]

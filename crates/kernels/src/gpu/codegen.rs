@@ -58,7 +58,32 @@ pub enum Mode<'a> {
         /// The accumulator.
         acc: Acc,
     },
+    /// The largest magnitude over the `axes`, as float64, per workgroup (NaN if any
+    /// value is NaN): what an exact sum splits its values against.
+    Magnitude {
+        /// The reduced axes.
+        axes: &'a [usize],
+    },
+    /// An exact float sum over the `axes` in fixed point: each value, scaled against
+    /// its kept element's exponent `e` (`P[param_len + kept]`, every value below
+    /// `2^e`), is an integer below `2^EXACT_BITS` cut into [`LIMBS`] 32-bit limbs,
+    /// each summed in an `i64`; per workgroup `OUT[group * (LIMBS + 1) + l]` holds limb
+    /// `l`'s sum, and the last word is nonzero if a value had bits below the fixed
+    /// point (its task then runs on the CPU).
+    ExactSum {
+        /// The reduced axes.
+        axes: &'a [usize],
+    },
 }
+
+/// Limbs of a GPU exact sum's fixed point.
+pub const LIMBS: usize = 3;
+
+/// Bits of a GPU exact sum's fixed point below the kept element's exponent: every
+/// bit of values down to `2^-96` of the largest. Integers, not floats: shader
+/// compilers may simplify float expressions such as `(s + x) - s` (NIR does, for
+/// operations not marked exact), but never integer shifts and adds.
+pub const EXACT_BITS: i64 = 32 * LIMBS as i64;
 
 /// A materialized input the shader reads, bound at `@binding(2 + index)`.
 #[derive(Debug, Clone)]
@@ -422,6 +447,151 @@ fn to_acc(x: &str, dtype: DType, acc: Acc) -> String {
     }
 }
 
+/// How a reduction shader accumulates: per-thread state, the fold of one value `v`,
+/// the workgroup's shared arrays and their pairwise merge, and what a workgroup
+/// writes.
+struct Fold {
+    /// The element type of `OUT`.
+    out_ty: &'static str,
+    /// Shared arrays, at module scope.
+    shared: String,
+    /// Per-thread state, declared and initialized.
+    init: String,
+    /// Statements folding `v` (the element's value) into the state.
+    update: String,
+    /// The state into the shared arrays at `lid`.
+    store: String,
+    /// `lid` merged with `lid + half` in the shared arrays.
+    merge: String,
+    /// The workgroup's result from the shared arrays at 0 into `OUT`.
+    write: String,
+}
+
+impl Fold {
+    /// `op` with one accumulator of type `acc`.
+    fn plain(op: ReduceOp, acc: Acc, dtype: DType) -> Fold {
+        let t = acc_ty(acc);
+        Fold {
+            out_ty: t,
+            shared: format!("var<workgroup> SH: array<{t}, {WORKGROUP}>;\n"),
+            init: format!("    var acc: {t} = {};\n", identity(op, acc)),
+            update: format!(
+                "            acc = {};\n",
+                combine(op, acc, "acc", &format!("({})", to_acc("v", dtype, acc)))
+            ),
+            store: "    SH[lid] = acc;\n".into(),
+            merge: format!(
+                "        if (lid < half) {{ SH[lid] = {}; }}\n",
+                combine(op, acc, "SH[lid]", "SH[lid + half]")
+            ),
+            write: "OUT[group] = SH[0];".into(),
+        }
+    }
+
+    /// The largest `|v|` as float64, NaN-propagating.
+    fn magnitude(dtype: DType) -> Fold {
+        let v = format!("abs({})", cast("v", dtype, DType::Float64));
+        Fold {
+            out_ty: "f64",
+            shared: format!("var<workgroup> SH: array<f64, {WORKGROUP}>;\n"),
+            init: "    var acc: f64 = 0.0lf;\n".into(),
+            update: format!("            acc = {};\n", float_extreme("max", "acc", &v)),
+            store: "    SH[lid] = acc;\n".into(),
+            merge: format!(
+                "        if (lid < half) {{ SH[lid] = {}; }}\n",
+                float_extreme("max", "SH[lid]", "SH[lid + half]")
+            ),
+            write: "OUT[group] = SH[0];".into(),
+        }
+    }
+
+    /// Exact sums in fixed point: `v` scaled against the kept element's exponent
+    /// `P[exponents + kk]` and cut into 32-bit limbs added into `i64`s.
+    fn exact(dtype: DType, exponents: usize) -> Fold {
+        let mut init = format!("    let e = select(0li, P[{exponents}u + kk], kk < K);\n");
+        for l in 0..LIMBS {
+            let _ = writeln!(init, "    var l{l}: i64 = 0li;");
+        }
+        init.push_str("    var left: u32 = 0u;\n");
+        let mut update = format!("            let bits = bitcast<u64>({});\n", cast("v", dtype, DType::Float64));
+        update.push_str(concat!(
+            "            let biased = i64((bits >> 52u) & 0x7FFlu);\n",
+            "            let frac = bits & 0xFFFFFFFFFFFFFlu;\n",
+            "            let m = select(frac, frac | 0x10000000000000lu, biased != 0li);\n",
+            "            let neg = (bits >> 63u) != 0lu;\n",
+        ));
+        // v = m * 2^(max(biased, 1) - 1075); scaled by 2^(EXACT_BITS - e).
+        let _ = writeln!(update, "            let shift = max(biased, 1li) - 1075li + {EXACT_BITS}li - e;");
+        for l in 0..LIMBS {
+            let _ = writeln!(update, "            let s{l} = shift - {}li;", 32 * l);
+            let _ = writeln!(
+                update,
+                "            let p{l} = i64(select(select(0lu, m >> u32(clamp(-s{l}, 0li, 63li)), -s{l} < 64li), m << u32(clamp(s{l}, 0li, 63li)), s{l} >= 0li) & 0xFFFFFFFFlu);"
+            );
+            let _ = writeln!(update, "            l{l} = l{l} + select(p{l}, -p{l}, neg);");
+        }
+        update.push_str(concat!(
+            "            let below = select(select(m, m & ((1lu << u32(clamp(-shift, 0li, 63li))) - 1lu), -shift < 64li), 0lu, shift >= 0li);\n",
+            "            left = left | select(0u, 1u, below != 0lu);\n",
+        ));
+        let mut shared = String::new();
+        let (mut store, mut merge, mut write) = (String::new(), String::new(), String::new());
+        for l in 0..LIMBS {
+            let _ = writeln!(shared, "var<workgroup> SH{l}: array<i64, {WORKGROUP}>;");
+            let _ = writeln!(store, "    SH{l}[lid] = l{l};");
+            let _ = writeln!(merge, "        if (lid < half) {{ SH{l}[lid] = SH{l}[lid] + SH{l}[lid + half]; }}");
+            let _ = write!(write, "OUT[group * {}u + {l}u] = SH{l}[0]; ", LIMBS + 1);
+        }
+        let _ = writeln!(shared, "var<workgroup> SHL: array<u32, {WORKGROUP}>;");
+        store.push_str("    SHL[lid] = left;\n");
+        merge.push_str("        if (lid < half) { SHL[lid] = SHL[lid] | SHL[lid + half]; }\n");
+        let _ = write!(write, "OUT[group * {}u + {LIMBS}u] = i64(SHL[0]);", LIMBS + 1);
+        Fold { out_ty: "i64", shared, init, update, store, merge, write }
+    }
+}
+
+/// A reduction of `expr` over the region `axes`, folded as `fold` says: a thread walks
+/// part of one kept element's reduced elements, then the workgroup merges its threads.
+fn reduction(b: &Builder, axes: &[usize], fold: &Fold) -> String {
+    let all: Vec<usize> = (0..b.ndim).collect();
+    let kept: Vec<usize> = all.iter().copied().filter(|a| !axes.contains(a)).collect();
+    let reduced: Vec<usize> = all.iter().copied().filter(|a| axes.contains(a)).collect();
+    let mut s = b.header(fold.out_ty);
+    s.push_str(&fold.shared);
+    s.push_str(&b.body);
+    s.push_str(ENTRY);
+    let p = 2 * b.ndim;
+    let _ = writeln!(s, "    let K = u32(P[{p}]);\n    let R = u32(P[{}]);\n    let G = u32(P[{}]);", p + 1, p + 2);
+    let _ = writeln!(s, "    let kk = group / G;\n    let seg = group % G;");
+    s.push_str(&fold.init);
+    s.push_str("    if (kk < K) {\n");
+    s.push_str(&b.split("kk", &kept, "krest", "        "));
+    if b.random_fns.is_empty() || !b.inputs.is_empty() {
+        // Neighbouring threads read neighbouring elements (coalesced loads).
+        let _ = writeln!(s, "        let stride = G * {WORKGROUP}u;");
+        let _ = writeln!(s, "        for (var r = seg * {WORKGROUP}u + lid; r < R; r = r + stride) {{");
+    } else {
+        // Generators only: each thread walks an even run of consecutive elements,
+        // so each Philox block serves two (float64) or four (float32) of them.
+        let _ = writeln!(s, "        let threads = G * {WORKGROUP}u;");
+        s.push_str("        let per = ((R + threads - 1u) / threads + 1u) & 0xFFFFFFFEu;\n");
+        let _ = writeln!(s, "        let first = (seg * {WORKGROUP}u + lid) * per;");
+        s.push_str("        let last = min(first + per, R);\n");
+        s.push_str("        for (var r = first; r < last; r = r + 1u) {\n");
+    }
+    s.push_str(&b.split("r", &reduced, "rrest", "            "));
+    let _ = writeln!(s, "            let v = {};", b.call_value());
+    s.push_str(&fold.update);
+    s.push_str("        }\n    }\n");
+    s.push_str(&fold.store);
+    s.push_str("    workgroupBarrier();\n");
+    let _ = writeln!(s, "    for (var half = {}u; half > 0u; half = half >> 1u) {{", WORKGROUP / 2);
+    s.push_str(&fold.merge);
+    s.push_str("        workgroupBarrier();\n    }\n");
+    let _ = writeln!(s, "    if (lid == 0u && kk < K) {{ {} }}\n}}", fold.write);
+    s
+}
+
 /// Generates the shader for `expr` over regions of `ndim` axes in `mode`.
 pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) -> Result<Shader, Unsupported> {
     if let Mode::Reduce { op: ReduceOp::Var { .. }, .. } = mode {
@@ -447,47 +617,19 @@ pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) ->
             if acc == Acc::F64 && !has_f64 {
                 return Err("float64 needs an adapter with SHADER_F64");
             }
-            let kept: Vec<usize> = all.iter().copied().filter(|a| !axes.contains(a)).collect();
-            let reduced: Vec<usize> = all.iter().copied().filter(|a| axes.contains(a)).collect();
-            let t = acc_ty(acc);
-            let mut s = b.header(t);
-            let _ = writeln!(s, "var<workgroup> SH: array<{t}, {WORKGROUP}>;");
-            s.push_str(&b.body);
-            s.push_str(ENTRY);
-            let p = 2 * ndim;
-            let _ =
-                writeln!(s, "    let K = u32(P[{p}]);\n    let R = u32(P[{}]);\n    let G = u32(P[{}]);", p + 1, p + 2);
-            let _ = writeln!(s, "    let kk = group / G;\n    let seg = group % G;");
-            let _ = writeln!(s, "    var acc: {t} = {};", identity(op, acc));
-            s.push_str("    if (kk < K) {\n");
-            s.push_str(&b.split("kk", &kept, "krest", "        "));
-            if b.random_fns.is_empty() || !b.inputs.is_empty() {
-                // Neighbouring threads read neighbouring elements (coalesced loads).
-                let _ = writeln!(s, "        let stride = G * {WORKGROUP}u;");
-                let _ = writeln!(s, "        for (var r = seg * {WORKGROUP}u + lid; r < R; r = r + stride) {{");
-            } else {
-                // Generators only: each thread walks an even run of consecutive elements,
-                // so each Philox block serves two (float64) or four (float32) of them.
-                let _ = writeln!(s, "        let threads = G * {WORKGROUP}u;");
-                s.push_str("        let per = ((R + threads - 1u) / threads + 1u) & 0xFFFFFFFEu;\n");
-                let _ = writeln!(s, "        let first = (seg * {WORKGROUP}u + lid) * per;");
-                s.push_str("        let last = min(first + per, R);\n");
-                s.push_str("        for (var r = first; r < last; r = r + 1u) {\n");
+            reduction(&b, axes, &Fold::plain(op, acc, expr.dtype()))
+        }
+        Mode::Magnitude { axes } => {
+            if !has_f64 {
+                return Err("exact sums need an adapter with SHADER_F64");
             }
-            s.push_str(&b.split("r", &reduced, "rrest", "            "));
-            let v = to_acc(&b.call_value(), expr.dtype(), acc);
-            let _ = writeln!(s, "            acc = {};", combine(op, acc, "acc", &format!("({v})")));
-            s.push_str("        }\n    }\n");
-            s.push_str("    SH[lid] = acc;\n    workgroupBarrier();\n");
-            let _ = writeln!(s, "    for (var half = {}u; half > 0u; half = half >> 1u) {{", WORKGROUP / 2);
-            let _ = writeln!(
-                s,
-                "        if (lid < half) {{ SH[lid] = {}; }}",
-                combine(op, acc, "SH[lid]", "SH[lid + half]")
-            );
-            s.push_str("        workgroupBarrier();\n    }\n");
-            s.push_str("    if (lid == 0u && kk < K) { OUT[group] = SH[0]; }\n}\n");
-            s
+            reduction(&b, axes, &Fold::magnitude(expr.dtype()))
+        }
+        Mode::ExactSum { axes } => {
+            if !has_f64 {
+                return Err("exact sums need an adapter with SHADER_F64");
+            }
+            reduction(&b, axes, &Fold::exact(expr.dtype(), b.params()))
         }
     };
     source.shrink_to_fit();

@@ -7,13 +7,13 @@ use std::borrow::Cow;
 use tessera_chunks::DType;
 use tessera_graph::ReduceKernel;
 
-use super::codegen::{Acc, NEGATIVE_ZEROS, Shader, WORKGROUP};
+use super::codegen::{Acc, EXACT_BITS, LIMBS, NEGATIVE_ZEROS, Shader, WORKGROUP};
 use super::context::{Context, Dispatch, groups_for};
 use crate::cpu::inputs::Inputs;
 use crate::cpu::leaf::row_major_strides;
 use crate::cpu::reduce;
 use crate::value::standard;
-use crate::{Block, KernelError, Partial, PartialData};
+use crate::{Block, ExactSum, KernelError, Partial, PartialData};
 
 /// Elements one dispatch may cover (indices in shaders are `u32`).
 const MAX_ELEMENTS: usize = 1 << 31;
@@ -174,6 +174,14 @@ impl Task<'_> {
         })
     }
 
+    /// Workgroups folding each kept element's `reduced` values, about [`PER_THREAD`]
+    /// per thread, within the dispatch's limits.
+    fn groups_per_kept(&self, kept: usize, reduced: usize) -> u64 {
+        let per_group = u64::from(WORKGROUP) * PER_THREAD;
+        let most = (u64::from(u32::MAX) / kept as u64).max(1);
+        (reduced as u64).div_ceil(per_group).clamp(1, most.min(65_535))
+    }
+
     /// The region reduced over `k.axes` into a partial, with `acc` accumulators.
     pub fn partial(&self, k: &ReduceKernel, acc: Acc) -> Result<Partial, KernelError> {
         let ndim = self.shape.len();
@@ -187,9 +195,7 @@ impl Task<'_> {
             if kept == 0 || reduced == 0 {
                 continue;
             }
-            let per_group = u64::from(WORKGROUP) * PER_THREAD;
-            let most = (u64::from(u32::MAX) / kept as u64).max(1);
-            let g = (reduced as u64).div_ceil(per_group).clamp(1, most.min(65_535));
+            let g = self.groups_per_kept(kept, reduced);
             let (params, uploads) = self.bind(&off, &shape, [kept as i64, reduced as i64, g as i64])?;
             let groups = kept as u64 * g;
             let size: u64 = match acc {
@@ -203,6 +209,81 @@ impl Task<'_> {
         }
         Ok(Partial { shape: kept_shape, data })
     }
+}
+
+impl Task<'_> {
+    /// The region's exact float sum over `k.axes`, with `self` running the magnitude
+    /// shader and `sum` the exact-sum shader of the same expression (see
+    /// [`super::codegen::Mode::ExactSum`]): the first pass finds each kept element's
+    /// exponent, the second adds every value in fixed point, and the host adds the
+    /// limbs' sums (each exact in a float64) into exact accumulators, so the partial
+    /// is the CPU's, bit for bit. `None` when the CPU must compute it: a value that is
+    /// not finite, bits below the fixed point, or magnitudes out of its range.
+    pub fn exact_partial(&self, sum: &Shader, k: &ReduceKernel) -> Result<Option<Partial>, KernelError> {
+        let ndim = self.shape.len();
+        let kept_shape: Vec<usize> = (0..ndim).filter(|a| !k.axes.contains(a)).map(|a| self.shape[a]).collect();
+        let mut states = vec![ExactSum::new(); kept_shape.iter().product()];
+        let axis0_kept = ndim > 0 && !k.axes.contains(&0);
+        let words = LIMBS + 1;
+        for band in self.bands(0)? {
+            let (off, shape) = self.band_region(band);
+            let kept: usize = (0..ndim).filter(|a| !k.axes.contains(a)).map(|a| shape[a]).product();
+            let reduced: usize = (0..ndim).filter(|a| k.axes.contains(a)).map(|a| shape[a]).product();
+            if kept == 0 || reduced == 0 {
+                continue;
+            }
+            let g = self.groups_per_kept(kept, reduced);
+            // A limb adds terms below 2^32 in an i64: at most 2^31 of them.
+            if (reduced as u64).div_ceil(g) > 1 << 31 {
+                return Ok(None);
+            }
+            let (mut params, uploads) = self.bind(&off, &shape, [kept as i64, reduced as i64, g as i64])?;
+            let groups = kept as u64 * g;
+            let largest: Vec<f64> =
+                bytemuck::pod_collect_to_vec(&self.dispatch(&params, &uploads, groups * 8, groups)?);
+            let mut exponents = Vec::with_capacity(kept);
+            for per_kept in largest.chunks(g as usize) {
+                let m = per_kept.iter().fold(0.0f64, |a, &b| if b.is_nan() { b } else { a.max(b) });
+                if !m.is_finite() {
+                    return Ok(None);
+                }
+                // Every value below 2^e (any e when all are zero).
+                let e = if m == 0.0 { 0 } else { ((m.to_bits() >> 52) as i64) - 1022 };
+                if !(-900..=1000).contains(&e) {
+                    return Ok(None);
+                }
+                exponents.push(e);
+            }
+            params.extend(&exponents);
+            let run = Task { shader: sum, ..*self };
+            let bytes = run.dispatch(&params, &uploads, groups * words as u64 * 8, groups)?;
+            let parts: Vec<i64> = bytemuck::pod_collect_to_vec(&bytes);
+            let base = if axis0_kept { band.start * (kept / band.rows) } else { 0 };
+            for (i, per_kept) in parts.chunks(g as usize * words).enumerate() {
+                let e = exponents[i];
+                for group in per_kept.chunks(words) {
+                    if group[LIMBS] != 0 {
+                        return Ok(None);
+                    }
+                    for (l, &limb) in group[..LIMBS].iter().enumerate() {
+                        // A limb sum is exact as a float64 below 2^53 (a workgroup adds
+                        // about 2^14 terms below 2^32 each).
+                        if limb.unsigned_abs() >= 1 << 53 {
+                            return Ok(None);
+                        }
+                        let scale = 32 * l as i64 + e - EXACT_BITS;
+                        states[base + i].add(limb as f64 * pow2(scale));
+                    }
+                }
+            }
+        }
+        Ok(Some(Partial { shape: kept_shape, data: PartialData::Exact(states) }))
+    }
+}
+
+/// `2^p` for `p` in the normal range.
+fn pow2(p: i64) -> f64 {
+    f64::from_bits(((p + 1023) as u64) << 52)
 }
 
 /// Folds the per-workgroup results (`per_kept` consecutive ones per kept element) into

@@ -11,9 +11,13 @@
 //! What the GPU does not compute exactly like the CPU runs on the CPU backend instead:
 //! transcendental functions and `**` (not exactly rounded on GPUs), matrix products,
 //! variances (exact moments), and the small merge stages of reductions. [`GpuBackend::counts`] says how many
-//! tasks ran where. Float sums on the GPU add rounded workgroup sums, so they differ
-//! from the CPU's exact sums by at most a few units in the last place of the sum of
-//! absolute values; everything else is bit-identical.
+//! tasks ran where. Float sums and means are exact on the GPU as on the CPU, so every
+//! device gives the same bits: a first pass finds each kept element's largest
+//! magnitude, a second splits every value onto float64 levels against it (the parts
+//! of one level add exactly, in any order; see [`codegen::Mode::ExactSum`]), and the
+//! host adds the workgroups' levels into exact accumulators. Adapters without float64
+//! run float sums on the CPU. Products add in a different order than on the CPU and
+//! may differ in the last place; everything else is bit-identical.
 
 mod codegen;
 mod context;
@@ -153,8 +157,22 @@ impl Backend for GpuBackend {
         if shape.contains(&0) {
             return self.on_cpu(graph, task, values);
         }
-        let Ok(shader) = codegen::generate(expr, shape.len(), mode, self.has_f64()) else {
+        // Float sums are exact, as on the CPU: a magnitude pass, then the levels.
+        let exact = match (mode, &layer.kernel) {
+            (Mode::Reduce { axes, .. }, Kernel::Reduce(k)) => {
+                matches!(crate::cpu::reduce::empty(k.op, k.input_dtype, 0), PartialData::Exact(_)).then_some(axes)
+            }
+            _ => None,
+        };
+        let first = exact.map_or(mode, |axes| Mode::Magnitude { axes });
+        let Ok(shader) = codegen::generate(expr, shape.len(), first, self.has_f64()) else {
             return self.on_cpu(graph, task, values);
+        };
+        let sum = match exact.map(|axes| codegen::generate(expr, shape.len(), Mode::ExactSum { axes }, self.has_f64()))
+        {
+            Some(Err(_)) => return self.on_cpu(graph, task, values),
+            Some(Ok(s)) => Some(s),
+            None => None,
         };
         let inputs = Inputs::new(graph, task, values)?;
         let run = exec::Task {
@@ -167,12 +185,18 @@ impl Backend for GpuBackend {
         };
         let value = match (mode, &layer.kernel) {
             (Mode::Reduce { acc, .. }, Kernel::Reduce(k)) => {
-                let own = run.partial(k, acc)?;
+                let partial = |run: &exec::Task<'_>| match &sum {
+                    Some(sum) => run.exact_partial(sum, k),
+                    None => run.partial(k, acc).map(Some),
+                };
+                let Some(own) = partial(&run)? else { return self.on_cpu(graph, task, values) };
                 match (&partner, &k.stage) {
                     // A pair's leader adds its partner's partial (the same kept block).
                     (Some(p), ReduceStage::Partial { input, .. }) => {
                         let (p_off, p_shape) = (input.block_offset(p), input.block_shape(p));
-                        let theirs = exec::Task { off: &p_off, shape: &p_shape, ..run }.partial(k, acc)?;
+                        let Some(theirs) = partial(&exec::Task { off: &p_off, shape: &p_shape, ..run })? else {
+                            return self.on_cpu(graph, task, values);
+                        };
                         let merged = crate::cpu::reduce::merge(k.op, &[&own, &theirs])
                             .ok_or_else(|| inputs.error("paired partials do not match"))?;
                         Value::Partial(merged)
