@@ -100,17 +100,23 @@ impl<'a> Evaluator<'a> {
         let n: usize = self.shape.iter().product();
         let row = row_len(&self.shape);
         let tiles = tiles(&self.shape);
+        // Tiles come in row-major order, each starting where the last ended: the
+        // block is their values appended, never zeroed first.
         macro_rules! fill {
             ($variant:ident, $t:ty) => {{
-                let mut out: Vec<$t> = vec![<$t>::default(); n];
+                let mut out: Vec<$t> = Vec::with_capacity(n);
                 for t in tiles {
-                    let start = t.flat_start(row);
-                    let dst = &mut out[start..start + t.elements()];
+                    if t.flat_start(row) != out.len() {
+                        return Err(self.inputs.error("tiles out of order"));
+                    }
                     match self.tile(t)? {
-                        TileVal::$variant(Col::Const(v)) => dst.fill(v),
-                        TileVal::$variant(Col::Vec(v)) => dst.copy_from_slice(&v),
+                        TileVal::$variant(Col::Const(v)) => out.resize(out.len() + t.elements(), v),
+                        TileVal::$variant(Col::Vec(v)) => out.extend_from_slice(&v),
                         _ => return Err(self.inputs.error("result dtype does not match")),
                     }
+                }
+                if out.len() != n {
+                    return Err(self.inputs.error("tiles do not cover the block"));
                 }
                 Block::$variant(standard(&self.shape, out))
             }};
