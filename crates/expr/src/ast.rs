@@ -38,6 +38,7 @@ impl ExprKind {
             ExprKind::Index(a, subs) => Box::new(std::iter::once(&**a).chain(subs.iter().flat_map(|s| match s {
                 Subscript::At(e) => vec![e],
                 Subscript::Slice(a, b, c) => [a, b, c].into_iter().flatten().collect(),
+                Subscript::Ellipsis => Vec::new(),
             }))),
         }
     }
@@ -75,6 +76,8 @@ pub enum Subscript {
     At(Expr),
     /// `start:stop:step`
     Slice(Option<Expr>, Option<Expr>, Option<Expr>),
+    /// `...`: as many `:` as the other entries leave.
+    Ellipsis,
 }
 
 /// A statement.

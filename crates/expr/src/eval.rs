@@ -143,7 +143,7 @@ pub(crate) fn flag(arg: Option<(Value, Pos)>, what: &str) -> Result<bool, ExprEr
     }
 }
 
-fn to_int(v: &Value, pos: Pos, what: &str) -> Result<i64, ExprError> {
+pub(crate) fn to_int(v: &Value, pos: Pos, what: &str) -> Result<i64, ExprError> {
     match v {
         Value::Number(Scalar::Int(i)) => Ok(*i),
         other => Err(expected(pos, what, other)),
@@ -192,7 +192,7 @@ fn to_axes(v: Option<(Value, Pos)>) -> Result<Option<Vec<i64>>, ExprError> {
     }
 }
 
-fn to_array(v: Value, pos: Pos) -> Result<Array, ExprError> {
+pub(crate) fn to_array(v: Value, pos: Pos) -> Result<Array, ExprError> {
     match v {
         Value::Array(a) => Ok(a),
         Value::Number(s) => Ok(Array::scalar(s, s.natural_dtype())),
@@ -201,7 +201,9 @@ fn to_array(v: Value, pos: Pos) -> Result<Array, ExprError> {
 }
 
 /// Python arithmetic on two numbers.
-fn fold_numbers(op: &str, a: Scalar, b: Scalar, pos: Pos) -> Result<Scalar, ExprError> {
+/// `a op b` of Python numbers, as Python computes it; `None` for operators Python
+/// numbers do not have here (they become 0-d arrays).
+fn fold_numbers(op: &str, a: Scalar, b: Scalar, pos: Pos) -> Result<Option<Scalar>, ExprError> {
     use Scalar::{Bool, Float, Int};
     let ints = match (a, b) {
         (Int(_) | Bool(_), Int(_) | Bool(_)) => Some((a.as_i64(), b.as_i64())),
@@ -209,11 +211,28 @@ fn fold_numbers(op: &str, a: Scalar, b: Scalar, pos: Pos) -> Result<Scalar, Expr
     };
     let (x, y) = (a.as_f64(), b.as_f64());
     let checked = |r: Option<i64>| r.map(Int).ok_or_else(|| ExprError::new(pos, "integer overflow"));
-    Ok(match (op, ints) {
+    Ok(Some(match (op, ints) {
         ("+", Some((i, j))) => checked(i.checked_add(j))?,
         ("-", Some((i, j))) => checked(i.checked_sub(j))?,
         ("*", Some((i, j))) => checked(i.checked_mul(j))?,
         ("**", Some((i, j))) if j >= 0 => checked(u32::try_from(j).ok().and_then(|j| i.checked_pow(j)))?,
+        ("//" | "%", Some((_, 0))) => return Err(ExprError::new(pos, "integer division or modulo by zero")),
+        ("//", Some((i, j))) => {
+            let q = checked(i.checked_div(j))?.as_i64();
+            Int(if i % j != 0 && ((i < 0) != (j < 0)) { q - 1 } else { q })
+        }
+        ("%", Some((i, j))) => {
+            let r = checked(i.checked_rem(j))?.as_i64();
+            Int(if r != 0 && ((r < 0) != (j < 0)) { r + j } else { r })
+        }
+        ("&" | "|" | "^", Some((i, j))) => {
+            let v = match op {
+                "&" => i & j,
+                "|" => i | j,
+                _ => i ^ j,
+            };
+            if matches!((a, b), (Bool(_), Bool(_))) { Bool(v != 0) } else { Int(v) }
+        }
         ("+", _) => Float(x + y),
         ("-", _) => Float(x - y),
         ("*", _) => Float(x * y),
@@ -225,39 +244,21 @@ fn fold_numbers(op: &str, a: Scalar, b: Scalar, pos: Pos) -> Result<Scalar, Expr
         ("<=", _) => Bool(x <= y),
         (">", _) => Bool(x > y),
         (">=", _) => Bool(x >= y),
-        _ => return Err(ExprError::new(pos, format!("'{op}' needs arrays"))),
-    })
+        _ => return Ok(None),
+    }))
 }
 
-fn binary_op(sym: &str) -> Option<BinaryOp> {
-    Some(match sym {
-        "+" => BinaryOp::Add,
-        "-" => BinaryOp::Sub,
-        "*" => BinaryOp::Mul,
-        "/" => BinaryOp::Div,
-        "**" => BinaryOp::Pow,
-        "==" => BinaryOp::Eq,
-        "!=" => BinaryOp::Ne,
-        "<" => BinaryOp::Lt,
-        "<=" => BinaryOp::Le,
-        ">" => BinaryOp::Gt,
-        ">=" => BinaryOp::Ge,
-        _ => return None,
-    })
-}
-
-fn unary_function(name: &str) -> Option<UnaryOp> {
-    Some(match name {
-        "sqrt" => UnaryOp::Sqrt,
-        "exp" => UnaryOp::Exp,
-        "log" => UnaryOp::Log,
-        "sin" => UnaryOp::Sin,
-        "cos" => UnaryOp::Cos,
-        "tanh" => UnaryOp::Tanh,
-        "abs" | "absolute" => UnaryOp::Abs,
-        "negative" => UnaryOp::Neg,
-        _ => return None,
-    })
+/// numpy's named constants (`pi`, `np.nan`, `newaxis`, ...).
+fn constant(name: &str) -> Option<Value> {
+    let float = |v: f64| Some(Value::Number(Scalar::Float(v)));
+    match name {
+        "pi" => float(std::f64::consts::PI),
+        "e" => float(std::f64::consts::E),
+        "nan" | "NaN" => float(f64::NAN),
+        "inf" | "Inf" | "infty" => float(f64::INFINITY),
+        "newaxis" => Some(Value::None),
+        _ => None,
+    }
 }
 
 impl Env<'_> {
@@ -277,6 +278,9 @@ impl Env<'_> {
                     .ok_or_else(|| ExprError::new(pos, "integer overflow")),
                 ("-", Value::Number(s)) => Ok(Value::Number(Scalar::Float(-s.as_f64()))),
                 ("-", Value::Array(a)) => a.unary(UnaryOp::Neg).map(Value::Array).map_err(graph_err(pos)),
+                ("~", Value::Number(Scalar::Int(i))) => Ok(Value::Number(Scalar::Int(!i))),
+                ("~", Value::Number(Scalar::Bool(b))) => Ok(Value::Number(Scalar::Bool(!b))),
+                ("~", Value::Array(a)) => a.unary(UnaryOp::Invert).map(Value::Array).map_err(graph_err(pos)),
                 (_, other) => Err(expected(operand.pos, "a number or an array", &other)),
             },
             ExprKind::Binary(op, l, r) => {
@@ -327,9 +331,8 @@ impl Env<'_> {
             "None" => Ok(Value::None),
             "True" => Ok(Value::Number(Scalar::Bool(true))),
             "False" => Ok(Value::Number(Scalar::Bool(false))),
-            "pi" => Ok(Value::Number(Scalar::Float(std::f64::consts::PI))),
             "float64" | "float32" | "int64" | "bool" => Ok(Value::Str(n.to_string())),
-            _ => Err(ExprError::new(pos, format!("unknown name '{n}'"))),
+            _ => constant(n).ok_or_else(|| ExprError::new(pos, format!("unknown name '{n}'"))),
         }
     }
 
@@ -349,6 +352,7 @@ impl Env<'_> {
                 v => Index::At(to_int(&v, e.pos, "an integer index, a slice or None")?),
             },
             Subscript::Slice(a, b, c) => Index::Slice { start: part(a)?, stop: part(b)?, step: part(c)? },
+            Subscript::Ellipsis => Index::Ellipsis,
         })
     }
 
@@ -357,9 +361,29 @@ impl Env<'_> {
             let (x, y) = (to_array(a, lpos)?, to_array(b, rpos)?);
             return x.matmul(&y).map(Value::Array).map_err(graph_err(pos));
         }
-        let Some(bop) = binary_op(op) else { return Err(ExprError::new(pos, format!("unknown operator '{op}'"))) };
+        let Some(bop) = crate::elementwise::operator(op) else {
+            return Err(ExprError::new(pos, format!("unknown operator '{op}'")));
+        };
+        if let (Value::Number(x), Value::Number(y)) = (&a, &b)
+            && let Some(folded) = fold_numbers(op, *x, *y, pos)?
+        {
+            return Ok(Value::Number(folded));
+        }
+        self.binary_values(bop, a, b, lpos, rpos, pos)
+    }
+
+    /// `a op b` for numbers or arrays (numbers a numpy function gets become 0-d arrays).
+    fn binary_values(
+        &mut self,
+        bop: BinaryOp,
+        a: Value,
+        b: Value,
+        lpos: Pos,
+        rpos: Pos,
+        pos: Pos,
+    ) -> Result<Value, ExprError> {
         let result = match (a, b) {
-            (Value::Number(x), Value::Number(y)) => return fold_numbers(op, x, y, pos).map(Value::Number),
+            (Value::Number(x), Value::Number(y)) => Array::scalar(x, x.natural_dtype()).binary_scalar(bop, y),
             (Value::Array(x), Value::Number(y)) => x.binary_scalar(bop, y),
             (Value::Number(x), Value::Array(y)) => Array::scalar_binary(x, bop, &y),
             (Value::Array(x), Value::Array(y)) => x.binary(bop, &y),
@@ -370,6 +394,11 @@ impl Env<'_> {
     }
 
     fn attribute(&mut self, obj: &Expr, name: &str, pos: Pos) -> Result<Value, ExprError> {
+        if matches!(&obj.kind, ExprKind::Name(ns) if NAMESPACES.contains(&ns.as_str()) && !self.vars.contains_key(ns))
+            && let Some(c) = constant(name)
+        {
+            return Ok(c);
+        }
         let target = self.eval(obj)?;
         let Value::Array(a) = target else {
             return Err(ExprError::new(pos, format!("{} has no attribute '{name}'", target.kind())));
@@ -466,18 +495,20 @@ impl Env<'_> {
                 let len = ((stop.as_f64() - start.as_f64()) / step.as_f64()).ceil().max(0.0) as usize;
                 self.generate(GenKind::Arange { start, step }, &[len], dtype, chunks, pos)?
             }
-            "maximum" | "minimum" | "matmul" => {
+            "matmul" => {
                 let (a, ap) = args.required(0, "x1")?;
                 let (b, bp) = args.required(1, "x2")?;
                 args.finish()?;
-                let (a, b) = (to_array(a, ap)?, to_array(b, bp)?);
-                let r = match name {
-                    "maximum" => a.binary(BinaryOp::Maximum, &b),
-                    "minimum" => a.binary(BinaryOp::Minimum, &b),
-                    _ => a.matmul(&b),
-                };
-                Value::Array(r.map_err(graph_err(pos))?)
+                Value::Array(to_array(a, ap)?.matmul(&to_array(b, bp)?).map_err(graph_err(pos))?)
             }
+            _ if crate::elementwise::binary(name).is_some() => {
+                let (a, ap) = args.required(0, "x1")?;
+                let (b, bp) = args.required(1, "x2")?;
+                args.finish()?;
+                let op = crate::elementwise::binary(name).unwrap_or(BinaryOp::Add);
+                return self.binary_values(op, a, b, ap, bp, pos);
+            }
+            _ if crate::elementwise::COMPOSED.contains(&name) => return self.composed(name, args, pos),
             "where" => {
                 let (c, cp) = args.required(0, "condition")?;
                 let (a, ap) = args.required(1, "x")?;
@@ -486,10 +517,10 @@ impl Env<'_> {
                 let (c, a, b) = (to_array(c, cp)?, to_array(a, ap)?, to_array(b, bp)?);
                 Value::Array(Array::where_(&c, &a, &b).map_err(graph_err(pos))?)
             }
-            _ if unary_function(name).is_some() => {
+            _ if crate::elementwise::unary(name).is_some() => {
                 let (x, xp) = args.required(0, "x")?;
                 args.finish()?;
-                let op = unary_function(name).unwrap_or(UnaryOp::Abs);
+                let op = crate::elementwise::unary(name).unwrap_or(UnaryOp::Abs);
                 Value::Array(to_array(x, xp)?.unary(op).map_err(graph_err(pos))?)
             }
             _ if crate::storage::FUNCTIONS.contains(&name) => return self.storage(name, args, pos),

@@ -36,9 +36,10 @@ impl Tok {
     }
 }
 
-const SYMBOLS: [&str; 24] = [
-    "**", "==", "!=", "<=", ">=", "(", ")", "[", "]", ",", ":", ";", "=", ".", "+", "-", "*", "/", "@", "<", ">", "~",
-    "{", "}",
+/// Longest first, so `**` and `//` are not read as two `*` or `/`.
+const SYMBOLS: [&str; 30] = [
+    "...", "**", "//", "==", "!=", "<=", ">=", "(", ")", "[", "]", ",", ":", ";", "=", ".", "+", "-", "*", "/", "%",
+    "@", "<", ">", "~", "&", "|", "^", "{", "}",
 ];
 
 /// Splits `src` into tokens. Newlines inside brackets do not end a statement.
@@ -121,7 +122,7 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Pos)>, ExprError> {
             advance(1, &mut i, &mut col);
             continue;
         }
-        let rest: String = chars[i..chars.len().min(i + 2)].iter().collect();
+        let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
         let Some(sym) = SYMBOLS.iter().find(|s| rest.starts_with(*s)) else {
             return Err(ExprError::new(pos, format!("unexpected character '{c}'")));
         };

@@ -12,6 +12,7 @@
 //! or call that caused them. Nothing here computes array values.
 
 mod ast;
+mod elementwise;
 mod error;
 mod eval;
 mod lexer;

@@ -50,16 +50,24 @@ struct Parser {
     nesting: usize,
 }
 
+/// Python's precedence: comparisons, `|`, `^`, `&`, `+ -`, `* / // % @`, unary
+/// minus and `~`, then `**`.
 fn binding_power(sym: &str) -> Option<(u8, u8)> {
     Some(match sym {
         "==" | "!=" | "<" | "<=" | ">" | ">=" => (1, 2),
-        "+" | "-" => (3, 4),
-        "*" | "/" | "@" => (5, 6),
+        "|" => (3, 4),
+        "^" => (5, 6),
+        "&" => (7, 8),
+        "+" | "-" => (9, 10),
+        "*" | "/" | "//" | "%" | "@" => (11, 12),
         // right-associative and tighter than unary minus on its left
-        "**" => (10, 9),
+        "**" => (16, 15),
         _ => return None,
     })
 }
+
+/// The binding power of a prefix operator's operand: tighter than `*`, looser than `**`.
+const PREFIX_BP: u8 = 13;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -145,10 +153,10 @@ impl Parser {
     }
 
     fn prefix(&mut self) -> Result<Expr, ExprError> {
-        if let Tok::Sym(s @ ("-" | "+")) = *self.peek() {
+        if let Tok::Sym(s @ ("-" | "+" | "~")) = *self.peek() {
             let pos = self.next().1;
             // Unary minus binds looser than `**` (-x**2 == -(x**2)) but tighter than `*`.
-            let operand = self.nested(7)?;
+            let operand = self.nested(PREFIX_BP)?;
             return Self::node(ExprKind::Unary(s, Box::new(operand)), pos);
         }
         let atom = self.atom()?;
@@ -260,6 +268,9 @@ impl Parser {
     }
 
     fn subscript(&mut self) -> Result<Subscript, ExprError> {
+        if self.eat("...") {
+            return Ok(Subscript::Ellipsis);
+        }
         let is_colon = |p: &Parser| matches!(p.peek(), Tok::Sym(":"));
         let is_end = |p: &Parser| matches!(p.peek(), Tok::Sym(":" | "," | "]"));
         let start = if is_colon(self) { None } else { Some(self.nested(0)?) };

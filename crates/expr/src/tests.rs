@@ -37,6 +37,36 @@ fn precedence_follows_python() {
 }
 
 #[test]
+fn bitwise_and_floor_operators_bind_as_in_python() {
+    // `|` below `^` below `&` below `+`; comparisons below all of them.
+    let v = evaluate("1 | 2 ^ 3 & 6 + 1", &EvalOptions::default()).expect("valid");
+    assert_eq!(v.to_string(), "1", "1 | (2 ^ (3 & 7)) evaluated on 0-d arrays");
+    let a = array("x = ones((4, 6), dtype=int64); (x * 7) // 2 % 3 == 0");
+    assert_eq!(a.dtype().name(), "bool");
+    let b = array("x = random((4, 6)) > 0.5; ~x & (x | ~x)");
+    assert_eq!((b.shape(), b.dtype().name()), (&[4usize, 6][..], "bool"));
+    assert!(error("x = random((4, 6)); x & x").contains("bitwise_and"), "floats have no bitwise and");
+    assert!(error("x = random((4, 6)) > 0.5; x - x").contains("boolean subtract"));
+}
+
+#[test]
+fn an_ellipsis_stands_for_the_axes_the_rest_leaves() {
+    let a = array("w = ones((4, 5, 6)); w[..., 1]");
+    assert_eq!(a.shape(), &[4, 5]);
+    let b = array("w = ones((4, 5, 6)); w[1, ..., ::2]");
+    assert_eq!(b.shape(), &[5, 3]);
+    assert_eq!(array("w = ones((4, 5, 6)); w[...]").shape(), &[4, 5, 6]);
+    assert!(error("w = ones((4, 5, 6)); w[..., 0, ...]").contains("single ellipsis"));
+}
+
+#[test]
+fn keepdims_and_ddof_follow_numpy() {
+    assert_eq!(array("ones((4, 5, 6)).sum(axis=(0, 2), keepdims=True)").shape(), &[1, 5, 1]);
+    assert_eq!(array("ones((4, 5)).var(ddof=1, keepdims=True)").shape(), &[1, 1]);
+    assert!(error("ones((4, 5)).sum(ddof=1)").contains("takes no ddof"));
+}
+
+#[test]
 fn chunks_override_replaces_every_constructor() {
     let options =
         EvalOptions { chunks: Some(tessera_chunks::ChunkSpec::parse("10").expect("valid")), ..EvalOptions::default() };

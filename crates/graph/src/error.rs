@@ -45,6 +45,9 @@ pub enum GraphError {
     /// An operation that the dtype does not support.
     #[error("{0}")]
     Type(String),
+    /// An index numpy refuses (its `IndexError`).
+    #[error("{0}")]
+    Index(String),
     /// A shape that is invalid (e.g. too many elements).
     #[error("{0}")]
     Shape(String),

@@ -10,7 +10,8 @@ impl Array {
     pub fn unary(&self, op: UnaryOp) -> Result<Array, GraphError> {
         let dtype = op.compute_dtype(self.dtype())?;
         let input = self.astype(dtype);
-        Ok(Array::new(Op::Unary(op, input.clone()), input.shape().to_vec(), dtype, input.chunks().clone()))
+        let result = op.result_dtype(dtype);
+        Ok(Array::new(Op::Unary(op, input.clone()), input.shape().to_vec(), result, input.chunks().clone()))
     }
 
     /// `self.astype(dtype)`; the array itself when the dtype already matches.
@@ -27,7 +28,7 @@ impl Array {
     /// `self op other` with numpy broadcasting and type promotion.
     pub fn binary(&self, op: BinaryOp, other: &Array) -> Result<Array, GraphError> {
         let promoted = promote_operands(self, other);
-        let compute = op.compute_dtype(promoted);
+        let compute = op.compute_dtype(promoted)?;
         if op == BinaryOp::Pow && compute == DType::Int64 && matches!(other.op(), Op::Scalar(s) if s.as_f64() < 0.0) {
             // numpy's ValueError; negative exponents inside arrays fail in the kernel.
             return Err(GraphError::Type("Integers to negative integer powers are not allowed.".into()));

@@ -21,6 +21,8 @@ pub enum Index {
     At(i64),
     /// `None` (numpy's `newaxis`): a new axis of length 1, consuming no axis.
     NewAxis,
+    /// `...`: as many `:` as the other entries leave (at most one per index).
+    Ellipsis,
 }
 
 impl Index {
@@ -33,10 +35,21 @@ impl Index {
 impl Array {
     /// `self[index]` with Python semantics; missing trailing entries mean `:`.
     pub fn slice(&self, index: &[Index]) -> Result<Array, GraphError> {
-        let consumed = index.iter().filter(|i| **i != Index::NewAxis).count();
+        let consumed = index.iter().filter(|i| !matches!(i, Index::NewAxis | Index::Ellipsis)).count();
         if consumed > self.ndim() {
             return Err(GraphError::TooManyIndices { ndim: self.ndim(), given: consumed });
         }
+        let expanded: Vec<Index>;
+        let index = match index.iter().filter(|i| **i == Index::Ellipsis).count() {
+            0 => index,
+            1 => {
+                let at = index.iter().position(|i| *i == Index::Ellipsis).unwrap_or(0);
+                let fill = std::iter::repeat_n(Index::FULL, self.ndim() - consumed);
+                expanded = index[..at].iter().copied().chain(fill).chain(index[at + 1..].iter().copied()).collect();
+                &expanded
+            }
+            _ => return Err(GraphError::Index("an index can only have a single ellipsis ('...')".into())),
+        };
         let mut axes = Vec::with_capacity(self.ndim());
         let mut shape = Vec::new();
         let mut lengths = Vec::new();
@@ -61,7 +74,7 @@ impl Array {
                     continue;
                 }
                 Index::Slice { start, stop, step } => (start, stop, step),
-                Index::NewAxis => (None, None, None),
+                Index::NewAxis | Index::Ellipsis => (None, None, None),
             };
             let s = normalize_slice(start, stop, step, n)?;
             axes.push(SrcAxis { out_axis: Some(shape.len()), offset: s.start, step: s.step });

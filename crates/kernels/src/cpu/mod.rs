@@ -5,6 +5,7 @@ mod eval;
 pub(crate) mod inputs;
 pub(crate) mod leaf;
 mod matmul;
+mod numeric;
 mod ops;
 mod paired;
 pub(crate) mod reduce;

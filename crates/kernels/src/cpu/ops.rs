@@ -3,6 +3,7 @@
 
 use tessera_graph::{BinaryOp, UnaryOp};
 
+use super::numeric;
 use super::tile::{Col, TileVal, map1, map2};
 
 macro_rules! float_unary {
@@ -16,20 +17,58 @@ macro_rules! float_unary {
             UnaryOp::Sin => map1($c, |x| x.sin()),
             UnaryOp::Cos => map1($c, |x| x.cos()),
             UnaryOp::Tanh => map1($c, |x| x.tanh()),
+            UnaryOp::Tan => map1($c, |x| x.tan()),
+            UnaryOp::Arcsin => map1($c, |x| x.asin()),
+            UnaryOp::Arccos => map1($c, |x| x.acos()),
+            UnaryOp::Arctan => map1($c, |x| x.atan()),
+            UnaryOp::Sinh => map1($c, |x| x.sinh()),
+            UnaryOp::Cosh => map1($c, |x| x.cosh()),
+            UnaryOp::Arcsinh => map1($c, |x| x.asinh()),
+            UnaryOp::Log1p => map1($c, |x| x.ln_1p()),
+            UnaryOp::Expm1 => map1($c, |x| x.exp_m1()),
+            UnaryOp::Log2 => map1($c, |x| x.log2()),
+            UnaryOp::Log10 => map1($c, |x| x.log10()),
+            UnaryOp::Floor => map1($c, |x| x.floor()),
+            UnaryOp::Ceil => map1($c, |x| x.ceil()),
+            UnaryOp::Trunc => map1($c, |x| x.trunc()),
+            UnaryOp::Rint => map1($c, |x| x.round_ties_even()),
+            UnaryOp::Sign => map1($c, numeric::sign),
+            UnaryOp::Square => map1($c, |x| x * x),
+            // Predicates and bit operations never reach here (see `unary`).
+            UnaryOp::IsNan | UnaryOp::IsFinite | UnaryOp::IsInf | UnaryOp::Not | UnaryOp::Invert => $c.clone(),
         })
     };
 }
 
-/// `op(a)`. The graph converts ints to floats before transcendental functions.
+/// `op(a)`. The graph converts ints to floats before transcendental functions, and
+/// bools to ints where an operation needs numbers.
 pub fn unary(op: UnaryOp, a: &TileVal) -> TileVal {
-    match a {
-        TileVal::F64(c) => float_unary!(c, op, TileVal::F64),
-        TileVal::F32(c) => float_unary!(c, op, TileVal::F32),
-        TileVal::I64(c) => TileVal::I64(match op {
-            UnaryOp::Neg => map1(c, i64::wrapping_neg),
-            _ => map1(c, i64::wrapping_abs),
+    match (op, a) {
+        (UnaryOp::IsNan, TileVal::F64(c)) => TileVal::Bool(map1(c, f64::is_nan)),
+        (UnaryOp::IsNan, TileVal::F32(c)) => TileVal::Bool(map1(c, f32::is_nan)),
+        (UnaryOp::IsFinite, TileVal::F64(c)) => TileVal::Bool(map1(c, f64::is_finite)),
+        (UnaryOp::IsFinite, TileVal::F32(c)) => TileVal::Bool(map1(c, f32::is_finite)),
+        (UnaryOp::IsInf, TileVal::F64(c)) => TileVal::Bool(map1(c, f64::is_infinite)),
+        (UnaryOp::IsInf, TileVal::F32(c)) => TileVal::Bool(map1(c, f32::is_infinite)),
+        (UnaryOp::IsNan | UnaryOp::IsInf, _) => TileVal::Bool(Col::Const(false)),
+        (UnaryOp::IsFinite, _) => TileVal::Bool(Col::Const(true)),
+        (UnaryOp::Not | UnaryOp::Invert, TileVal::Bool(c)) => TileVal::Bool(map1(c, |x| !x)),
+        (UnaryOp::Not, other) => TileVal::Bool(match other.cast(tessera_chunks::DType::Bool) {
+            TileVal::Bool(c) => map1(&c, |x| !x),
+            _ => Col::Const(false),
         }),
-        TileVal::Bool(c) => TileVal::Bool(c.clone()),
+        (_, TileVal::F64(c)) => float_unary!(c, op, TileVal::F64),
+        (_, TileVal::F32(c)) => float_unary!(c, op, TileVal::F32),
+        (_, TileVal::I64(c)) => TileVal::I64(match op {
+            UnaryOp::Neg => map1(c, i64::wrapping_neg),
+            UnaryOp::Abs => map1(c, i64::wrapping_abs),
+            UnaryOp::Sign => map1(c, i64::signum),
+            UnaryOp::Square => map1(c, |x| x.wrapping_mul(x)),
+            UnaryOp::Invert => map1(c, |x| !x),
+            // floor, ceil, trunc of integers are the integers.
+            _ => c.clone(),
+        }),
+        (_, TileVal::Bool(c)) => TileVal::Bool(c.clone()),
     }
 }
 
@@ -49,6 +88,16 @@ macro_rules! float_binary {
             BinaryOp::Le => TileVal::Bool(map2($a, $b, |x, y| x <= y)),
             BinaryOp::Gt => TileVal::Bool(map2($a, $b, |x, y| x > y)),
             BinaryOp::Ge => TileVal::Bool(map2($a, $b, |x, y| x >= y)),
+            BinaryOp::FloorDiv => $wrap(map2($a, $b, |x, y| numeric::divmod(x, y).0)),
+            BinaryOp::Mod => $wrap(map2($a, $b, |x, y| numeric::divmod(x, y).1)),
+            BinaryOp::Arctan2 => $wrap(map2($a, $b, |y, x| y.atan2(x))),
+            BinaryOp::Hypot => $wrap(map2($a, $b, |x, y| x.hypot(y))),
+            BinaryOp::Fmax => $wrap(map2($a, $b, numeric::fmax)),
+            BinaryOp::Fmin => $wrap(map2($a, $b, numeric::fmin)),
+            // Refused for floats by the graph; logical operators compute in bool.
+            BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::BitXor | BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
+                $wrap($a.clone())
+            }
         }
     };
 }
@@ -101,6 +150,17 @@ fn int_binary(op: BinaryOp, a: &Col<i64>, b: &Col<i64>) -> Result<TileVal, Binar
         BinaryOp::Le => TileVal::Bool(map2(a, b, |x, y| x <= y)),
         BinaryOp::Gt => TileVal::Bool(map2(a, b, |x, y| x > y)),
         BinaryOp::Ge => TileVal::Bool(map2(a, b, |x, y| x >= y)),
+        BinaryOp::FloorDiv => TileVal::I64(map2(a, b, numeric::floor_div_i64)),
+        BinaryOp::Mod => TileVal::I64(map2(a, b, numeric::mod_i64)),
+        BinaryOp::Fmax => TileVal::I64(map2(a, b, i64::max)),
+        BinaryOp::Fmin => TileVal::I64(map2(a, b, i64::min)),
+        BinaryOp::BitAnd => TileVal::I64(map2(a, b, |x, y| x & y)),
+        BinaryOp::BitOr => TileVal::I64(map2(a, b, |x, y| x | y)),
+        BinaryOp::BitXor => TileVal::I64(map2(a, b, |x, y| x ^ y)),
+        // Lowered to float64 or bool by the graph; keep a defined answer anyway.
+        BinaryOp::Arctan2 => TileVal::F64(map2(a, b, |y, x| (y as f64).atan2(x as f64))),
+        BinaryOp::Hypot => TileVal::F64(map2(a, b, |x, y| (x as f64).hypot(y as f64))),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => TileVal::I64(a.clone()),
     })
 }
 
@@ -114,7 +174,14 @@ fn bool_binary(op: BinaryOp, a: &Col<bool>, b: &Col<bool>) -> TileVal {
         BinaryOp::Le => map2(a, b, |x, y| !x | y),
         BinaryOp::Gt => map2(a, b, |x, y| x & !y),
         BinaryOp::Ge => map2(a, b, |x, y| x | !y),
-        BinaryOp::Div | BinaryOp::Pow => map2(a, b, |x, _| x),
+        BinaryOp::BitAnd | BinaryOp::And => map2(a, b, |x, y| x & y),
+        BinaryOp::BitOr | BinaryOp::Or | BinaryOp::Fmax => map2(a, b, |x, y| x | y),
+        BinaryOp::BitXor | BinaryOp::Xor => map2(a, b, |x, y| x ^ y),
+        BinaryOp::Fmin => map2(a, b, |x, y| x & y),
+        // Lowered to numbers by the graph; keep a defined answer anyway.
+        BinaryOp::Div | BinaryOp::Pow | BinaryOp::FloorDiv | BinaryOp::Mod | BinaryOp::Arctan2 | BinaryOp::Hypot => {
+            map2(a, b, |x, _| x)
+        }
     })
 }
 

@@ -175,19 +175,37 @@ fn cast(x: &str, from: DType, to: DType) -> String {
 }
 
 /// NaN-propagating `max`/`min`, as the CPU computes them (`a + b` when either is NaN).
-fn float_extreme(f: &str, a: &str, b: &str) -> String {
-    format!("select({f}({a}, {b}), {a} + {b}, {a} != {a} || {b} != {b})")
+/// NaN is tested on the bits: a driver may assume no float is NaN (Vulkan without float
+/// controls) and fold `a != a` to false, as lavapipe does.
+fn float_extreme(f: &str, a: &str, b: &str, dtype: DType) -> String {
+    let (ia, ib) = (is_nan(a, dtype), is_nan(b, dtype));
+    format!("select({f}({a}, {b}), {a} + {b}, {ia} || {ib})")
+}
+
+/// Whether the float `x` of `dtype` is NaN, from its bits.
+fn is_nan(x: &str, dtype: DType) -> String {
+    match dtype {
+        DType::Float32 => format!("((bitcast<u32>({x}) & 0x7FFFFFFFu) > 0x7F800000u)"),
+        _ => format!("((bitcast<u64>({x}) & 0x7FFFFFFFFFFFFFFFlu) > 0x7FF0000000000000lu)"),
+    }
 }
 
 fn unary(op: UnaryOp, x: &str, dtype: DType, has_f64: bool) -> Result<String, Unsupported> {
+    use UnaryOp::*;
     Ok(match (op, dtype) {
-        (_, DType::Bool) => x.to_string(),
-        (UnaryOp::Neg, _) => format!("(-{x})"),
-        (UnaryOp::Abs, _) => format!("abs({x})"),
-        (UnaryOp::Sqrt, DType::Float64) => format!("sqrt_rn({x})"),
-        (UnaryOp::Sqrt, DType::Float32) if has_f64 => format!("f32(sqrt_rn(f64({x})))"),
-        (UnaryOp::Sqrt, DType::Float32) => return Err("float32 sqrt is approximate on GPUs without float64"),
-        _ => return Err("a transcendental function (exp, log, sin, cos, tanh) is not exactly rounded on GPUs"),
+        (Not | Invert, DType::Bool) => format!("(!{x})"),
+        (Invert, DType::Int64) => format!("(~{x})"),
+        // Whole numbers stay what they are (and numpy keeps bools bool).
+        (Neg | Abs | Floor | Ceil | Trunc, DType::Bool) | (Floor | Ceil | Trunc, DType::Int64) => x.to_string(),
+        (Neg, _) => format!("(-{x})"),
+        (Abs, _) => format!("abs({x})"),
+        (Sqrt, DType::Float64) => format!("sqrt_rn({x})"),
+        (Sqrt, DType::Float32) if has_f64 => format!("f32(sqrt_rn(f64({x})))"),
+        (Sqrt, DType::Float32) => return Err("float32 sqrt is approximate on GPUs without float64"),
+        _ if op.is_transcendental() => {
+            return Err("a transcendental function (exp, log, sin, ...) is not exactly rounded on GPUs");
+        }
+        _ => return Err("this elementwise function runs on the CPU"),
     })
 }
 
@@ -209,9 +227,18 @@ fn binary(op: BinaryOp, a: &str, b: &str, operands: DType, has_f64: bool) -> Res
     let infix = |o: &str| format!("({a} {o} {b})");
     Ok(match (operands, op) {
         (_, Pow) => return Err("`**` is not exactly rounded on GPUs"),
+        (DType::Bool, And | BitAnd) => infix("&&"),
+        (DType::Bool, Or | BitOr) => infix("||"),
+        (DType::Bool, Xor | BitXor) => infix("!="),
+        (DType::Int64, BitAnd) => infix("&"),
+        (DType::Int64, BitOr) => infix("|"),
+        (DType::Int64, BitXor) => infix("^"),
+        (_, FloorDiv | Mod | Arctan2 | Hypot | Fmax | Fmin | BitAnd | BitOr | BitXor | And | Or | Xor) => {
+            return Err("this elementwise function runs on the CPU");
+        }
         // GPUs divide float32 approximately; float64 division rounded to float32 is
         // the correctly rounded float32 quotient (53 >= 2 * 24 + 2 bits).
-        (DType::Float32, Div) if has_f64 => format!("f32(f64({a}) / f64({b}))"),
+        (DType::Float32, Div) if has_f64 => format!("f32(div_f64(f64({a}), f64({b})))"),
         (DType::Float32, Div) => return Err("float32 division is approximate on GPUs without float64"),
         (DType::Float32 | DType::Float64, Mul) => mul(a, b, operands),
         (DType::Bool, Maximum | Add) => infix("||"),
@@ -222,14 +249,15 @@ fn binary(op: BinaryOp, a: &str, b: &str, operands: DType, has_f64: bool) -> Res
         (DType::Bool, Gt) => format!("({a} && !{b})"),
         (DType::Bool, Ge) => format!("({a} || !{b})"),
         (DType::Bool, Div) => a.to_string(),
-        (DType::Int64, Div) => format!("(f64({a}) / f64({b}))"),
+        (DType::Int64, Div) if has_f64 => format!("div_f64(f64({a}), f64({b}))"),
         (DType::Int64, Maximum) => format!("max({a}, {b})"),
         (DType::Int64, Minimum) => format!("min({a}, {b})"),
-        (_, Maximum) => float_extreme("max", a, b),
-        (_, Minimum) => float_extreme("min", a, b),
+        (_, Maximum) => float_extreme("max", a, b, operands),
+        (_, Minimum) => float_extreme("min", a, b, operands),
         (_, Add) => infix("+"),
         (_, Sub) => infix("-"),
         (_, Mul) => infix("*"),
+        (DType::Float64, Div) => format!("div_f64({a}, {b})"),
         (_, Div) => infix("/"),
         (_, Eq) => infix("=="),
         (_, Ne) => infix("!="),
@@ -361,6 +389,7 @@ impl Builder {
         }
         if self.has_f64 {
             s.push_str(library::SQRT_RN);
+            s.push_str(library::DIV_F64);
         }
         s.push_str("\n@group(0) @binding(0) var<storage, read> P: array<i64>;\n");
         let _ = writeln!(s, "@group(0) @binding(1) var<storage, read_write> OUT: array<{out_ty}>;");
@@ -432,8 +461,10 @@ fn combine(op: ReduceOp, acc: Acc, a: &str, b: &str) -> String {
         (_, Prod) => format!("({a} * {b})"),
         (Acc::I64, Min) => format!("min({a}, {b})"),
         (Acc::I64, Max) => format!("max({a}, {b})"),
-        (_, Min) => float_extreme("min", a, b),
-        (_, Max) => float_extreme("max", a, b),
+        (Acc::F32, Min) => float_extreme("min", a, b, DType::Float32),
+        (Acc::F32, Max) => float_extreme("max", a, b, DType::Float32),
+        (_, Min) => float_extreme("min", a, b, DType::Float64),
+        (_, Max) => float_extreme("max", a, b, DType::Float64),
     }
 }
 
@@ -495,11 +526,11 @@ impl Fold {
             out_ty: "f64",
             shared: format!("var<workgroup> SH: array<f64, {WORKGROUP}>;\n"),
             init: "    var acc: f64 = 0.0lf;\n".into(),
-            update: format!("            acc = {};\n", float_extreme("max", "acc", &v)),
+            update: format!("            acc = {};\n", float_extreme("max", "acc", &v, DType::Float64)),
             store: "    SH[lid] = acc;\n".into(),
             merge: format!(
                 "        if (lid < half) {{ SH[lid] = {}; }}\n",
-                float_extreme("max", "SH[lid]", "SH[lid + half]")
+                float_extreme("max", "SH[lid]", "SH[lid + half]", DType::Float64)
             ),
             write: "OUT[group] = SH[0];".into(),
         }

@@ -86,3 +86,24 @@ fn sqrt_rn(x: f64) -> f64 {
     return y;
 }
 "#;
+
+/// IEEE division by zero, spelled out. Vulkan lets a driver assume that no float is
+/// infinite or NaN unless the shader asks otherwise (float controls wgpu cannot ask
+/// for), and lavapipe then divides `x / 0` into 0. A zero divisor gives numpy's answer
+/// from bit patterns instead: NaN (x86's default NaN, as the CPU makes it) for `0 / 0`
+/// and `NaN / 0`, otherwise an infinity
+/// signed by both operands' signs. (Infinities in further arithmetic stay the driver's.)
+pub const DIV_F64: &str = r#"
+fn div_f64(a: f64, b: f64) -> f64 {
+    if (b != 0.0lf) {
+        return a / b;
+    }
+    let sa = bitcast<u64>(a);
+    let sign = (sa ^ bitcast<u64>(b)) & 0x8000000000000000lu;
+    let magnitude = sa & 0x7FFFFFFFFFFFFFFFlu;
+    if (magnitude == 0lu || magnitude > 0x7FF0000000000000lu) {
+        return bitcast<f64>(0xFFF8000000000000lu);
+    }
+    return bitcast<f64>(sign | 0x7FF0000000000000lu);
+}
+"#;
