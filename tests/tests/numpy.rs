@@ -148,13 +148,15 @@ fn binary_case() -> impl Strategy<Value = Case> {
     })
 }
 
-const REDUCTIONS: [&str; 7] = ["sum", "mean", "min", "max", "prod", "std", "var"];
+const REDUCTIONS: [&str; 9] = ["sum", "mean", "min", "max", "prod", "std", "var", "any", "all"];
+/// Reductions numpy has only as functions.
+const FUNCTION_REDUCTIONS: [&str; 8] =
+    ["nansum", "nanprod", "nanmin", "nanmax", "nanmean", "nanvar", "nanstd", "count_nonzero"];
 
-/// `.sum(axis=0, keepdims=True)` and its kin, for any operand.
-fn reduction_suffix() -> impl Strategy<Value = String> {
+/// The arguments of a reduction: `axis=`, `keepdims=`, and `ddof=` for the variances.
+fn reduction_args(red: &'static str) -> impl Strategy<Value = Vec<String>> {
     let axis = prop::sample::select(vec!["", "axis=0", "axis=1", "axis=-1", "axis=(0, 1)"]);
-    let red = prop::sample::select(REDUCTIONS.to_vec());
-    (red, axis, any::<bool>(), 0u32..3).prop_map(|(red, axis, keep, ddof)| {
+    (axis, any::<bool>(), 0u32..3).prop_map(move |(axis, keep, ddof)| {
         let mut args: Vec<String> = Vec::new();
         if !axis.is_empty() {
             args.push(axis.to_string());
@@ -162,15 +164,28 @@ fn reduction_suffix() -> impl Strategy<Value = String> {
         if keep {
             args.push("keepdims=True".into());
         }
-        if matches!(red, "std" | "var") && ddof > 0 {
+        if (red.ends_with("std") || red.ends_with("var")) && ddof > 0 {
             args.push(format!("ddof={ddof}"));
         }
-        format!(".{red}({})", args.join(", "))
+        args
     })
 }
 
+/// `.sum(axis=0, keepdims=True)` and its kin, for any operand.
+fn reduction_suffix() -> impl Strategy<Value = String> {
+    prop::sample::select(REDUCTIONS.to_vec())
+        .prop_flat_map(|red| reduction_args(red).prop_map(move |args| format!(".{red}({})", args.join(", "))))
+}
+
 fn reduction_case() -> impl Strategy<Value = Case> {
-    (operand(), reduction_suffix()).prop_map(|((a, _), r)| Case { expr: format!("{a}{r}"), agree: Agree::Reduction })
+    let method = (operand(), reduction_suffix()).prop_map(|((a, _), r)| format!("{a}{r}"));
+    let function = (operand(), prop::sample::select(FUNCTION_REDUCTIONS.to_vec())).prop_flat_map(|((a, _), red)| {
+        reduction_args(red).prop_map(move |args| {
+            let rest: String = args.iter().map(|a| format!(", {a}")).collect();
+            format!("{red}({a}{rest})")
+        })
+    });
+    prop_oneof![2 => method, 1 => function].prop_map(|expr| Case { expr, agree: Agree::Reduction })
 }
 
 fn view_case() -> impl Strategy<Value = Case> {
@@ -190,6 +205,24 @@ fn view_case() -> impl Strategy<Value = Case> {
         (0usize..6).prop_map(|k| ["w.T", "w.transpose(2, 0, 1)", "w[::-1, 1:, ::2]", "w[2]", "w[:, 3]", "w[..., 1]"]
             [k]
             .to_string()),
+        (operand(), -3i64..3).prop_map(|((a, _), k)| format!("expand_dims({a}, {k})")),
+        (0usize..10).prop_map(|k| [
+            "squeeze(x[:1])",
+            "x[:, :1].squeeze(axis=1)",
+            "moveaxis(w, 0, -1)",
+            "moveaxis(w, (0, 1), (2, 0))",
+            "swapaxes(w, 0, 2)",
+            "w.swapaxes(-1, 1)",
+            "fliplr(i)",
+            "flipud(y)",
+            "broadcast_to(v, (12, 10))",
+            "flip(w, axis=(0, 2))",
+        ][k]
+            .to_string()),
+        (operand(), prop::option::of(-2i64..2)).prop_map(|((a, _), ax)| match ax {
+            Some(ax) => format!("flip({a}, {ax})"),
+            None => format!("flip({a})"),
+        }),
     ]
     .prop_map(|expr| Case { expr, agree: Agree::Exactly })
 }
@@ -288,6 +321,9 @@ fn a_corpus_of_expressions_computes_as_numpy_computes_it() {
         "numpy corpus: {compared} results compared, {refused_both} refused by both, {} disagreements",
         failures.len()
     );
+    for (case, _) in cases.iter().step_by(24) {
+        eprintln!("  e.g. {}", case.expr);
+    }
     for f in &failures {
         eprintln!("  {f}");
     }

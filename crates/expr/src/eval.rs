@@ -84,7 +84,25 @@ fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
 }
 
 const NAMESPACES: [&str; 3] = ["da", "np", "numpy"];
-const REDUCTIONS: [&str; 7] = ["sum", "mean", "min", "max", "prod", "std", "var"];
+const REDUCTIONS: [&str; 17] = [
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "prod",
+    "std",
+    "var",
+    "any",
+    "all",
+    "count_nonzero",
+    "nansum",
+    "nanprod",
+    "nanmin",
+    "nanmax",
+    "nanmean",
+    "nanvar",
+    "nanstd",
+];
 
 pub(crate) struct Env<'o> {
     vars: HashMap<String, Value>,
@@ -113,6 +131,16 @@ impl Args {
     pub(crate) fn required(&mut self, index: usize, name: &str) -> Result<(Value, Pos), ExprError> {
         self.take(index, name)
             .ok_or_else(|| ExprError::new(self.pos, format!("{}() missing required argument '{name}'", self.what)))
+    }
+
+    /// The first argument, removed so that the rest count from 0: the array a
+    /// function form passes on to its method form (`squeeze(x, 0)` is `x.squeeze(0)`).
+    pub(crate) fn receiver(&mut self, name: &str) -> Result<(Value, Pos), ExprError> {
+        let first = self.required(0, name)?;
+        if !self.positional.is_empty() {
+            self.positional.remove(0);
+        }
+        Ok(first)
     }
 
     pub(crate) fn finish(self) -> Result<(), ExprError> {
@@ -150,7 +178,7 @@ pub(crate) fn to_int(v: &Value, pos: Pos, what: &str) -> Result<i64, ExprError> 
     }
 }
 
-fn to_shape(v: &Value, pos: Pos) -> Result<Vec<usize>, ExprError> {
+pub(crate) fn to_shape(v: &Value, pos: Pos) -> Result<Vec<usize>, ExprError> {
     let items = match v {
         Value::Tuple(items) => items.clone(),
         other => vec![other.clone()],
@@ -182,7 +210,7 @@ fn to_dtype(v: &Value, pos: Pos) -> Result<DType, ExprError> {
     }
 }
 
-fn to_axes(v: Option<(Value, Pos)>) -> Result<Option<Vec<i64>>, ExprError> {
+pub(crate) fn to_axes(v: Option<(Value, Pos)>) -> Result<Option<Vec<i64>>, ExprError> {
     match v {
         None | Some((Value::None, _)) => Ok(None),
         Some((Value::Tuple(items), pos)) => {
@@ -524,9 +552,9 @@ impl Env<'_> {
                 Value::Array(to_array(x, xp)?.unary(op).map_err(graph_err(pos))?)
             }
             _ if crate::storage::FUNCTIONS.contains(&name) => return self.storage(name, args, pos),
+            _ if crate::shape::FUNCTIONS.contains(&name) => return crate::shape::function(name, args, pos),
             _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
-                let (x, xp) = args.required(0, "a")?;
-                args.positional.remove(0);
+                let (x, xp) = args.receiver("a")?;
                 let target = Value::Array(to_array(x, xp)?);
                 return self.method(target, name, args, pos);
             }
@@ -545,7 +573,7 @@ impl Env<'_> {
             _ if REDUCTIONS.contains(&name) => {
                 let axes = to_axes(args.take(0, "axis"))?;
                 let ddof = match args.take(usize::MAX, "ddof") {
-                    Some((v, p)) if matches!(name, "var" | "std") => {
+                    Some((v, p)) if matches!(name, "var" | "std" | "nanvar" | "nanstd") => {
                         u32::try_from(to_int(&v, p, "an integer ddof")?)
                             .map_err(|_| ExprError::new(p, "ddof must be a non-negative integer below 2^32"))?
                     }
@@ -562,7 +590,11 @@ impl Env<'_> {
                     "max" => a.reduce(ReduceOp::Max, axes),
                     "prod" => a.reduce(ReduceOp::Prod, axes),
                     "var" => a.var(axes, ddof),
-                    _ => a.std(axes, ddof),
+                    "std" => a.std(axes, ddof),
+                    "any" => a.any(axes),
+                    "all" => a.all(axes),
+                    "count_nonzero" => a.count_nonzero(axes),
+                    nan => a.nan_reduce(nan, axes, ddof),
                 };
                 match reduced {
                     Ok(r) if keepdims => a.keep_reduced_dims(&r, axes),
@@ -591,6 +623,7 @@ impl Env<'_> {
                 args.finish()?;
                 if axes.is_empty() { a.transpose(None) } else { a.transpose(Some(&axes)) }
             }
+            _ if crate::shape::METHODS.contains(&name) => return crate::shape::method(&a, name, args, pos),
             _ => return Err(ExprError::new(pos, format!("arrays have no method '{name}'"))),
         };
         result.map(Value::Array).map_err(graph_err(pos))

@@ -17,6 +17,7 @@ mod error;
 mod eval;
 mod lexer;
 mod parser;
+mod shape;
 mod storage;
 mod value;
 

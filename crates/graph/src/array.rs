@@ -3,6 +3,7 @@
 mod build;
 mod elementwise;
 mod reduce;
+mod shape;
 mod std_ops;
 mod storage;
 mod views;

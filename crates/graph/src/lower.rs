@@ -558,7 +558,8 @@ fn deeper<R>(f: impl FnOnce() -> R) -> R {
 fn partial_state_bytes(op: ReduceOp, dtype: DType) -> u64 {
     match (op, dtype.is_float()) {
         (ReduceOp::Sum | ReduceOp::Mean, true) => EXACT_SUM_BYTES,
-        (ReduceOp::Var { .. }, _) => 2 * EXACT_SUM_BYTES,
+        (ReduceOp::Var { .. } | ReduceOp::NanMean, _) => 2 * EXACT_SUM_BYTES,
+        (ReduceOp::NanVar { .. }, _) => 3 * EXACT_SUM_BYTES,
         _ => 8,
     }
 }

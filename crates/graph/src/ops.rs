@@ -345,6 +345,17 @@ pub enum ReduceOp {
         /// numpy's `ddof`: the divisor is `max(n - ddof, 0)`.
         ddof: u32,
     },
+    /// numpy's `nanmin`: the minimum of the values that are not NaN (NaN when all are).
+    NanMin,
+    /// numpy's `nanmax`.
+    NanMax,
+    /// numpy's `nanmean`: the exact sum of the values that are not NaN over their count.
+    NanMean,
+    /// numpy's `nanvar`: the variance of the values that are not NaN, from exact moments.
+    NanVar {
+        /// numpy's `ddof`.
+        ddof: u32,
+    },
 }
 
 impl ReduceOp {
@@ -357,14 +368,27 @@ impl ReduceOp {
             ReduceOp::Max => "max",
             ReduceOp::Mean => "mean",
             ReduceOp::Var { .. } => "var",
+            ReduceOp::NanMin => "nanmin",
+            ReduceOp::NanMax => "nanmax",
+            ReduceOp::NanMean => "nanmean",
+            ReduceOp::NanVar { .. } => "nanvar",
         }
+    }
+
+    /// Whether partials merge the same whatever their order and grouping (exact sums,
+    /// integer sums, extremes, counts; not float products).
+    pub fn merges_in_any_order(self) -> bool {
+        self != ReduceOp::Prod
     }
 
     /// numpy's result dtype.
     pub fn result_dtype(self, input: DType) -> DType {
         match (self, input) {
             (ReduceOp::Sum | ReduceOp::Prod, DType::Bool) => DType::Int64,
-            (ReduceOp::Mean | ReduceOp::Var { .. }, DType::Bool | DType::Int64) => DType::Float64,
+            (
+                ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. },
+                DType::Bool | DType::Int64,
+            ) => DType::Float64,
             (_, d) => d,
         }
     }
@@ -373,7 +397,10 @@ impl ReduceOp {
     pub fn input_dtype(self, input: DType) -> DType {
         match (self, input) {
             (ReduceOp::Sum | ReduceOp::Prod, DType::Bool) => DType::Int64,
-            (ReduceOp::Mean | ReduceOp::Var { .. }, DType::Bool | DType::Int64) => DType::Float64,
+            (
+                ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. },
+                DType::Bool | DType::Int64,
+            ) => DType::Float64,
             (_, d) => d,
         }
     }

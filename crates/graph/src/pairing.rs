@@ -88,7 +88,7 @@ fn costly(leaf: &Leaf) -> Option<(Costly<'_>, &ViewMap, u64)> {
 /// The pairing map of a partial layer reducing `expr` over `input` along `axes`, when
 /// the cost model finds one that saves work (see the module doc); the one saving most.
 pub(crate) fn find(expr: &FusedExpr, input: &Chunks, op: ReduceOp, axes: &[usize]) -> Option<ViewMap> {
-    if op == ReduceOp::Prod {
+    if !op.merges_in_any_order() {
         return None;
     }
     let shape = input.shape();

@@ -48,7 +48,11 @@ pub fn header(value: &Value) -> Vec<u8> {
                 PartialData::F64(_) => 1,
                 PartialData::I64(_) => 2,
                 PartialData::Bool(_) => 3,
-                PartialData::Moments(_) => 4,
+                // Moments of two slots (var, nanmean) or three (nanvar).
+                PartialData::Moments(m) => {
+                    let states: usize = p.shape.iter().product();
+                    if states > 0 && m.len() == 3 * states { 5 } else { 4 }
+                }
             };
             (PARTIAL, tag, p.shape.as_slice())
         }
@@ -213,8 +217,12 @@ impl Incoming {
                     ExactSum::from_parts(&limbs, b[0])
                 });
                 let sums = sums.collect::<Option<Vec<_>>>()?;
-                let data = if self.tag == 4 { PartialData::Moments(sums) } else { PartialData::Exact(sums) };
-                let per_state = if self.tag == 4 { 2 } else { 1 };
+                let per_state = match self.tag {
+                    4 => 2,
+                    5 => 3,
+                    _ => 1,
+                };
+                let data = if per_state > 1 { PartialData::Moments(sums) } else { PartialData::Exact(sums) };
                 (data_len(&data) == per_state * self.count).then_some(())?;
                 Value::Partial(Partial { shape, data })
             }
@@ -240,6 +248,7 @@ fn element_bytes(kind: u8, tag: u8) -> Option<usize> {
         (BLOCK | PARTIAL, 3) => Some(1),
         (PARTIAL, 0) => Some(EXACT_BYTES),
         (PARTIAL, 4) => Some(2 * EXACT_BYTES),
+        (PARTIAL, 5) => Some(3 * EXACT_BYTES),
         _ => None,
     }
 }
@@ -296,6 +305,7 @@ mod tests {
             Value::Partial(Partial { shape: vec![2], data: PartialData::Exact(vec![acc.clone(), ExactSum::new()]) }),
             Value::Partial(Partial { shape: vec![], data: PartialData::I64(vec![42]) }),
             Value::Partial(Partial { shape: vec![1], data: PartialData::Moments(vec![acc.clone(), acc.clone()]) }),
+            Value::Partial(Partial { shape: vec![1], data: PartialData::Moments(vec![acc.clone(); 3]) }),
         ];
         for v in values {
             let back = decode(&encode(&v)).expect("decodes");

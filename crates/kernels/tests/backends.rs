@@ -161,6 +161,8 @@ suite! {
         max_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.999).max(axis=0)",
         std: "x = random((300, 200), seed=7, chunks=100); x.std()",
         var_axis_0: "x = random((300, 200), seed=7, chunks=100); x.var(axis=0, ddof=1)",
+        nan_reductions: "x = where(random((90, 70), seed=8, chunks=30) > 0.8, nan, random((90, 70), seed=7, chunks=30)); nanmean(x, axis=0) + nanvar(x, axis=0, ddof=1) + nanmax(x, axis=0) + nanmin(x, axis=0) + nansum(x, axis=0) + nanstd(x[:, :1], axis=1).sum()",
+        any_all_count: "x = random((90, 70), seed=7, chunks=30); (x > 0.99).any(axis=0) & (x > 0.001).all(axis=0) | (count_nonzero(x > 0.5, axis=0) > 30)",
     }
     Closely {
         prod_axis_1: "x = random((60, 40), seed=3, chunks=16); (x + 0.5).prod(axis=1)",

@@ -11,7 +11,9 @@ impl Array {
     /// error, as in numpy.
     pub fn reduce(&self, op: ReduceOp, axes: Option<&[i64]>) -> Result<Array, GraphError> {
         let axes = self.resolve_axes(axes)?;
-        if matches!(op, ReduceOp::Min | ReduceOp::Max) && axes.iter().any(|&a| self.shape()[a] == 0) {
+        if matches!(op, ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax)
+            && axes.iter().any(|&a| self.shape()[a] == 0)
+        {
             return Err(GraphError::Shape(format!(
                 "zero-size array to reduction operation {} which has no identity",
                 op.name()
@@ -45,6 +47,51 @@ impl Array {
     /// `std(axis=..., ddof=...)`: the square root of [`Array::var`].
     pub fn std(&self, axes: Option<&[i64]>, ddof: u32) -> Result<Array, GraphError> {
         self.var(axes, ddof)?.unary(UnaryOp::Sqrt)
+    }
+
+    /// numpy's `any(axis=...)`: whether some element is nonzero.
+    pub fn any(&self, axes: Option<&[i64]>) -> Result<Array, GraphError> {
+        self.astype(DType::Bool).reduce(ReduceOp::Max, axes)
+    }
+
+    /// numpy's `all(axis=...)`: whether every element is nonzero.
+    pub fn all(&self, axes: Option<&[i64]>) -> Result<Array, GraphError> {
+        self.astype(DType::Bool).reduce(ReduceOp::Min, axes)
+    }
+
+    /// numpy's `count_nonzero(x, axis=...)`.
+    pub fn count_nonzero(&self, axes: Option<&[i64]>) -> Result<Array, GraphError> {
+        self.astype(DType::Bool).reduce(ReduceOp::Sum, axes)
+    }
+
+    /// numpy's `nansum`, `nanprod`, `nanmin`, `nanmax`, `nanmean`, `nanvar` and
+    /// `nanstd` (`ddof` for the last two): NaNs are left out (all-NaN slices: 0, 1,
+    /// NaN, NaN, NaN, NaN, NaN, as numpy, without its warning). Arrays that cannot hold
+    /// NaN reduce as the plain reductions.
+    pub fn nan_reduce(&self, name: &str, axes: Option<&[i64]>, ddof: u32) -> Result<Array, GraphError> {
+        let floats = self.dtype().is_float();
+        let without_nan = |fill: f64| -> Result<Array, GraphError> {
+            if !floats {
+                return Ok(self.clone());
+            }
+            let nan = self.unary(UnaryOp::IsNan)?;
+            Array::where_(&nan, &Array::scalar(crate::Scalar::Float(fill), self.dtype()), self)
+        };
+        match (name, floats) {
+            ("nansum", _) => without_nan(0.0)?.reduce(ReduceOp::Sum, axes),
+            ("nanprod", _) => without_nan(1.0)?.reduce(ReduceOp::Prod, axes),
+            ("nanmin", true) => self.reduce(ReduceOp::NanMin, axes),
+            ("nanmax", true) => self.reduce(ReduceOp::NanMax, axes),
+            ("nanmean", true) => self.reduce(ReduceOp::NanMean, axes),
+            ("nanvar", true) => self.reduce(ReduceOp::NanVar { ddof }, axes),
+            ("nanstd", true) => self.reduce(ReduceOp::NanVar { ddof }, axes)?.unary(UnaryOp::Sqrt),
+            ("nanmin", false) => self.reduce(ReduceOp::Min, axes),
+            ("nanmax", false) => self.reduce(ReduceOp::Max, axes),
+            ("nanmean", false) => self.reduce(ReduceOp::Mean, axes),
+            ("nanvar", false) => self.var(axes, ddof),
+            ("nanstd", false) => self.std(axes, ddof),
+            _ => Err(GraphError::Shape(format!("unknown reduction {name}"))),
+        }
     }
 
     /// numpy's `keepdims=True`: `reduced`, a reduction of `self` over `axes`, with the

@@ -10,6 +10,7 @@ mod ops;
 mod paired;
 pub(crate) mod reduce;
 mod store;
+mod terms;
 pub mod tile;
 
 use tessera_graph::{Kernel, ReduceStage, TaskGraph, TaskId};

@@ -6,6 +6,8 @@ use tessera_chunks::DType;
 use tessera_graph::{ReduceKernel, ReduceOp};
 
 use super::eval::Evaluator;
+use super::numeric;
+use super::terms;
 use super::tile::{Col, Tile, TileVal, strips, tiles};
 use crate::value::standard;
 use crate::{Block, ExactColumns, ExactSum, KernelError, Partial, PartialData};
@@ -13,7 +15,14 @@ use crate::{Block, ExactColumns, ExactSum, KernelError, Partial, PartialData};
 /// A fresh partial of `len` states for `op` over values of `dtype`.
 pub(crate) fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
     match (op, dtype) {
-        (ReduceOp::Var { .. }, _) => PartialData::Moments(vec![ExactSum::new(); 2 * len]),
+        (ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. }, _) => {
+            PartialData::Moments(vec![ExactSum::new(); terms::slots(op) * len])
+        }
+        (ReduceOp::NanMin | ReduceOp::NanMax, DType::Float32 | DType::Float64) => PartialData::F64(vec![f64::NAN; len]),
+        (ReduceOp::NanMin, DType::Int64) => PartialData::I64(vec![i64::MAX; len]),
+        (ReduceOp::NanMax, DType::Int64) => PartialData::I64(vec![i64::MIN; len]),
+        (ReduceOp::NanMin, _) => PartialData::Bool(vec![true; len]),
+        (ReduceOp::NanMax, _) => PartialData::Bool(vec![false; len]),
         (ReduceOp::Sum | ReduceOp::Mean, DType::Float32 | DType::Float64) => {
             PartialData::Exact(vec![ExactSum::new(); len])
         }
@@ -35,22 +44,28 @@ pub(crate) fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
         ReduceOp::Prod => |a, b| a * b,
         ReduceOp::Min => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
         ReduceOp::Max => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
-        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => |a, b| a + b,
+        ReduceOp::NanMin => numeric::fmin,
+        ReduceOp::NanMax => numeric::fmax,
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. } => {
+            |a, b| a + b
+        }
     }
 }
 
 pub(crate) fn i64_op(op: ReduceOp) -> fn(i64, i64) -> i64 {
     match op {
         ReduceOp::Prod => i64::wrapping_mul,
-        ReduceOp::Min => i64::min,
-        ReduceOp::Max => i64::max,
-        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => i64::wrapping_add,
+        ReduceOp::Min | ReduceOp::NanMin => i64::min,
+        ReduceOp::Max | ReduceOp::NanMax => i64::max,
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. } => {
+            i64::wrapping_add
+        }
     }
 }
 
 pub(crate) fn bool_op(op: ReduceOp) -> fn(bool, bool) -> bool {
     match op {
-        ReduceOp::Min | ReduceOp::Prod => |a, b| a & b,
+        ReduceOp::Min | ReduceOp::NanMin | ReduceOp::Prod => |a, b| a & b,
         _ => |a, b| a | b,
     }
 }
@@ -103,8 +118,8 @@ impl Layout {
 }
 
 /// A partial being folded: its states, and the float levels of exact sums along a
-/// leading axis (see [`ExactColumns`]): one set for sums, three for moments (the
-/// values, their squares' products and their squares' errors).
+/// leading axis (see [`ExactColumns`]): one set for sums, one per term for moments
+/// (see [`terms`]).
 pub(crate) struct Accumulator {
     op: ReduceOp,
     axes: Vec<usize>,
@@ -112,9 +127,9 @@ pub(crate) struct Accumulator {
     kept: Vec<usize>,
     data: PartialData,
     columns: Vec<ExactColumns>,
-    /// For moments: the current tile's squares (products and their errors), kept
-    /// between tiles so their buffers are reused.
-    squares: [Vec<f64>; 2],
+    /// For moments: the current tile's terms, kept between tiles so their buffers are
+    /// reused.
+    terms: Vec<Vec<f64>>,
 }
 
 impl Accumulator {
@@ -126,12 +141,12 @@ impl Accumulator {
         let sets = match &data {
             _ if layout.last_reduced => 0,
             PartialData::Exact(_) => 1,
-            PartialData::Moments(_) => 3,
+            PartialData::Moments(_) => terms::term_slots(k.op).len(),
             _ => 0,
         };
         let columns = (0..sets).map(|_| ExactColumns::new(len)).collect();
         let block_shape = block_shape.to_vec();
-        Accumulator { op: k.op, axes: k.axes.clone(), block_shape, kept, data, columns, squares: Default::default() }
+        Accumulator { op: k.op, axes: k.axes.clone(), block_shape, kept, data, columns, terms: Vec::new() }
     }
 
     /// Folds the evaluator's region, which starts at `off` within the block (only the
@@ -152,12 +167,11 @@ impl Accumulator {
     pub(crate) fn finish(mut self) -> Partial {
         match (&mut self.data, self.columns.as_mut_slice()) {
             (PartialData::Exact(states), [columns]) => columns.flush(states),
-            (PartialData::Moments(states), [values, products, errors]) => {
-                let half = states.len() / 2;
-                let (s1, s2) = states.split_at_mut(half);
-                values.flush(s1);
-                products.flush(s2);
-                errors.flush(s2);
+            (PartialData::Moments(states), columns) if !columns.is_empty() => {
+                let len = states.len() / terms::slots(self.op);
+                for (columns, &slot) in columns.iter_mut().zip(terms::term_slots(self.op)) {
+                    columns.flush(&mut states[slot * len..(slot + 1) * len]);
+                }
             }
             _ => {}
         }
@@ -201,32 +215,22 @@ fn fold(op: ReduceOp, acc: &mut Accumulator, layout: &Layout, tile: Tile, values
                 Col::Vec(v) => Cow::Borrowed(v),
                 Col::Const(v) => Cow::Owned(vec![*v; tile.elements()]),
             };
-            let [products, errors] = &mut acc.squares;
-            products.resize(values.len(), 0.0);
-            errors.resize(values.len(), 0.0);
-            crate::levels::square_parts(&values, products, errors);
-            let half = states.len() / 2;
-            let (s1, s2) = states.split_at_mut(half);
-            if let [sums, squares, residues] = acc.columns.as_mut_slice() {
-                for (first, count, at) in runs(tile, place) {
-                    let span = first * cols..(first + count) * cols;
-                    sums.add_rows(s1, at, &values[span.clone()], cols);
-                    squares.add_rows(s2, at, &products[span.clone()], cols);
-                    residues.add_rows(s2, at, &errors[span], cols);
+            terms::terms(op, &values, &mut acc.terms);
+            let len = states.len() / terms::slots(op);
+            for (t, &slot) in terms::term_slots(op).iter().enumerate() {
+                let (target, term) = (&mut states[slot * len..(slot + 1) * len], &acc.terms[t]);
+                if let Some(columns) = acc.columns.get_mut(t) {
+                    for (first, count, at) in runs(tile, place) {
+                        columns.add_rows(target, at, &term[first * cols..(first + count) * cols], cols);
+                    }
+                    continue;
                 }
-                return;
-            }
-            for (i, r) in rows.enumerate() {
-                let (at, span) = (place(r), i * cols..(i + 1) * cols);
-                if layout.last_reduced {
-                    s1[at].add_slice(&values[span.clone()]);
-                    s2[at].add_slice(&products[span.clone()]);
-                    s2[at].add_slice(&errors[span]);
-                } else {
-                    for j in span {
-                        s1[at + j - i * cols].add(values[j]);
-                        s2[at + j - i * cols].add(products[j]);
-                        s2[at + j - i * cols].add(errors[j]);
+                for (i, r) in rows.clone().enumerate() {
+                    let (at, row) = (place(r), &term[i * cols..(i + 1) * cols]);
+                    if layout.last_reduced {
+                        target[at].add_slice(row);
+                    } else {
+                        row.iter().enumerate().for_each(|(j, &x)| target[at + j].add(x));
                     }
                 }
             }
@@ -367,20 +371,20 @@ impl SliceFold<i64> for I64Fold {
 
     fn reduce(&self, op: ReduceOp, state: i64, xs: &[i64]) -> i64 {
         match op {
-            ReduceOp::Min => xs.iter().copied().min().map_or(state, |m| m.min(state)),
-            ReduceOp::Max => xs.iter().copied().max().map_or(state, |m| m.max(state)),
+            ReduceOp::Min | ReduceOp::NanMin => xs.iter().copied().min().map_or(state, |m| m.min(state)),
+            ReduceOp::Max | ReduceOp::NanMax => xs.iter().copied().max().map_or(state, |m| m.max(state)),
             ReduceOp::Prod => xs.iter().fold(state, |a, &x| a.wrapping_mul(x)),
-            ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => xs.iter().fold(state, |a, &x| a.wrapping_add(x)),
+            _ => xs.iter().fold(state, |a, &x| a.wrapping_add(x)),
         }
     }
 
     fn combine_rows(&self, op: ReduceOp, states: &mut [i64], xs: &[i64]) {
         let pairs = states.iter_mut().zip(xs);
         match op {
-            ReduceOp::Min => pairs.for_each(|(s, &x)| *s = (*s).min(x)),
-            ReduceOp::Max => pairs.for_each(|(s, &x)| *s = (*s).max(x)),
+            ReduceOp::Min | ReduceOp::NanMin => pairs.for_each(|(s, &x)| *s = (*s).min(x)),
+            ReduceOp::Max | ReduceOp::NanMax => pairs.for_each(|(s, &x)| *s = (*s).max(x)),
             ReduceOp::Prod => pairs.for_each(|(s, &x)| *s = s.wrapping_mul(x)),
-            ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } => pairs.for_each(|(s, &x)| *s = s.wrapping_add(x)),
+            _ => pairs.for_each(|(s, &x)| *s = s.wrapping_add(x)),
         }
     }
 }
@@ -433,9 +437,24 @@ pub fn finish(op: ReduceOp, p: Partial, count: u64, out: DType) -> Block {
             acc.iter().map(|a| a.value() / div).collect()
         }
         PartialData::Moments(m) => {
-            let ddof = if let ReduceOp::Var { ddof } = op { ddof } else { 0 };
-            let (s1, s2) = m.split_at(m.len() / 2);
-            s1.iter().zip(s2).map(|(a, b)| crate::moments::variance(a, b, count, ddof)).collect()
+            let len = m.len() / terms::slots(op);
+            let slot = |s: usize| &m[s * len..(s + 1) * len];
+            match op {
+                ReduceOp::NanMean => slot(0).iter().zip(slot(1)).map(|(s, n)| s.value() / n.value()).collect(),
+                ReduceOp::NanVar { ddof } => {
+                    let n = slot(2).iter().map(|n| n.value() as u64);
+                    slot(0)
+                        .iter()
+                        .zip(slot(1))
+                        .zip(n)
+                        .map(|((a, b), n)| crate::moments::variance(a, b, n, ddof))
+                        .collect()
+                }
+                _ => {
+                    let ddof = if let ReduceOp::Var { ddof } = op { ddof } else { 0 };
+                    slot(0).iter().zip(slot(1)).map(|(a, b)| crate::moments::variance(a, b, count, ddof)).collect()
+                }
+            }
         }
         PartialData::F64(v) => v,
         PartialData::I64(v) => return Block::I64(standard(&p.shape, v)),

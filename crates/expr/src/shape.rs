@@ -1,0 +1,80 @@
+//! The language's shape functions, all views: `expand_dims`, `squeeze`, `moveaxis`,
+//! `swapaxes`, `flip`, `fliplr`, `flipud`, `broadcast_to` (and the methods
+//! `x.squeeze()`, `x.swapaxes(a, b)`).
+
+use tessera_graph::Array;
+
+use crate::error::{ExprError, Pos};
+use crate::eval::{Args, expected, graph_err, to_array, to_axes, to_int, to_shape};
+use crate::value::Value;
+
+/// The shape functions' names.
+pub(crate) const FUNCTIONS: [&str; 8] =
+    ["expand_dims", "squeeze", "moveaxis", "swapaxes", "flip", "fliplr", "flipud", "broadcast_to"];
+
+/// The ones that are also array methods.
+pub(crate) const METHODS: [&str; 2] = ["squeeze", "swapaxes"];
+
+/// A shape function of `name` called with `args` (the array first).
+pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+    let (x, xp) = args.receiver(if name.starts_with("flip") { "m" } else { "a" })?;
+    let a = to_array(x, xp)?;
+    method(&a, name, args, pos)
+}
+
+/// `a.name(args)` for a shape function of `name` (its array argument removed).
+pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+    let axes = |v: Option<(Value, Pos)>| -> Result<Option<Vec<i64>>, ExprError> { to_axes(v) };
+    let required_axes = |v: Option<(Value, Pos)>, what: &str| -> Result<Vec<i64>, ExprError> {
+        match v {
+            None | Some((Value::None, _)) => Err(ExprError::new(pos, format!("{name}() needs {what}"))),
+            some => Ok(to_axes(some)?.unwrap_or_default()),
+        }
+    };
+    let result = match name {
+        "expand_dims" => {
+            let ax = required_axes(args.take(0, "axis"), "axis")?;
+            args.finish()?;
+            a.expand_dims(&ax)
+        }
+        "squeeze" => {
+            let ax = axes(args.take(0, "axis"))?;
+            args.finish()?;
+            a.squeeze(ax.as_deref())
+        }
+        "moveaxis" => {
+            let source = required_axes(args.take(0, "source"), "source")?;
+            let destination = required_axes(args.take(1, "destination"), "destination")?;
+            args.finish()?;
+            a.moveaxis(&source, &destination)
+        }
+        "swapaxes" => {
+            let (x, xp) = args.required(0, "axis1")?;
+            let (y, yp) = args.required(1, "axis2")?;
+            args.finish()?;
+            a.swapaxes(to_int(&x, xp, "an axis")?, to_int(&y, yp, "an axis")?)
+        }
+        "fliplr" | "flipud" => {
+            args.finish()?;
+            if a.ndim() < 2 && name == "fliplr" {
+                return Err(ExprError::new(pos, "fliplr() needs an array of at least 2 dimensions"));
+            }
+            a.flip(Some(&[i64::from(name == "fliplr")]))
+        }
+        "flip" => {
+            let ax = axes(args.take(0, "axis"))?;
+            args.finish()?;
+            a.flip(ax.as_deref())
+        }
+        _ => {
+            let (s, sp) = args.required(0, "shape")?;
+            args.finish()?;
+            let shape = match s {
+                Value::Number(_) | Value::Tuple(_) => to_shape(&s, sp)?,
+                other => return Err(expected(sp, "a shape", &other)),
+            };
+            a.broadcast_to(&shape)
+        }
+    };
+    result.map(Value::Array).map_err(graph_err(pos))
+}
