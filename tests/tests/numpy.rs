@@ -257,8 +257,59 @@ fn composed_case() -> impl Strategy<Value = Case> {
     ]
 }
 
+/// Constructors and linear algebra (numpy's generators differ from tessera's, so no
+/// random family here: `normal` and `integers` are tested for their distributions).
+fn constructor_case() -> impl Strategy<Value = Case> {
+    let exact = [
+        "linspace(0, 1, 7)",
+        "linspace(-2.5, 3, 11, endpoint=False)",
+        "linspace(5, 5, 3)",
+        "linspace(0, 10, 1)",
+        "eye(5)",
+        "eye(4, 6, k=1)",
+        "eye(4, 6, k=-2, dtype=int64)",
+        "tri(4, 5, 1)",
+        "tri(3, k=-1, dtype=bool)",
+        "tril(x)",
+        "triu(i, -1)",
+        "tril(w, 1)",
+        "triu(b, 2)",
+        "ones_like(i)",
+        "zeros_like(y)",
+        "full_like(x, 2.5)",
+        "full_like(i, 7)",
+        "empty_like(b) * 0",
+        "outer(v, v[::-1])",
+        "linalg.norm(v, inf)",
+        "linalg.norm(v, -inf)",
+    ];
+    let reductions = [
+        "dot(v, v)",
+        "linalg.norm(v, 1)",
+        "dot(p, p.T)",
+        "dot(p[:, :10], v)",
+        "dot(v, p.T[:, :10].T)",
+        "linalg.norm(x)",
+        "linalg.norm(p, axis=0)",
+        "linalg.norm(y, axis=1, keepdims=True)",
+        "linalg.norm(w, axis=(0, 2))",
+        "np.linalg.norm(i, 'fro')",
+    ];
+    prop_oneof![
+        prop::sample::select(exact.to_vec()).prop_map(|e| Case { expr: e.to_string(), agree: Agree::Exactly }),
+        prop::sample::select(reductions.to_vec()).prop_map(|e| Case { expr: e.to_string(), agree: Agree::Reduction }),
+    ]
+}
+
 fn case() -> impl Strategy<Value = Case> {
-    prop_oneof![3 => unary_case(), 4 => binary_case(), 3 => reduction_case(), 2 => view_case(), 3 => composed_case()]
+    prop_oneof![
+        3 => unary_case(),
+        4 => binary_case(),
+        3 => reduction_case(),
+        2 => view_case(),
+        3 => composed_case(),
+        1 => constructor_case(),
+    ]
 }
 
 /// The corpus: `n` cases from a fixed seed, with a chunking per case.
@@ -353,6 +404,7 @@ ns = {{name: np.load(f"{{d}}/{{name}}.npy") for name in {names:?}}}
 for f in dir(np):
     if not f.startswith("_"):
         ns.setdefault(f, getattr(np, f))
+ns["np"] = np
 ns["round"] = np.round
 ns["abs"] = np.abs
 ns["min"], ns["max"], ns["sum"] = np.min, np.max, np.sum

@@ -203,7 +203,7 @@ pub(crate) fn to_chunks(v: &Value, pos: Pos) -> Result<ChunkSpec, ExprError> {
     ChunkSpec::parse(&text).map_err(|e| ExprError::new(pos, e.to_string()))
 }
 
-fn to_dtype(v: &Value, pos: Pos) -> Result<DType, ExprError> {
+pub(crate) fn to_dtype(v: &Value, pos: Pos) -> Result<DType, ExprError> {
     match v {
         Value::Str(s) => DType::parse(s).map_err(|e| ExprError::new(pos, e.to_string())),
         other => Err(expected(pos, "a dtype such as float32", other)),
@@ -329,8 +329,7 @@ impl Env<'_> {
                         args.what = n.clone();
                         self.function(n, args, callee.pos)
                     }
-                    ExprKind::Attr(obj, f) if matches!(&obj.kind, ExprKind::Name(ns) if NAMESPACES.contains(&ns.as_str()) && !self.vars.contains_key(ns)) =>
-                    {
+                    ExprKind::Attr(obj, f) if self.is_namespace(obj) => {
                         args.what = f.clone();
                         self.function(f, args, callee.pos)
                     }
@@ -421,6 +420,19 @@ impl Env<'_> {
         result.map(Value::Array).map_err(graph_err(pos))
     }
 
+    /// Whether `e` names a namespace of functions: `np`, `da`, `numpy`, `linalg`,
+    /// `random`, or `np.linalg` and the like (unless a variable of that name hides it).
+    fn is_namespace(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Name(ns) => {
+                (NAMESPACES.contains(&ns.as_str()) || matches!(ns.as_str(), "linalg" | "random"))
+                    && !self.vars.contains_key(ns)
+            }
+            ExprKind::Attr(obj, sub) => matches!(sub.as_str(), "linalg" | "random") && self.is_namespace(obj),
+            _ => false,
+        }
+    }
+
     fn attribute(&mut self, obj: &Expr, name: &str, pos: Pos) -> Result<Value, ExprError> {
         if matches!(&obj.kind, ExprKind::Name(ns) if NAMESPACES.contains(&ns.as_str()) && !self.vars.contains_key(ns))
             && let Some(c) = constant(name)
@@ -443,7 +455,7 @@ impl Env<'_> {
         })
     }
 
-    fn generate(
+    pub(crate) fn generate(
         &self,
         kind: GenKind,
         shape: &[usize],
@@ -553,6 +565,8 @@ impl Env<'_> {
             }
             _ if crate::storage::FUNCTIONS.contains(&name) => return self.storage(name, args, pos),
             _ if crate::shape::FUNCTIONS.contains(&name) => return crate::shape::function(name, args, pos),
+            _ if crate::constructors::FUNCTIONS.contains(&name) => return self.constructor(name, args, pos),
+            _ if crate::linalg::FUNCTIONS.contains(&name) => return crate::linalg::function(name, args, pos),
             _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
                 let (x, xp) = args.receiver("a")?;
                 let target = Value::Array(to_array(x, xp)?);

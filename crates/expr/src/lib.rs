@@ -12,10 +12,12 @@
 //! or call that caused them. Nothing here computes array values.
 
 mod ast;
+mod constructors;
 mod elementwise;
 mod error;
 mod eval;
 mod lexer;
+mod linalg;
 mod parser;
 mod shape;
 mod storage;

@@ -23,6 +23,46 @@ pub enum GenKind {
         /// The seed.
         seed: u64,
     },
+    /// Normal values `loc + scale * z`, `z` by Box-Muller from one Philox block per
+    /// element (a stream of its own: counter word 2 is 1).
+    Normal {
+        /// The seed.
+        seed: u64,
+        /// The mean.
+        loc: f64,
+        /// The standard deviation.
+        scale: f64,
+    },
+    /// Integers in `[low, high)` by Lemire's multiply-shift of 64 Philox bits per
+    /// element (counter word 2 is 2).
+    Integers {
+        /// The seed.
+        seed: u64,
+        /// The lowest value.
+        low: i64,
+        /// One past the highest value.
+        high: i64,
+    },
+    /// numpy's `linspace`: `i * step + start` with `step = (stop - start) / div`, the
+    /// last element exactly `stop` when `endpoint`.
+    Linspace {
+        /// The first value.
+        start: f64,
+        /// The last value (or the one past it, without `endpoint`).
+        stop: f64,
+        /// Whether `stop` is the last value.
+        endpoint: bool,
+    },
+    /// numpy's `eye`: 1 where `column - row == k` of a 2-D array, else 0.
+    Eye {
+        /// The diagonal.
+        k: i64,
+    },
+    /// numpy's `tri`: 1 where `column - row <= k` of a 2-D array, else 0.
+    Tri {
+        /// The diagonal.
+        k: i64,
+    },
 }
 
 /// A generator over a whole array of `shape`.
@@ -45,6 +85,11 @@ impl Generator {
             GenKind::Full(_) => "full",
             GenKind::Arange { .. } => "arange",
             GenKind::Random { .. } => "random",
+            GenKind::Normal { .. } => "normal",
+            GenKind::Integers { .. } => "integers",
+            GenKind::Linspace { .. } => "linspace",
+            GenKind::Eye { .. } => "eye",
+            GenKind::Tri { .. } => "tri",
         }
     }
 }

@@ -77,7 +77,9 @@ enum Costly<'a> {
 /// compute nothing worth saving.
 fn costly(leaf: &Leaf) -> Option<(Costly<'_>, &ViewMap, u64)> {
     match leaf {
-        Leaf::Gen { generator, view } if matches!(generator.kind, GenKind::Random { .. }) => {
+        Leaf::Gen { generator, view }
+            if matches!(generator.kind, GenKind::Random { .. } | GenKind::Normal { .. } | GenKind::Integers { .. }) =>
+        {
             Some((Costly::Random(generator), view, 1))
         }
         Leaf::Stored { array, view } => Some((Costly::Stored(array), view, 1)),

@@ -77,3 +77,23 @@ fn means_and_variances_do_not_depend_on_chunking() {
         }
     }
 }
+
+#[test]
+fn random_families_do_not_depend_on_chunking() {
+    for make in [
+        "normal(2.0, 0.5, size=(50, 40), seed=3, chunks={c})",
+        "integers(-5, 9, size=(50, 40), seed=3, chunks={c})",
+        "random((50, 40), seed=3, chunks={c})",
+        "linspace(-1, 7, 2000, chunks={c})",
+    ] {
+        let with = |c: &str| {
+            let c = if make.starts_with("linspace") {
+                c.trim_matches(['(', ')']).split(',').next().unwrap_or(c)
+            } else {
+                c
+            };
+            compute(&make.replace("{c}", c))
+        };
+        assert_eq!(with("(7, 13)"), with("(50, 40)"), "{make}");
+    }
+}

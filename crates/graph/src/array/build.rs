@@ -16,10 +16,25 @@ impl Array {
         auto_bytes: u64,
     ) -> Result<Array, GraphError> {
         check_shape(shape)?;
-        if matches!(kind, GenKind::Random { .. }) && !dtype.is_float() {
+        if matches!(kind, GenKind::Random { .. } | GenKind::Normal { .. }) && !dtype.is_float() {
             return Err(GraphError::Type(format!(
                 "random produces floats; dtype {dtype} is not supported (use float64 or float32)"
             )));
+        }
+        match kind {
+            GenKind::Integers { low, high, .. } if high <= low => {
+                return Err(GraphError::Shape(format!("integers: low ({low}) must be below high ({high})")));
+            }
+            GenKind::Integers { .. } if dtype != DType::Int64 => {
+                return Err(GraphError::Type(format!("integers produces int64, not {dtype}")));
+            }
+            GenKind::Normal { scale, .. } if scale.is_nan() || scale < 0.0 => {
+                return Err(GraphError::Shape(format!("normal: scale must be non-negative, not {scale}")));
+            }
+            GenKind::Eye { .. } | GenKind::Tri { .. } if shape.len() != 2 => {
+                return Err(GraphError::Shape("eye and tri make 2-D arrays".into()));
+            }
+            _ => {}
         }
         let grid = chunks.resolve(shape, dtype, auto_bytes)?;
         let generator = Generator { kind, shape: shape.to_vec(), dtype };

@@ -7,6 +7,7 @@ use tessera_chunks::DType;
 use tessera_graph::{GenKind, Generator, Leaf, Scalar, StoredArray, ViewMap};
 use tessera_store::{ArrayReader, Buffer, ChunkCache, MappedElements, MappedRegion};
 
+use super::formulas;
 use super::inputs::Inputs;
 use super::tile::{Col, Tile, TileVal};
 use crate::{Block, KernelError, philox};
@@ -17,8 +18,8 @@ pub enum Source<'a> {
     Const(TileVal),
     /// `random`: values keyed by the flat index into the generator's shape.
     Random { seed: u64, dtype: DType, addr: Addressing<'a> },
-    /// `arange`: `start + step * i`.
-    Arange { start: Scalar, step: Scalar, dtype: DType, addr: Addressing<'a> },
+    /// A generator computed element by element (`arange`, `linspace`, `eye`, ...).
+    Formula { kind: GenKind, shape: &'a [usize], dtype: DType, addr: Addressing<'a> },
     /// Data gathered from input blocks.
     Data { block: Cow<'a, Block>, addr: Addressing<'a> },
     /// A box of data held by the task: read from a stored array (shared with the
@@ -260,7 +261,7 @@ impl<'a> Source<'a> {
                         }
                     }
                     (GenKind::Random { seed }, _) => Source::Random { seed, dtype, addr },
-                    (GenKind::Arange { start, step }, _) => Source::Arange { start, step, dtype, addr },
+                    (kind, _) => Source::Formula { kind, shape: gshape, dtype, addr },
                 }
             }
             Leaf::Stored { array, view } => {
@@ -299,7 +300,7 @@ impl<'a> Source<'a> {
         let addr = match self {
             Source::Const(v) => return v.clone(),
             Source::Random { addr, .. }
-            | Source::Arange { addr, .. }
+            | Source::Formula { addr, .. }
             | Source::Data { addr, .. }
             | Source::Buffer { addr, .. }
             | Source::Mapped { addr, .. } => addr,
@@ -352,17 +353,10 @@ impl<'a> Source<'a> {
                 }
                 TileVal::F64(Col::Vec(out))
             }
-            Source::Arange { start, step, dtype, .. } => {
-                let values: Vec<i64> =
+            Source::Formula { kind, shape, dtype, .. } => {
+                let flat: Vec<i64> =
                     rows.iter().flat_map(|&(base, delta)| (0..cols as i64).map(move |j| base + delta * j)).collect();
-                let v = if dtype.is_float() || matches!(start, Scalar::Float(_)) || matches!(step, Scalar::Float(_)) {
-                    let (s, d) = (start.as_f64(), step.as_f64());
-                    TileVal::F64(Col::Vec(values.iter().map(|&i| s + d * i as f64).collect()))
-                } else {
-                    let (s, d) = (start.as_i64(), step.as_i64());
-                    TileVal::I64(Col::Vec(values.iter().map(|&i| s.wrapping_add(d.wrapping_mul(i))).collect()))
-                };
-                v.cast(*dtype)
+                formulas::values(*kind, shape, *dtype, &flat)
             }
             Source::Data { block, .. } => match block.as_ref() {
                 Block::F64(a) => TileVal::F64(gather(a.as_slice(), &rows, cols, constant)),

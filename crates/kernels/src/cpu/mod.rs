@@ -2,6 +2,7 @@
 //! the reads and writes of stored arrays.
 
 mod eval;
+mod formulas;
 pub(crate) mod inputs;
 pub(crate) mod leaf;
 mod matmul;

@@ -324,6 +324,16 @@ impl Builder {
                     self.random_fns.push_str(&template.replace('@', &leaf.to_string()).replace("KEY", &key));
                     format!("random{leaf}(u64({}))", generator_flat(generator, view))
                 }
+                GenKind::Eye { k } | GenKind::Tri { k } => {
+                    let i = generator_flat(generator, view);
+                    let cols = i64_lit(generator.shape.get(1).copied().unwrap_or(1).max(1) as i64);
+                    let test = if matches!(generator.kind, GenKind::Eye { .. }) { "==" } else { "<=" };
+                    let on = format!("((({i}) % {cols}) - (({i}) / {cols}) {test} {})", i64_lit(k));
+                    cast(&on, DType::Bool, dtype)
+                }
+                GenKind::Normal { .. } | GenKind::Integers { .. } | GenKind::Linspace { .. } => {
+                    return Err("normal, integers and linspace values are computed on the host");
+                }
                 GenKind::Arange { start, step } => {
                     let i = generator_flat(generator, view);
                     if dtype.is_float() || matches!(start, Scalar::Float(_)) || matches!(step, Scalar::Float(_)) {

@@ -58,6 +58,30 @@ pub fn uniform_f64(seed: u64, k: u64) -> f64 {
     (bits >> 11) as f64 * F64_SCALE
 }
 
+/// The four words of element `k` of the stream `stream` (0 is `random`'s, which takes
+/// half a block per float64 element instead).
+fn block(seed: u64, k: u64, stream: u32) -> [u32; 4] {
+    philox4x32_10([k as u32, (k >> 32) as u32, stream, 0], key_of(seed))
+}
+
+/// Element `k` of `normal(0, 1)` for `seed`: Box-Muller of the two 53-bit uniforms of
+/// block `k` of stream 1, `sqrt(-2 ln(1 - u1)) * cos(2 pi u2)` (1 - u1 is never 0).
+pub fn normal_f64(seed: u64, k: u64) -> f64 {
+    let r = block(seed, k, 1);
+    let u = |lo: u32, hi: u32| (((u64::from(hi) << 32) | u64::from(lo)) >> 11) as f64 * F64_SCALE;
+    let (u1, u2) = (u(r[0], r[1]), u(r[2], r[3]));
+    (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Element `k` of `integers(low, low + range)` for `seed`: the high 64 bits of
+/// `range` times the 64 bits of block `k` of stream 2 (Lemire's multiply-shift without
+/// rejection: each value's probability is off by at most `range / 2^64`).
+pub fn integer(seed: u64, k: u64, low: i64, range: u64) -> i64 {
+    let r = block(seed, k, 2);
+    let bits = (u64::from(r[1]) << 32) | u64::from(r[0]);
+    low.wrapping_add(((u128::from(bits) * u128::from(range)) >> 64) as i64)
+}
+
 /// The float32 value of element `k` for `seed`.
 pub fn uniform_f32(seed: u64, k: u64) -> f32 {
     let r = philox4x32_10(counter_of(k >> 2), key_of(seed));
