@@ -136,8 +136,8 @@ fn binary_case() -> impl Strategy<Value = Case> {
     let op = prop::sample::select([&OPERATORS[..], &BINARY_FUNCTIONS[..]].concat());
     (op, operand(), second(), any::<bool>()).prop_filter_map("numpy's small types", |(op, (a, ka), (b, kb), swap)| {
         let bools = ka == Kind::Bool && kb.is_none_or(|k| k == Kind::Bool);
-        // numpy gives int8 for these on two bools; tessera int64.
-        if bools && matches!(op, "//" | "%" | "**") {
+        // numpy gives int8 or float16 for these on two bools; tessera int64 and float64.
+        if bools && matches!(op, "//" | "%" | "**" | "arctan2" | "hypot") {
             return None;
         }
         // `v` (10,) broadcasts against rows of 10.
@@ -219,6 +219,7 @@ fn view_case() -> impl Strategy<Value = Case> {
             "flip(w, axis=(0, 2))",
         ][k]
             .to_string()),
+        (operand(), 0usize..3, -2i64..2).prop_map(|((a, _), n, ax)| format!("diff({a}, {n}, axis={ax})")),
         (operand(), prop::option::of(-2i64..2)).prop_map(|((a, _), ax)| match ax {
             Some(ax) => format!("flip({a}, {ax})"),
             None => format!("flip({a})"),

@@ -9,8 +9,8 @@ use crate::eval::{Args, expected, graph_err, to_array, to_axes, to_int, to_shape
 use crate::value::Value;
 
 /// The shape functions' names.
-pub(crate) const FUNCTIONS: [&str; 8] =
-    ["expand_dims", "squeeze", "moveaxis", "swapaxes", "flip", "fliplr", "flipud", "broadcast_to"];
+pub(crate) const FUNCTIONS: [&str; 9] =
+    ["expand_dims", "squeeze", "moveaxis", "swapaxes", "flip", "fliplr", "flipud", "broadcast_to", "diff"];
 
 /// The ones that are also array methods.
 pub(crate) const METHODS: [&str; 2] = ["squeeze", "swapaxes"];
@@ -60,6 +60,14 @@ pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<
                 return Err(ExprError::new(pos, "fliplr() needs an array of at least 2 dimensions"));
             }
             a.flip(Some(&[i64::from(name == "fliplr")]))
+        }
+        "diff" => {
+            let n = args.take(0, "n").map(|(v, p)| to_int(&v, p, "an integer n")).transpose()?.unwrap_or(1);
+            let axis = args.take(1, "axis").map(|(v, p)| to_int(&v, p, "an axis")).transpose()?.unwrap_or(-1);
+            args.finish()?;
+            let n = usize::try_from(n)
+                .map_err(|_| ExprError::new(pos, format!("order must be non-negative but got {n}")))?;
+            a.diff(n, axis)
         }
         "flip" => {
             let ax = axes(args.take(0, "axis"))?;

@@ -86,6 +86,27 @@ impl Array {
     }
 }
 
+impl Array {
+    /// numpy's `diff(x, n=1, axis=-1)`: `x[1:] - x[:-1]` along `axis`, `n` times (for
+    /// bools `!=`, as numpy). Views and one fused subtraction per order.
+    pub fn diff(&self, n: usize, axis: i64) -> Result<Array, GraphError> {
+        let axis = normalize_axis(axis, self.ndim())?;
+        let mut out = self.clone();
+        for _ in 0..n {
+            let part = |start: Option<i64>, stop: Option<i64>| {
+                let index: Vec<Index> = (0..out.ndim())
+                    .map(|a| if a == axis { Index::Slice { start, stop, step: None } } else { Index::FULL })
+                    .collect();
+                out.slice(&index)
+            };
+            let (upper, lower) = (part(Some(1), None)?, part(None, Some(-1))?);
+            let op = if out.dtype() == crate::DType::Bool { crate::BinaryOp::Ne } else { crate::BinaryOp::Sub };
+            out = upper.binary(op, &lower)?;
+        }
+        Ok(out)
+    }
+}
+
 /// Distinct axes, kept in the order given (moveaxis pairs them up).
 fn axes_in_order(axes: &[i64], ndim: usize) -> Result<Vec<usize>, GraphError> {
     let out = axes.iter().map(|&a| normalize_axis(a, ndim)).collect::<Result<Vec<_>, _>>()?;
