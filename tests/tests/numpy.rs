@@ -284,7 +284,15 @@ fn constructor_case() -> impl Strategy<Value = Case> {
         "linalg.norm(v, inf)",
         "linalg.norm(v, -inf)",
     ];
+    let scans = (operand(), prop::sample::select(vec!["cumsum", "cumprod"]), 0i64..2, any::<bool>()).prop_map(
+        |((a, _), f, axis, method)| {
+            let expr = if method { format!("{a}.{f}(axis={axis})") } else { format!("{f}({a}, axis={axis})") };
+            // numpy accumulates left to right, rounding each step, as tessera does.
+            Case { expr, agree: Agree::Exactly }
+        },
+    );
     let reductions = [
+        "cumsum(v)",
         "dot(v, v)",
         "linalg.norm(v, 1)",
         "dot(p, p.T)",
@@ -297,6 +305,7 @@ fn constructor_case() -> impl Strategy<Value = Case> {
         "np.linalg.norm(i, 'fro')",
     ];
     prop_oneof![
+        scans,
         prop::sample::select(exact.to_vec()).prop_map(|e| Case { expr: e.to_string(), agree: Agree::Exactly }),
         prop::sample::select(reductions.to_vec()).prop_map(|e| Case { expr: e.to_string(), agree: Agree::Reduction }),
     ]

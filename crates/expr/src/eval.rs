@@ -84,7 +84,7 @@ fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
 }
 
 const NAMESPACES: [&str; 3] = ["da", "np", "numpy"];
-const REDUCTIONS: [&str; 17] = [
+const REDUCTIONS: [&str; 19] = [
     "sum",
     "mean",
     "min",
@@ -102,6 +102,8 @@ const REDUCTIONS: [&str; 17] = [
     "nanmean",
     "nanvar",
     "nanstd",
+    "cumsum",
+    "cumprod",
 ];
 
 pub(crate) struct Env<'o> {
@@ -608,6 +610,18 @@ impl Env<'_> {
                     "any" => a.any(axes),
                     "all" => a.all(axes),
                     "count_nonzero" => a.count_nonzero(axes),
+                    "cumsum" | "cumprod" => {
+                        if keepdims {
+                            return Err(ExprError::new(pos, format!("{name}() takes no keepdims")));
+                        }
+                        let op =
+                            if name == "cumsum" { tessera_graph::ScanOp::Sum } else { tessera_graph::ScanOp::Prod };
+                        match axes {
+                            Some([axis]) => a.scan(op, Some(*axis)),
+                            Some(_) => Err(GraphError::Shape(format!("{name}() takes one axis"))),
+                            None => a.scan(op, None),
+                        }
+                    }
                     nan => a.nan_reduce(nan, axes, ddof),
                 };
                 match reduced {

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_chunks::{Chunks, DType};
+
+use crate::ScanOp;
 use tessera_store::{StoredArray, WriteTarget};
 
 use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
@@ -44,6 +46,8 @@ pub enum Op {
     Reduce(ReduceOp, Array, Vec<usize>),
     /// A 2-D matrix product.
     MatMul(Array, Array),
+    /// A cumulative sum or product along an axis (`cumsum`, `cumprod`).
+    Scan(ScanOp, Array, usize),
     /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
     Stored(StoredArray),
     /// Arrays written to stored targets (the value: chunks and bytes per target).
@@ -55,7 +59,12 @@ impl Op {
     pub fn operands(&self) -> Vec<&Array> {
         match self {
             Op::Gen(_) | Op::Scalar(_) | Op::Stored(_) => Vec::new(),
-            Op::Unary(_, a) | Op::Cast(a) | Op::View(a, _) | Op::Rechunk(a) | Op::Reduce(_, a, _) => vec![a],
+            Op::Unary(_, a)
+            | Op::Cast(a)
+            | Op::View(a, _)
+            | Op::Rechunk(a)
+            | Op::Reduce(_, a, _)
+            | Op::Scan(_, a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Write(writes) => writes.iter().map(|(a, _)| a).collect(),
@@ -66,7 +75,12 @@ impl Op {
     fn take_operands(&mut self) -> Vec<Array> {
         match std::mem::replace(self, Op::Scalar(Scalar::Int(0))) {
             Op::Gen(_) | Op::Scalar(_) | Op::Stored(_) => Vec::new(),
-            Op::Unary(_, a) | Op::Cast(a) | Op::View(a, _) | Op::Rechunk(a) | Op::Reduce(_, a, _) => vec![a],
+            Op::Unary(_, a)
+            | Op::Cast(a)
+            | Op::View(a, _)
+            | Op::Rechunk(a)
+            | Op::Reduce(_, a, _)
+            | Op::Scan(_, a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Write(writes) => writes.into_iter().map(|(a, _)| a).collect(),

@@ -49,10 +49,12 @@ pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};
 pub use generator::{GenKind, Generator};
 pub use lower::{LowerOptions, lower};
-pub use ops::{BinaryOp, ReduceOp, UnaryOp};
+pub use ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 pub use pairing::{PairRole, pair_role};
 pub use scalar::Scalar;
-pub use task::{Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId, WriteKernel};
+pub use task::{
+    Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+};
 pub use tessera_chunks::{ChunkSpec, Chunks, DType};
 pub use tessera_store::{Compressor, Format, StoredArray, StoredType, WriteTarget};
 pub use view::{SrcAxis, ViewMap};

@@ -30,7 +30,7 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
-    Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, Task, TaskGraph, TaskId, WriteKernel,
+    Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -156,6 +156,17 @@ impl Lowerer<'_> {
         let layer = match a.op() {
             Op::Reduce(op, x, axes) => self.reduce_layers(a, *op, x, axes)?,
             Op::MatMul(x, y) => self.matmul_layer(a, x, y)?,
+            Op::Scan(op, x, axis) => {
+                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+                self.add_layer(Layer {
+                    name: format!("{}-{}", op.name(), self.layers.len()),
+                    op_name: op.name().into(),
+                    grid: a.chunks().grid_shape(),
+                    chunks: Some(a.chunks().clone()),
+                    dtype: a.dtype(),
+                    kernel: Kernel::Scan(ScanKernel { op: *op, axis: *axis, expr }),
+                })
+            }
             Op::Write(writes) => self.write_layers(a, writes)?,
             _ => {
                 let expr = self.expr(a)?;
@@ -435,6 +446,23 @@ impl Lowerer<'_> {
                 let elements: usize = shape.iter().product();
                 let scratch = scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape);
                 (self.expr_deps(expr, &off, &shape), elements as u64 * itemsize, scratch)
+            }
+            Kernel::Scan(s) => {
+                let chunks = l.chunks.as_ref().expect("scan layers have chunks");
+                let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
+                let elements: usize = shape.iter().product();
+                let mut deps = self.expr_deps(&s.expr, &off, &shape);
+                // The block before along the axis: its last values start this one.
+                if block.get(s.axis).is_some_and(|&b| b > 0) {
+                    let mut previous = block.to_vec();
+                    previous[s.axis] -= 1;
+                    deps.push((layer, previous));
+                }
+                (
+                    deps,
+                    elements as u64 * itemsize,
+                    scratch_bytes(&s.expr, elements) + stored_bytes(&s.expr, &off, &shape),
+                )
             }
             Kernel::Write(w) => {
                 let (off, shape) = (w.region.block_offset(block), w.region.block_shape(block));

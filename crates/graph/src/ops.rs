@@ -405,3 +405,28 @@ impl ReduceOp {
         }
     }
 }
+
+/// Cumulative operations along an axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScanOp {
+    /// `cumsum`: each element the rounded sum of the one before and itself, left to
+    /// right, as numpy adds.
+    Sum,
+    /// `cumprod`.
+    Prod,
+}
+
+impl ScanOp {
+    /// The operation's name, used in task keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanOp::Sum => "cumsum",
+            ScanOp::Prod => "cumprod",
+        }
+    }
+
+    /// numpy's dtype: bools accumulate as int64.
+    pub fn dtype(self, input: DType) -> DType {
+        if input == DType::Bool { DType::Int64 } else { input }
+    }
+}

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tessera_chunks::{Chunks, DType};
 use tessera_store::WriteTarget;
 
-use crate::{FusedExpr, ReduceOp, ViewMap};
+use crate::{FusedExpr, ReduceOp, ScanOp, ViewMap};
 
 /// Index of a layer in [`TaskGraph::layers`].
 pub type LayerId = usize;
@@ -75,6 +75,19 @@ pub struct WriteKernel {
     pub region: Chunks,
 }
 
+/// A cumulative operation along an axis: each task evaluates `expr` over its block and
+/// accumulates along `axis`, starting from the last values of the task before it along
+/// the axis (its last dependency, when it has one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanKernel {
+    /// `cumsum` or `cumprod`.
+    pub op: ScanOp,
+    /// The axis.
+    pub axis: usize,
+    /// The array accumulated, in its own coordinates.
+    pub expr: FusedExpr,
+}
+
 /// What a layer's tasks compute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Kernel {
@@ -86,6 +99,8 @@ pub enum Kernel {
     MatMul(MatMulKernel),
     /// Writes of whole stored chunks.
     Write(WriteKernel),
+    /// A cumulative sum or product.
+    Scan(ScanKernel),
     /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
     /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
     /// chunks and bytes written per target.
@@ -178,7 +193,7 @@ impl TaskGraph {
             .iter()
             .filter_map(|l| match &l.kernel {
                 Kernel::Reduce(ReduceKernel { stage: ReduceStage::Partial { input, .. }, .. }) => Some(input),
-                Kernel::Blockwise(_) | Kernel::MatMul(_) => l.chunks.as_ref(),
+                Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) => l.chunks.as_ref(),
                 Kernel::Write(w) => Some(&w.region),
                 Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })

@@ -53,6 +53,13 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                     check_expr(graph, id, expr, &input.shape()).map_err(fail)?;
                 }
             }
+            Kernel::Scan(s) => {
+                let chunks = array_chunks()?;
+                if chunks.grid_shape() != layer.grid || s.axis >= chunks.ndim() {
+                    return Err(fail("a scan needs its chunks' grid and an axis of them".into()));
+                }
+                check_expr(graph, id, &s.expr, &chunks.shape()).map_err(fail)?;
+            }
             Kernel::MatMul(m) => {
                 let chunks = array_chunks()?;
                 if chunks.ndim() != 2 || m.inner.ndim() != 1 || chunks.grid_shape() != layer.grid {

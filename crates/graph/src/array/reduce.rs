@@ -94,6 +94,25 @@ impl Array {
         }
     }
 
+    /// numpy's `cumsum`/`cumprod` along `axis` (`None`: of a 1-D array; flattening
+    /// needs reshape). Each block continues from the last values of the block before
+    /// it along the axis, so every element is numpy's left-to-right rounding, whatever
+    /// the chunking; blocks along the axis run one after another.
+    pub fn scan(&self, op: crate::ScanOp, axis: Option<i64>) -> Result<Array, GraphError> {
+        let axis = match axis {
+            Some(a) => normalize_axis(a, self.ndim())?,
+            None if self.ndim() == 1 => 0,
+            None => {
+                return Err(GraphError::Shape(format!(
+                    "{} without an axis flattens the array, which needs reshape (not supported yet); give axis=",
+                    op.name()
+                )));
+            }
+        };
+        let input = self.astype(op.dtype(self.dtype()));
+        Ok(Array::new(Op::Scan(op, input.clone(), axis), self.shape().to_vec(), input.dtype(), input.chunks().clone()))
+    }
+
     /// numpy's `keepdims=True`: `reduced`, a reduction of `self` over `axes`, with the
     /// reduced axes kept as axes of length 1.
     pub fn keep_reduced_dims(&self, reduced: &Array, axes: Option<&[i64]>) -> Result<Array, GraphError> {

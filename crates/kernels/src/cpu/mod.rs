@@ -10,6 +10,7 @@ mod numeric;
 mod ops;
 mod paired;
 pub(crate) mod reduce;
+mod scan;
 mod store;
 mod terms;
 pub mod tile;
@@ -47,6 +48,21 @@ impl Backend for CpuBackend {
             }
             Kernel::Write(w) => Ok(Value::Block(store::write(w, &t.block, &inputs)?)),
             Kernel::Collect { counts } => Ok(Value::Block(store::collect(counts, values, &inputs)?)),
+            Kernel::Scan(s) => {
+                let (off, shape) = region()?;
+                let values = Evaluator::new(&s.expr, &off, &shape, &inputs)?.block()?;
+                let carry = match t.block.get(s.axis) {
+                    Some(&b) if b > 0 => {
+                        let mut previous = t.block.clone();
+                        previous[s.axis] -= 1;
+                        Some(inputs.block(t.layer, &previous)?)
+                    }
+                    _ => None,
+                };
+                let scanned = scan::block(s.op, s.axis, values, carry)
+                    .map_err(|_| inputs.error("a scan's carry has another dtype"))?;
+                Ok(Value::Block(scanned))
+            }
             Kernel::MatMul(m) => {
                 let (off, shape) = region()?;
                 Ok(Value::Block(matmul::block(m, &off, &shape, &inputs)?))
