@@ -291,6 +291,12 @@ fn constructor_case() -> impl Strategy<Value = Case> {
             Case { expr, agree: Agree::Exactly }
         },
     );
+    let args = (
+        operand(),
+        prop::sample::select(vec!["argmin", "argmax"]),
+        prop::sample::select(vec!["", "axis=0", "axis=1", "axis=-1, keepdims=True"]),
+    )
+        .prop_map(|((a, _), f, axis)| Case { expr: format!("{a}.{f}({axis})"), agree: Agree::Exactly });
     let reductions = [
         "cumsum(v)",
         "dot(v, v)",
@@ -306,6 +312,7 @@ fn constructor_case() -> impl Strategy<Value = Case> {
     ];
     prop_oneof![
         scans,
+        args,
         prop::sample::select(exact.to_vec()).prop_map(|e| Case { expr: e.to_string(), agree: Agree::Exactly }),
         prop::sample::select(reductions.to_vec()).prop_map(|e| Case { expr: e.to_string(), agree: Agree::Reduction }),
     ]

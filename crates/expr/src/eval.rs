@@ -84,7 +84,7 @@ fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
 }
 
 const NAMESPACES: [&str; 3] = ["da", "np", "numpy"];
-const REDUCTIONS: [&str; 19] = [
+const REDUCTIONS: [&str; 21] = [
     "sum",
     "mean",
     "min",
@@ -104,6 +104,8 @@ const REDUCTIONS: [&str; 19] = [
     "nanstd",
     "cumsum",
     "cumprod",
+    "argmin",
+    "argmax",
 ];
 
 pub(crate) struct Env<'o> {
@@ -610,6 +612,8 @@ impl Env<'_> {
                     "any" => a.any(axes),
                     "all" => a.all(axes),
                     "count_nonzero" => a.count_nonzero(axes),
+                    "argmin" => a.reduce(ReduceOp::ArgMin, axes),
+                    "argmax" => a.reduce(ReduceOp::ArgMax, axes),
                     "cumsum" | "cumprod" => {
                         if keepdims {
                             return Err(ExprError::new(pos, format!("{name}() takes no keepdims")));

@@ -588,6 +588,7 @@ fn partial_state_bytes(op: ReduceOp, dtype: DType) -> u64 {
         (ReduceOp::Sum | ReduceOp::Mean, true) => EXACT_SUM_BYTES,
         (ReduceOp::Var { .. } | ReduceOp::NanMean, _) => 2 * EXACT_SUM_BYTES,
         (ReduceOp::NanVar { .. }, _) => 3 * EXACT_SUM_BYTES,
+        (ReduceOp::ArgMin | ReduceOp::ArgMax, _) => 16,
         _ => 8,
     }
 }

@@ -356,6 +356,10 @@ pub enum ReduceOp {
         /// numpy's `ddof`.
         ddof: u32,
     },
+    /// numpy's `argmin`: the position of the first smallest value (of the first NaN).
+    ArgMin,
+    /// numpy's `argmax`.
+    ArgMax,
 }
 
 impl ReduceOp {
@@ -372,6 +376,8 @@ impl ReduceOp {
             ReduceOp::NanMax => "nanmax",
             ReduceOp::NanMean => "nanmean",
             ReduceOp::NanVar { .. } => "nanvar",
+            ReduceOp::ArgMin => "argmin",
+            ReduceOp::ArgMax => "argmax",
         }
     }
 
@@ -384,6 +390,7 @@ impl ReduceOp {
     /// numpy's result dtype.
     pub fn result_dtype(self, input: DType) -> DType {
         match (self, input) {
+            (ReduceOp::ArgMin | ReduceOp::ArgMax, _) => DType::Int64,
             (ReduceOp::Sum | ReduceOp::Prod, DType::Bool) => DType::Int64,
             (
                 ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. },
@@ -396,6 +403,7 @@ impl ReduceOp {
     /// The dtype the input is converted to before it is reduced.
     pub fn input_dtype(self, input: DType) -> DType {
         match (self, input) {
+            (ReduceOp::ArgMin | ReduceOp::ArgMax, DType::Bool) => DType::Int64,
             (ReduceOp::Sum | ReduceOp::Prod, DType::Bool) => DType::Int64,
             (
                 ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. },

@@ -81,6 +81,16 @@ pub enum PartialData {
     /// Variance moments: the exact sums of the values (the first half, one per state)
     /// and of their exact squares (the second half).
     Moments(Vec<ExactSum>),
+    /// `argmin`/`argmax`: per state the best value so far (float values in `floats`,
+    /// integers in `ints`; the other is empty) and its position (-1 before any).
+    Arg {
+        /// Float values.
+        floats: Vec<f64>,
+        /// Integer values.
+        ints: Vec<i64>,
+        /// Positions.
+        index: Vec<i64>,
+    },
 }
 
 /// A partial reduction: one state per element of the kept axes of a block.
@@ -100,6 +110,7 @@ impl Partial {
             PartialData::F64(v) => v.len() * 8,
             PartialData::I64(v) => v.len() * 8,
             PartialData::Bool(v) => v.len(),
+            PartialData::Arg { floats, ints, index } => 8 * (floats.len() + ints.len() + index.len()),
         }
     }
 }

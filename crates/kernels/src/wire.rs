@@ -32,31 +32,36 @@ pub fn encode(value: &Value) -> Vec<u8> {
 
 /// The header of a value's encoding: kind, dtype tag and shape.
 pub fn header(value: &Value) -> Vec<u8> {
-    let (kind, tag, shape) = match value {
-        Value::Block(b) => {
-            let tag = match b {
-                Block::F64(_) => 0u8,
-                Block::F32(_) => 1,
-                Block::I64(_) => 2,
-                Block::Bool(_) => 3,
-            };
-            (BLOCK, tag, b.shape())
-        }
-        Value::Partial(p) => {
-            let tag = match &p.data {
-                PartialData::Exact(_) => 0u8,
-                PartialData::F64(_) => 1,
-                PartialData::I64(_) => 2,
-                PartialData::Bool(_) => 3,
-                // Moments of two slots (var, nanmean) or three (nanvar).
-                PartialData::Moments(m) => {
-                    let states: usize = p.shape.iter().product();
-                    if states > 0 && m.len() == 3 * states { 5 } else { 4 }
-                }
-            };
-            (PARTIAL, tag, p.shape.as_slice())
-        }
-    };
+    let (kind, tag, shape) =
+        match value {
+            Value::Block(b) => {
+                let tag = match b {
+                    Block::F64(_) => 0u8,
+                    Block::F32(_) => 1,
+                    Block::I64(_) => 2,
+                    Block::Bool(_) => 3,
+                };
+                (BLOCK, tag, b.shape())
+            }
+            Value::Partial(p) => {
+                let tag =
+                    match &p.data {
+                        PartialData::Exact(_) => 0u8,
+                        PartialData::F64(_) => 1,
+                        PartialData::I64(_) => 2,
+                        PartialData::Bool(_) => 3,
+                        PartialData::Arg { floats, .. } => {
+                            if floats.is_empty() && p.shape.iter().product::<usize>() > 0 { 7 } else { 6 }
+                        }
+                        // Moments of two slots (var, nanmean) or three (nanvar).
+                        PartialData::Moments(m) => {
+                            let states: usize = p.shape.iter().product();
+                            if states > 0 && m.len() == 3 * states { 5 } else { 4 }
+                        }
+                    };
+                (PARTIAL, tag, p.shape.as_slice())
+            }
+        };
     let mut out = Vec::with_capacity(PREFIX_BYTES + 8 * shape.len());
     out.extend_from_slice(&[kind, tag, shape.len() as u8]);
     shape.iter().for_each(|&n| out.extend_from_slice(&(n as u64).to_le_bytes()));
@@ -88,6 +93,14 @@ pub fn body(value: &Value) -> Cow<'_, [u8]> {
             PartialData::F64(v) => elements(Some(v), Vec::new),
             PartialData::I64(v) => elements(Some(v), Vec::new),
             PartialData::Bool(v) => Cow::Borrowed(bytemuck::cast_slice(v)),
+            // The values (float64 or int64), then the positions.
+            PartialData::Arg { floats, ints, index } => {
+                let mut out = Vec::with_capacity(8 * (floats.len() + ints.len() + index.len()));
+                floats.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+                ints.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+                index.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+                Cow::Owned(out)
+            }
         },
     }
 }
@@ -208,6 +221,16 @@ impl Incoming {
             (BLOCK, Buffer::Bytes(v)) => Value::Block(Block::Bool(array(&shape, bools(v)?)?)),
             (_, Buffer::F64(v)) => Value::Partial(Partial { shape, data: PartialData::F64(native(v)) }),
             (_, Buffer::I64(v)) => Value::Partial(Partial { shape, data: PartialData::I64(native(v)) }),
+            (_, Buffer::Bytes(v)) if matches!(self.tag, 6 | 7) => {
+                let (values, index) = v.split_at(v.len() / 2);
+                let index: Vec<i64> = index.chunks_exact(8).map(i64_of).collect();
+                let (floats, ints) = if self.tag == 6 {
+                    (values.chunks_exact(8).map(|b| f64::from_bits(i64_of(b) as u64)).collect(), Vec::new())
+                } else {
+                    (Vec::new(), values.chunks_exact(8).map(i64_of).collect())
+                };
+                Value::Partial(Partial { shape, data: PartialData::Arg { floats, ints, index } })
+            }
             (_, Buffer::Bytes(v)) if self.tag == 3 => {
                 Value::Partial(Partial { shape, data: PartialData::Bool(bools(v)?) })
             }
@@ -249,6 +272,7 @@ fn element_bytes(kind: u8, tag: u8) -> Option<usize> {
         (PARTIAL, 0) => Some(EXACT_BYTES),
         (PARTIAL, 4) => Some(2 * EXACT_BYTES),
         (PARTIAL, 5) => Some(3 * EXACT_BYTES),
+        (PARTIAL, 6 | 7) => Some(16),
         _ => None,
     }
 }
@@ -306,6 +330,14 @@ mod tests {
             Value::Partial(Partial { shape: vec![], data: PartialData::I64(vec![42]) }),
             Value::Partial(Partial { shape: vec![1], data: PartialData::Moments(vec![acc.clone(), acc.clone()]) }),
             Value::Partial(Partial { shape: vec![1], data: PartialData::Moments(vec![acc.clone(); 3]) }),
+            Value::Partial(Partial {
+                shape: vec![2],
+                data: PartialData::Arg { floats: vec![f64::NAN, -2.5], ints: Vec::new(), index: vec![7, -1] },
+            }),
+            Value::Partial(Partial {
+                shape: vec![1],
+                data: PartialData::Arg { floats: Vec::new(), ints: vec![i64::MIN], index: vec![3] },
+            }),
         ];
         for v in values {
             let back = decode(&encode(&v)).expect("decodes");

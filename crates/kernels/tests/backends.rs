@@ -162,6 +162,7 @@ suite! {
         std: "x = random((300, 200), seed=7, chunks=100); x.std()",
         var_axis_0: "x = random((300, 200), seed=7, chunks=100); x.var(axis=0, ddof=1)",
         nan_reductions: "x = where(random((90, 70), seed=8, chunks=30) > 0.8, nan, random((90, 70), seed=7, chunks=30)); nanmean(x, axis=0) + nanvar(x, axis=0, ddof=1) + nanmax(x, axis=0) + nanmin(x, axis=0) + nansum(x, axis=0) + nanstd(x[:, :1], axis=1).sum()",
+        arg_extremes: "x = where(random((90, 70), seed=8, chunks=30) > 0.97, nan, random((90, 70), seed=7, chunks=(20, 30))); x.argmax(axis=0) + x.argmin(axis=1).sum() + x[::-1].argmax()",
         cumulative: "x = random((90, 70), seed=7, chunks=(20, 30)); x.cumsum(axis=0) + cumprod(x + 0.5, axis=1)",
         any_all_count: "x = random((90, 70), seed=7, chunks=30); (x > 0.99).any(axis=0) & (x > 0.001).all(axis=0) | (count_nonzero(x > 0.5, axis=0) > 30)",
     }

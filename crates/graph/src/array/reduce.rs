@@ -11,6 +11,12 @@ impl Array {
     /// error, as in numpy.
     pub fn reduce(&self, op: ReduceOp, axes: Option<&[i64]>) -> Result<Array, GraphError> {
         let axes = self.resolve_axes(axes)?;
+        if matches!(op, ReduceOp::ArgMin | ReduceOp::ArgMax) && axes.len() != 1 && axes.len() != self.ndim() {
+            return Err(GraphError::Shape(format!("{} takes one axis or none", op.name())));
+        }
+        if matches!(op, ReduceOp::ArgMin | ReduceOp::ArgMax) && axes.iter().any(|&a| self.shape()[a] == 0) {
+            return Err(GraphError::Shape(format!("attempt to get {} of an empty sequence", op.name())));
+        }
         if matches!(op, ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax)
             && axes.iter().any(|&a| self.shape()[a] == 0)
         {

@@ -68,6 +68,11 @@ impl<'a> Evaluator<'a> {
         &self.shape
     }
 
+    /// The region's first element, in the expression's coordinates.
+    pub fn offset(&self) -> &[usize] {
+        &self.off
+    }
+
     /// The expression's values over one tile.
     pub fn tile(&self, tile: Tile) -> Result<TileVal, KernelError> {
         let mut values: Vec<TileVal> = Vec::with_capacity(self.expr.nodes.len());

@@ -1,6 +1,7 @@
 //! The CPU backend: tiled evaluation of fused expressions, reductions and matmul, and
 //! the reads and writes of stored arrays.
 
+mod arg;
 mod eval;
 mod formulas;
 pub(crate) mod inputs;

@@ -3,8 +3,9 @@
 use std::borrow::Cow;
 
 use tessera_chunks::DType;
-use tessera_graph::{ReduceKernel, ReduceOp};
+use tessera_graph::{ReduceKernel, ReduceOp, ReduceStage};
 
+use super::arg;
 use super::eval::Evaluator;
 use super::numeric;
 use super::terms;
@@ -15,6 +16,12 @@ use crate::{Block, ExactColumns, ExactSum, KernelError, Partial, PartialData};
 /// A fresh partial of `len` states for `op` over values of `dtype`.
 pub(crate) fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
     match (op, dtype) {
+        (ReduceOp::ArgMin | ReduceOp::ArgMax, DType::Float32 | DType::Float64) => {
+            PartialData::Arg { floats: vec![0.0; len], ints: Vec::new(), index: vec![-1; len] }
+        }
+        (ReduceOp::ArgMin | ReduceOp::ArgMax, _) => {
+            PartialData::Arg { floats: Vec::new(), ints: vec![0; len], index: vec![-1; len] }
+        }
         (ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. }, _) => {
             PartialData::Moments(vec![ExactSum::new(); terms::slots(op) * len])
         }
@@ -42,8 +49,8 @@ pub(crate) fn empty(op: ReduceOp, dtype: DType, len: usize) -> PartialData {
 pub(crate) fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
     match op {
         ReduceOp::Prod => |a, b| a * b,
-        ReduceOp::Min => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
-        ReduceOp::Max => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
+        ReduceOp::Min | ReduceOp::ArgMin => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
+        ReduceOp::Max | ReduceOp::ArgMax => |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
         ReduceOp::NanMin => numeric::fmin,
         ReduceOp::NanMax => numeric::fmax,
         ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. } => {
@@ -55,8 +62,8 @@ pub(crate) fn f64_op(op: ReduceOp) -> fn(f64, f64) -> f64 {
 pub(crate) fn i64_op(op: ReduceOp) -> fn(i64, i64) -> i64 {
     match op {
         ReduceOp::Prod => i64::wrapping_mul,
-        ReduceOp::Min | ReduceOp::NanMin => i64::min,
-        ReduceOp::Max | ReduceOp::NanMax => i64::max,
+        ReduceOp::Min | ReduceOp::NanMin | ReduceOp::ArgMin => i64::min,
+        ReduceOp::Max | ReduceOp::NanMax | ReduceOp::ArgMax => i64::max,
         ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Var { .. } | ReduceOp::NanMean | ReduceOp::NanVar { .. } => {
             i64::wrapping_add
         }
@@ -130,6 +137,8 @@ pub(crate) struct Accumulator {
     /// For moments: the current tile's terms, kept between tiles so their buffers are
     /// reused.
     terms: Vec<Vec<f64>>,
+    /// For `argmin`/`argmax`: how an element's coordinates make its position.
+    positions: Option<arg::Positions>,
 }
 
 impl Accumulator {
@@ -146,7 +155,13 @@ impl Accumulator {
         };
         let columns = (0..sets).map(|_| ExactColumns::new(len)).collect();
         let block_shape = block_shape.to_vec();
-        Accumulator { op: k.op, axes: k.axes.clone(), block_shape, kept, data, columns, terms: Vec::new() }
+        let positions = match (&k.stage, k.op) {
+            (ReduceStage::Partial { input, .. }, ReduceOp::ArgMin | ReduceOp::ArgMax) => {
+                Some(arg::Positions::new(&input.shape(), &k.axes))
+            }
+            _ => None,
+        };
+        Accumulator { op: k.op, axes: k.axes.clone(), block_shape, kept, data, columns, terms: Vec::new(), positions }
     }
 
     /// Folds the evaluator's region, which starts at `off` within the block (only the
@@ -158,9 +173,53 @@ impl Accumulator {
             if layout.last_reduced { Box::new(tiles(eval.shape())) } else { Box::new(strips(eval.shape())) };
         for t in order {
             let values = eval.tile(t)?;
-            fold(self.op, self, &layout, t, &values);
+            if self.positions.is_some() {
+                self.fold_arg(&layout, eval.offset(), t, &values);
+            } else {
+                fold(self.op, self, &layout, t, &values);
+            }
         }
         Ok(())
+    }
+
+    /// Folds a tile into `argmin`/`argmax` states: each element with its position.
+    fn fold_arg(&mut self, layout: &Layout, origin: &[usize], tile: Tile, values: &TileVal) {
+        let (Some(positions), PartialData::Arg { floats, ints, index }) = (&self.positions, &mut self.data) else {
+            return;
+        };
+        let max = arg::is_max(self.op);
+        let n = origin.len();
+        let mut g = origin.to_vec();
+        let step = positions.last_step();
+        let floats_in = floats.len() == index.len() && !index.is_empty();
+        let (as_f64, as_i64) = (as_f64(values), values.cast(DType::Int64));
+        for (i, r) in (tile.row0..tile.row0 + tile.nrows).enumerate() {
+            let mut rest = r;
+            for a in (0..n.saturating_sub(1)).rev() {
+                g[a] = origin[a] + rest % layout.shape[a];
+                rest /= layout.shape[a];
+            }
+            if n > 0 {
+                g[n - 1] = origin[n - 1] + tile.col0;
+            }
+            let first = positions.of(&g);
+            let base = layout.row_base(r) + if layout.last_reduced { 0 } else { layout.col_base + tile.col0 };
+            for j in 0..tile.ncols {
+                let at = if layout.last_reduced { base } else { base + j };
+                let (k, pos) = (i * tile.ncols + j, first + step * j as i64);
+                if floats_in {
+                    let x = as_f64.at(k);
+                    if arg::better_f64(max, x, pos, floats[at], index[at]) {
+                        (floats[at], index[at]) = (x, pos);
+                    }
+                } else if let TileVal::I64(c) = &as_i64 {
+                    let x = c.at(k);
+                    if arg::better_i64(max, x, pos, ints[at], index[at]) {
+                        (ints[at], index[at]) = (x, pos);
+                    }
+                }
+            }
+        }
     }
 
     /// The finished partial.
@@ -244,6 +303,8 @@ fn fold(op: ReduceOp, acc: &mut Accumulator, layout: &Layout, tile: Tile, values
                 fold_rows(op, states, &ints, rows, cols, layout.last_reduced, place, I64Fold);
             }
         }
+        // Folded with their positions by `Accumulator::fold_arg`.
+        PartialData::Arg { .. } => {}
         PartialData::Bool(states) => {
             if let TileVal::Bool(bools) = values.cast(DType::Bool) {
                 fold_rows(op, states, &bools, rows, cols, layout.last_reduced, place, BoolFold);
@@ -419,6 +480,27 @@ pub fn merge(op: ReduceOp, parts: &[&Partial]) -> Option<Partial> {
                 let f = i64_op(op);
                 a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
             }
+            (
+                PartialData::Arg { floats: fa, ints: ia, index: xa },
+                PartialData::Arg { floats: fb, ints: ib, index: xb },
+            ) => {
+                let max = arg::is_max(op);
+                for k in 0..xa.len().min(xb.len()) {
+                    let take = if fa.len() == xa.len() {
+                        arg::better_f64(max, fb[k], xb[k], fa[k], xa[k])
+                    } else {
+                        arg::better_i64(max, ib[k], xb[k], ia[k], xa[k])
+                    };
+                    if take && xb[k] >= 0 {
+                        if fa.len() == xa.len() {
+                            fa[k] = fb[k];
+                        } else {
+                            ia[k] = ib[k];
+                        }
+                        xa[k] = xb[k];
+                    }
+                }
+            }
             (PartialData::Bool(a), PartialData::Bool(b)) => {
                 let f = bool_op(op);
                 a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
@@ -459,6 +541,7 @@ pub fn finish(op: ReduceOp, p: Partial, count: u64, out: DType) -> Block {
         PartialData::F64(v) => v,
         PartialData::I64(v) => return Block::I64(standard(&p.shape, v)),
         PartialData::Bool(v) => return Block::Bool(standard(&p.shape, v)),
+        PartialData::Arg { index, .. } => return Block::I64(standard(&p.shape, index)),
     };
     match out {
         DType::Float32 => Block::F32(standard(&p.shape, floats.into_iter().map(|v| v as f32).collect())),

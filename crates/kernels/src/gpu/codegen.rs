@@ -446,17 +446,17 @@ fn identity(op: ReduceOp, acc: Acc) -> &'static str {
     match (acc, op) {
         (Acc::F64, Sum | Mean | Var { .. } | NanMean | NanVar { .. }) => "0.0lf",
         (Acc::F64, Prod) => "1.0lf",
-        (Acc::F64, Min | NanMin) => "bitcast<f64>(0x7FF0000000000000lu)",
-        (Acc::F64, Max | NanMax) => "bitcast<f64>(0xFFF0000000000000lu)",
+        (Acc::F64, Min | NanMin | ArgMin) => "bitcast<f64>(0x7FF0000000000000lu)",
+        (Acc::F64, Max | NanMax | ArgMax) => "bitcast<f64>(0xFFF0000000000000lu)",
         (Acc::F32, Sum | Mean | Var { .. } | NanMean | NanVar { .. }) => "0.0f",
         (Acc::F32, Prod) => "1.0f",
-        (Acc::F32, Min | NanMin) => "bitcast<f32>(0x7F800000u)",
-        (Acc::F32, Max | NanMax) => "bitcast<f32>(0xFF800000u)",
+        (Acc::F32, Min | NanMin | ArgMin) => "bitcast<f32>(0x7F800000u)",
+        (Acc::F32, Max | NanMax | ArgMax) => "bitcast<f32>(0xFF800000u)",
         (Acc::I64, Sum | Mean | Var { .. } | NanMean | NanVar { .. }) => "0li",
         (Acc::I64, Prod) => "1li",
-        (Acc::I64, Min | NanMin) => "9223372036854775807li",
-        (Acc::I64, Max | NanMax) => "(-9223372036854775807li - 1li)",
-        (Acc::Bool, Min | NanMin | Prod) => "1u",
+        (Acc::I64, Min | NanMin | ArgMin) => "9223372036854775807li",
+        (Acc::I64, Max | NanMax | ArgMax) => "(-9223372036854775807li - 1li)",
+        (Acc::Bool, Min | NanMin | ArgMin | Prod) => "1u",
         (Acc::Bool, _) => "0u",
     }
 }
@@ -465,17 +465,17 @@ fn identity(op: ReduceOp, acc: Acc) -> &'static str {
 fn combine(op: ReduceOp, acc: Acc, a: &str, b: &str) -> String {
     use ReduceOp::*;
     match (acc, op) {
-        (Acc::Bool, Min | NanMin | Prod) => format!("({a} & {b})"),
+        (Acc::Bool, Min | NanMin | ArgMin | Prod) => format!("({a} & {b})"),
         (Acc::Bool, _) => format!("({a} | {b})"),
         (_, Sum | Mean | Var { .. } | NanMean | NanVar { .. }) => format!("({a} + {b})"),
         (_, Prod) => format!("({a} * {b})"),
-        (Acc::I64, Min | NanMin) => format!("min({a}, {b})"),
-        (Acc::I64, Max | NanMax) => format!("max({a}, {b})"),
+        (Acc::I64, Min | NanMin | ArgMin) => format!("min({a}, {b})"),
+        (Acc::I64, Max | NanMax | ArgMax) => format!("max({a}, {b})"),
         // The NaN-skipping extremes are refused on floats by `generate`.
-        (Acc::F32, Min | NanMin) => float_extreme("min", a, b, DType::Float32),
-        (Acc::F32, Max | NanMax) => float_extreme("max", a, b, DType::Float32),
-        (_, Min | NanMin) => float_extreme("min", a, b, DType::Float64),
-        (_, Max | NanMax) => float_extreme("max", a, b, DType::Float64),
+        (Acc::F32, Min | NanMin | ArgMin) => float_extreme("min", a, b, DType::Float32),
+        (Acc::F32, Max | NanMax | ArgMax) => float_extreme("max", a, b, DType::Float32),
+        (_, Min | NanMin | ArgMin) => float_extreme("min", a, b, DType::Float64),
+        (_, Max | NanMax | ArgMax) => float_extreme("max", a, b, DType::Float64),
     }
 }
 
@@ -641,6 +641,9 @@ pub fn generate(expr: &FusedExpr, ndim: usize, mode: Mode<'_>, has_f64: bool) ->
     }
     if let Mode::Reduce { op: ReduceOp::NanMin | ReduceOp::NanMax, acc: Acc::F64 | Acc::F32, .. } = mode {
         return Err("NaN-skipping extremes of floats run on the host");
+    }
+    if let Mode::Reduce { op: ReduceOp::ArgMin | ReduceOp::ArgMax, .. } = mode {
+        return Err("argmin and argmax keep positions, on the host");
     }
     let mut b = Builder::new(ndim, has_f64);
     b.value_fn(expr)?;

@@ -314,8 +314,8 @@ fn fold(k: &ReduceKernel, acc: Acc, data: &mut PartialData, bytes: &[u8], base: 
                 chunk.iter().for_each(|&v| states[base + i] = f(states[base + i], v));
             }
         }
-        // `codegen::generate` refuses variances: they run on the CPU.
-        PartialData::Moments(_) => {}
+        // `codegen::generate` refuses variances and arg reductions: they run on the CPU.
+        PartialData::Moments(_) | PartialData::Arg { .. } => {}
         PartialData::Bool(states) => {
             let f = reduce::bool_op(k.op);
             let values: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);

@@ -142,7 +142,7 @@ impl Backend for GpuBackend {
                             Acc::F64
                         }
                         PartialData::Exact(_) | PartialData::F64(_) | PartialData::Moments(_) => Acc::F32,
-                        PartialData::I64(_) => Acc::I64,
+                        PartialData::I64(_) | PartialData::Arg { .. } => Acc::I64,
                         PartialData::Bool(_) => Acc::Bool,
                     };
                     let mode = Mode::Reduce { op: k.op, axes: &k.axes, acc };
