@@ -77,6 +77,20 @@ WORKLOADS = [
     ("random -> to_zarr", f"to_zarr(random(({M}, {M}), seed=7, chunks={{c}}), '{{out}}', overwrite=True)",
      f"expr = {rng(7, (M, M))}.to_zarr('{{out}}', overwrite=True, compute=False)", (2000, 4000),
      {"philox": M * M, "encode": M * M * 8}),
+    # The numpy surface of issue "The numpy API a Dask user reaches for first".
+    ("nanmean, nanstd along axes", f"x = random(({M}, {M}), seed=8, chunks={{c}}); y = where(x > 0.9, nan, x); nanmean(y, axis=0).max() + nanstd(y, axis=1).max()",
+     f"x = {rng(8, (M, M))}; y = da.where(x > 0.9, np.nan, x); expr = da.nanmean(y, axis=0).max() + da.nanstd(y, axis=1).max()",
+     (2000, 4000), {"philox": 2 * M * M}),
+    ("any, all, count_nonzero", f"x = random(({M}, {M}), seed=9, chunks={{c}}); (x > 0.999).any(axis=0).sum() + (x > 0.001).all(axis=1).sum() + count_nonzero(x > 0.5)",
+     f"x = {rng(9, (M, M))}; expr = (x > 0.999).any(axis=0).sum() + (x > 0.001).all(axis=1).sum() + da.count_nonzero(x > 0.5)",
+     (2000, 4000), {"philox": 3 * M * M}),
+    ("floor_divide, mod, clip, rint", f"x = random(({M}, {M}), seed=10, chunks={{c}}); (clip(x * 10, 1, 9) // 2 % 3 + rint(x * 4)).sum()",
+     f"x = {rng(10, (M, M))}; expr = (da.clip(x * 10, 1, 9) // 2 % 3 + da.rint(x * 4)).sum()",
+     (2000, 4000), {"philox": M * M}),
+    ("argmax along axis 0", f"x = random(({M}, {M}), seed=11, chunks={{c}}); x.argmax(axis=0).sum()",
+     f"x = {rng(11, (M, M))}; expr = x.argmax(axis=0).sum()", (2000, 4000), {"philox": M * M}),
+    ("cumsum along axis 0", f"x = random(({M}, {M}), seed=12, chunks={{c}}); x.cumsum(axis=0)[-1].sum()",
+     f"x = {rng(12, (M, M))}; expr = x.cumsum(axis=0)[-1].sum()", (2000, 4000), {"philox": M * M}),
 ]
 
 DASK_RUN = """
