@@ -318,8 +318,47 @@ fn constructor_case() -> impl Strategy<Value = Case> {
     ]
 }
 
+/// Arrays laid out along an axis: concatenate, stack, roll, pad, take and list indices.
+fn gather_case() -> impl Strategy<Value = Case> {
+    let pad_width = prop::sample::select(vec!["1", "(2, 0)", "((1, 2), (0, 3))", "((0, 0), (3, 1))"]);
+    let mode = prop::sample::select(vec![
+        "",
+        ", mode='edge'",
+        ", mode='reflect'",
+        ", mode='symmetric'",
+        ", mode='wrap'",
+        ", constant_values=-1.5",
+    ]);
+    let list = prop::sample::select(vec!["[3, 1, -1, 4, 4]", "[0]", "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]", "[]"]);
+    let fixed = [
+        "concatenate([x[:3], i[5:], b[:1]], axis=0)",
+        "concatenate([x[:, :2], y, p[:, ::-3]], 1)",
+        "concatenate([w, w[:2]])",
+        "concatenate([v])",
+        "stack([v, v[::-1], v * 2], axis=-1)",
+        "roll(w, (2, -1), axis=(0, 2))",
+        "pad(w, 1, mode='wrap')",
+        "pad(v, (4, 2), mode='symmetric')",
+        "w[..., [1, 0]]",
+        "x[[1, 2], ::-1]",
+        "i[::-1][[3, 2, 1]]",
+        "x[:, [9, 0, 1]].sum(axis=0)",
+    ];
+    prop_oneof![
+        (operand(), operand(), -2i64..2).prop_map(|((a, _), (b, _), ax)| format!("concatenate([{a}, {b}], axis={ax})")),
+        (operand(), operand(), -3i64..3).prop_map(|((a, _), (b, _), ax)| format!("stack([{a}, {b}], axis={ax})")),
+        (operand(), -25i64..25, -2i64..2).prop_map(|((a, _), s, ax)| format!("roll({a}, {s}, axis={ax})")),
+        (operand(), pad_width, mode).prop_map(|((a, _), w, m)| format!("pad({a}, {w}{m})")),
+        (operand(), list.clone(), -2i64..2).prop_map(|((a, _), l, ax)| format!("take({a}, {l}, axis={ax})")),
+        (operand(), list).prop_map(|((a, _), l)| format!("{a}[{l}]")),
+        prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
+    ]
+    .prop_map(|expr| Case { expr, agree: Agree::Exactly })
+}
+
 fn case() -> impl Strategy<Value = Case> {
     prop_oneof![
+        2 => gather_case(),
         3 => unary_case(),
         4 => binary_case(),
         3 => reduction_case(),
@@ -338,7 +377,7 @@ fn corpus(n: usize) -> Vec<(Case, [usize; 4])> {
         .collect()
 }
 
-const CASES: usize = 360;
+const CASES: usize = 420;
 
 #[test]
 fn a_corpus_of_expressions_computes_as_numpy_computes_it() {

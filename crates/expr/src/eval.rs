@@ -280,6 +280,16 @@ fn fold_numbers(op: &str, a: Scalar, b: Scalar, pos: Pos) -> Result<Option<Scala
     }))
 }
 
+/// The source axis that entry `k` of `index` consumes.
+fn list_axis(index: &[Index], k: usize, ndim: usize) -> usize {
+    let consumes = |i: &Index| !matches!(i, Index::NewAxis | Index::Ellipsis);
+    if index[..k].contains(&Index::Ellipsis) {
+        ndim.saturating_sub(index[k + 1..].iter().filter(|i| consumes(i)).count() + 1)
+    } else {
+        index[..k].iter().filter(|i| consumes(i)).count()
+    }
+}
+
 /// numpy's named constants (`pi`, `np.nan`, `newaxis`, ...).
 fn constant(name: &str) -> Option<Value> {
     let float = |v: f64| Some(Value::Number(Scalar::Float(v)));
@@ -348,7 +358,30 @@ impl Env<'_> {
             ExprKind::Index(obj, subs) => {
                 let target = self.eval(obj)?;
                 let Value::Array(a) = target else { return Err(expected(obj.pos, "an array to index", &target)) };
-                let index = subs.iter().map(|s| self.subscript(s)).collect::<Result<Vec<_>, _>>()?;
+                let mut index = Vec::with_capacity(subs.len());
+                let mut list: Option<(usize, Vec<i64>)> = None;
+                for s in subs {
+                    match s {
+                        Subscript::At(e) => match self.eval(e)? {
+                            Value::Tuple(items) => {
+                                if list.is_some() {
+                                    return Err(ExprError::new(e.pos, "only one integer-array index is supported"));
+                                }
+                                list = Some((index.len(), crate::gather::indices(&Value::Tuple(items), e.pos)?));
+                                index.push(Index::FULL);
+                            }
+                            Value::None => index.push(Index::NewAxis),
+                            v => index.push(Index::At(to_int(&v, e.pos, "an integer index, a slice, a list or None")?)),
+                        },
+                        other => index.push(self.subscript(other)?),
+                    }
+                }
+                let a = match list {
+                    None => a,
+                    Some((k, indices)) => {
+                        a.take(&indices, list_axis(&index, k, a.ndim()) as i64).map_err(graph_err(pos))?
+                    }
+                };
                 a.slice(&index).map(Value::Array).map_err(graph_err(pos))
             }
         }
@@ -569,6 +602,7 @@ impl Env<'_> {
             }
             _ if crate::storage::FUNCTIONS.contains(&name) => return self.storage(name, args, pos),
             _ if crate::shape::FUNCTIONS.contains(&name) => return crate::shape::function(name, args, pos),
+            _ if crate::gather::FUNCTIONS.contains(&name) => return crate::gather::function(name, args, pos),
             _ if crate::constructors::FUNCTIONS.contains(&name) => return self.constructor(name, args, pos),
             _ if crate::linalg::FUNCTIONS.contains(&name) => return crate::linalg::function(name, args, pos),
             _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
@@ -656,6 +690,7 @@ impl Env<'_> {
                 if axes.is_empty() { a.transpose(None) } else { a.transpose(Some(&axes)) }
             }
             _ if crate::shape::METHODS.contains(&name) => return crate::shape::method(&a, name, args, pos),
+            _ if crate::gather::METHODS.contains(&name) => return crate::gather::method(&a, name, args, pos),
             _ => return Err(ExprError::new(pos, format!("arrays have no method '{name}'"))),
         };
         result.map(Value::Array).map_err(graph_err(pos))

@@ -16,6 +16,7 @@ mod constructors;
 mod elementwise;
 mod error;
 mod eval;
+mod gather;
 mod lexer;
 mod linalg;
 mod parser;

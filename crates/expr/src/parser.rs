@@ -189,6 +189,17 @@ impl Parser {
                     ExprKind::Tuple(items)
                 }
             }
+            Tok::Sym("[") => {
+                let mut items = Vec::new();
+                while !self.eat("]") {
+                    items.push(self.nested(0)?);
+                    if !self.eat(",") {
+                        self.expect("]")?;
+                        break;
+                    }
+                }
+                ExprKind::Tuple(items)
+            }
             other => {
                 return Err(ExprError::new(pos, format!("expected a value but found {}", other.describe())));
             }

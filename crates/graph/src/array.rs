@@ -2,6 +2,7 @@
 
 mod build;
 mod elementwise;
+mod gather;
 mod reduce;
 mod shape;
 mod std_ops;
@@ -18,6 +19,7 @@ use tessera_store::{StoredArray, WriteTarget};
 
 use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 
+pub use gather::{Gathering, MAX_GATHER_RUNS, PadMode};
 pub use storage::write_grid;
 pub use views::Index;
 
@@ -48,6 +50,9 @@ pub enum Op {
     MatMul(Array, Array),
     /// A cumulative sum or product along an axis (`cumsum`, `cumprod`).
     Scan(ScanOp, Array, usize),
+    /// Runs of the parts laid out along an axis (`concatenate`, `stack`, `pad`, `roll`,
+    /// `take`); the parts have this node's dtype and, off the axis, its shape.
+    Gather(Vec<Array>, Gathering),
     /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
     Stored(StoredArray),
     /// Arrays written to stored targets (the value: chunks and bytes per target).
@@ -67,6 +72,7 @@ impl Op {
             | Op::Scan(_, a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
+            Op::Gather(parts, ..) => parts.iter().collect(),
             Op::Write(writes) => writes.iter().map(|(a, _)| a).collect(),
         }
     }
@@ -83,6 +89,7 @@ impl Op {
             | Op::Scan(_, a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
+            Op::Gather(parts, ..) => parts,
             Op::Write(writes) => writes.into_iter().map(|(a, _)| a).collect(),
         }
     }

@@ -30,7 +30,8 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
-    Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+    GatherKernel, Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ScanKernel, Task, TaskGraph, TaskId,
+    WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -168,6 +169,17 @@ impl Lowerer<'_> {
                 })
             }
             Op::Write(writes) => self.write_layers(a, writes)?,
+            Op::Gather(parts, g) => {
+                let parts = parts.iter().map(|p| self.layer_for(p)).collect::<Result<Vec<_>, _>>()?;
+                self.add_layer(Layer {
+                    name: format!("{}-{}", g.name, self.layers.len()),
+                    op_name: g.name.into(),
+                    grid: a.chunks().grid_shape(),
+                    chunks: Some(a.chunks().clone()),
+                    dtype: a.dtype(),
+                    kernel: Kernel::Gather(GatherKernel { axis: g.axis, parts, runs: g.runs.to_vec() }),
+                })
+            }
             _ => {
                 let expr = self.expr(a)?;
                 let name = format!("{}-{}", expr.name(), self.layers.len());
@@ -464,6 +476,12 @@ impl Lowerer<'_> {
                     scratch_bytes(&s.expr, elements) + stored_bytes(&s.expr, &off, &shape),
                 )
             }
+            Kernel::Gather(g) => {
+                let chunks = l.chunks.as_ref().expect("gather layers have chunks");
+                let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
+                let bytes = shape.iter().product::<usize>() as u64 * itemsize;
+                (self.gather_deps(g, &off, &shape), bytes, bytes)
+            }
             Kernel::Write(w) => {
                 let (off, shape) = (w.region.block_offset(block), w.region.block_shape(block));
                 let elements: usize = shape.iter().product();
@@ -546,6 +564,33 @@ impl Lowerer<'_> {
                 (deps, out, operands + stored)
             }
         }
+    }
+
+    /// The part blocks a gather task reads for its region `off`, `shape`.
+    fn gather_deps(&self, g: &GatherKernel, off: &[usize], shape: &[usize]) -> Vec<(LayerId, Vec<usize>)> {
+        let mut deps = Vec::new();
+        if shape.contains(&0) {
+            return deps;
+        }
+        for (run, rel, n, _) in g.overlapping(off[g.axis] as u64, shape[g.axis] as u64) {
+            let layer = g.parts[run.part];
+            let Some(chunks) = self.layers[layer].chunks.as_ref() else { continue };
+            let (first, count) = run.source_span(rel, n);
+            let ranges: Vec<(usize, usize)> = (0..shape.len())
+                .map(|ax| {
+                    let (start, len) =
+                        if ax == g.axis { (first as usize, count as usize) } else { (off[ax], shape[ax]) };
+                    let pieces = axis_overlaps(chunks.offsets(ax), start, len);
+                    match (pieces.first(), pieces.last()) {
+                        (Some(f), Some(l)) => (f.block, l.block + 1),
+                        _ => (0, 0),
+                    }
+                })
+                .collect();
+            deps.extend(product(&ranges).into_iter().map(|b| (layer, b)));
+        }
+        dedup_keep_order(&mut deps);
+        deps
     }
 
     /// The input blocks `expr` reads when evaluated over the region `off`, `shape`.

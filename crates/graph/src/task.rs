@@ -88,6 +88,68 @@ pub struct ScanKernel {
     pub expr: FusedExpr,
 }
 
+/// One run of a [`GatherKernel`]: `len` consecutive positions of the output along the
+/// axis, read from `part` at `start`, `start + step`, ... (`step` is 1, 0 to repeat
+/// one position, or -1 to read backwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherRun {
+    /// Index into [`GatherKernel::parts`].
+    pub part: usize,
+    /// The first source position along the axis.
+    pub start: u64,
+    /// Output positions in the run.
+    pub len: u64,
+    /// Source positions advanced per output position: 1, 0 or -1.
+    pub step: i64,
+}
+
+impl GatherRun {
+    /// The source positions the run reads for its output positions `[lo, lo + n)`
+    /// (relative to the run's start), as `(first, count)` in increasing order.
+    pub fn source_span(&self, lo: u64, n: u64) -> (u64, u64) {
+        match self.step {
+            0 => (self.start, 1),
+            1 => (self.start + lo, n),
+            _ => (self.start + 1 - lo - n, n),
+        }
+    }
+}
+
+/// Concatenation, stacking, padding, rolling and `take` along one axis: each output
+/// block is copied from the blocks of materialized parts that its runs read; the
+/// other axes are the parts' own coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatherKernel {
+    /// The axis along which runs are laid out.
+    pub axis: usize,
+    /// The layers read (all with the output's dtype and, off the axis, its shape).
+    pub parts: Vec<LayerId>,
+    /// The output along the axis, run after run.
+    pub runs: Vec<GatherRun>,
+}
+
+impl GatherKernel {
+    /// The runs overlapping output positions `[lo, lo + n)` along the axis, each with
+    /// the overlap's first output position and length relative to the run's start and
+    /// the overlap's position in the range.
+    pub fn overlapping(&self, lo: u64, n: u64) -> Vec<(GatherRun, u64, u64, u64)> {
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        let end = lo.saturating_add(n);
+        for run in &self.runs {
+            let (a, b) = (at.max(lo), (at + run.len).min(end));
+            if a < b {
+                out.push((*run, a - at, b - a, a - lo));
+            }
+            at += run.len;
+            if at >= end {
+                break;
+            }
+        }
+        out
+    }
+}
+
 /// What a layer's tasks compute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Kernel {
@@ -101,6 +163,8 @@ pub enum Kernel {
     Write(WriteKernel),
     /// A cumulative sum or product.
     Scan(ScanKernel),
+    /// Blocks assembled along an axis from materialized parts.
+    Gather(GatherKernel),
     /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
     /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
     /// chunks and bytes written per target.
@@ -193,7 +257,7 @@ impl TaskGraph {
             .iter()
             .filter_map(|l| match &l.kernel {
                 Kernel::Reduce(ReduceKernel { stage: ReduceStage::Partial { input, .. }, .. }) => Some(input),
-                Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) => l.chunks.as_ref(),
+                Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) | Kernel::Gather(_) => l.chunks.as_ref(),
                 Kernel::Write(w) => Some(&w.region),
                 Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })

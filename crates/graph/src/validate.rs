@@ -60,6 +60,13 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                 }
                 check_expr(graph, id, &s.expr, &chunks.shape()).map_err(fail)?;
             }
+            Kernel::Gather(g) => {
+                let chunks = array_chunks()?;
+                if chunks.grid_shape() != layer.grid {
+                    return Err(fail("its grid is not its chunks' grid".into()));
+                }
+                check_gather(graph, id, g, &chunks.shape()).map_err(fail)?;
+            }
             Kernel::MatMul(m) => {
                 let chunks = array_chunks()?;
                 if chunks.ndim() != 2 || m.inner.ndim() != 1 || chunks.grid_shape() != layer.grid {
@@ -102,6 +109,44 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
     }
     if graph.chunks.ndim() != graph.shape.len() || graph.chunks.shape() != graph.shape {
         return Err("the result's chunks do not match its shape".into());
+    }
+    Ok(())
+}
+
+/// A gather whose output has `shape`: parts are earlier layers of its dtype and, off
+/// the axis, its shape; runs read inside their parts and add up to the axis.
+fn check_gather(graph: &TaskGraph, layer: LayerId, g: &crate::GatherKernel, shape: &[usize]) -> Result<(), String> {
+    if g.axis >= shape.len() || g.runs.len() > crate::MAX_GATHER_RUNS {
+        return Err("a gather needs an axis of its output and at most the runs allowed".into());
+    }
+    let own = &graph.layers[layer];
+    let mut lengths = Vec::with_capacity(g.parts.len());
+    for &p in &g.parts {
+        let part = graph.layers.get(p).filter(|_| p < layer).ok_or("a gather reads a layer that is not before it")?;
+        let part_shape = part.chunks.as_ref().ok_or("a gather reads a layer without chunks")?.shape();
+        let off_axis_matches =
+            part_shape.len() == shape.len() && (0..shape.len()).all(|a| a == g.axis || part_shape[a] == shape[a]);
+        if part.dtype != own.dtype || !off_axis_matches {
+            return Err("a gather's part has another dtype or shape".into());
+        }
+        lengths.push(part_shape[g.axis] as u64);
+    }
+    let mut total = 0u64;
+    for r in &g.runs {
+        let n = *lengths.get(r.part).ok_or("a gather run names a missing part")?;
+        let inside = match r.step {
+            1 => r.start.checked_add(r.len).is_some_and(|end| end <= n),
+            0 => r.start < n,
+            -1 => r.start < n && r.len <= r.start + 1,
+            _ => false,
+        };
+        if !inside {
+            return Err("a gather run reads outside its part".into());
+        }
+        total = total.checked_add(r.len).ok_or("a gather's runs overflow")?;
+    }
+    if total != shape[g.axis] as u64 {
+        return Err("a gather's runs do not cover its axis".into());
     }
     Ok(())
 }

@@ -105,7 +105,7 @@ impl<'a> Inputs<'a> {
     }
 }
 
-fn empty_block(dtype: tessera_chunks::DType, shape: &[usize]) -> Block {
+pub(crate) fn empty_block(dtype: tessera_chunks::DType, shape: &[usize]) -> Block {
     use tessera_chunks::DType;
     match dtype {
         DType::Float64 => Block::F64(ArrayD::zeros(IxDyn(shape))),

@@ -4,6 +4,7 @@
 mod arg;
 mod eval;
 mod formulas;
+mod gather;
 pub(crate) mod inputs;
 pub(crate) mod leaf;
 mod matmul;
@@ -63,6 +64,10 @@ impl Backend for CpuBackend {
                 let scanned = scan::block(s.op, s.axis, values, carry)
                     .map_err(|_| inputs.error("a scan's carry has another dtype"))?;
                 Ok(Value::Block(scanned))
+            }
+            Kernel::Gather(g) => {
+                let (off, shape) = region()?;
+                Ok(Value::Block(gather::block(g, layer.dtype, &off, &shape, &inputs)?))
             }
             Kernel::MatMul(m) => {
                 let (off, shape) = region()?;

@@ -1,0 +1,74 @@
+//! Gather blocks: an output block assembled along an axis from runs of positions of
+//! materialized parts (`concatenate`, `stack`, `pad`, `roll`, `take`).
+
+use ndarray::{ArrayD, Axis, Slice};
+use tessera_chunks::DType;
+use tessera_graph::GatherKernel;
+
+use super::inputs::{Inputs, empty_block};
+use crate::{Block, KernelError};
+
+/// The block at `off` with `shape` of the gather `g`'s output.
+pub(crate) fn block(
+    g: &GatherKernel,
+    dtype: DType,
+    off: &[usize],
+    shape: &[usize],
+    inputs: &Inputs,
+) -> Result<Block, KernelError> {
+    let mut out = empty_block(dtype, shape);
+    if shape.contains(&0) {
+        return Ok(out);
+    }
+    let axis = g.axis;
+    for (run, rel, n, at) in g.overlapping(off[axis] as u64, shape[axis] as u64) {
+        let layer = *g.parts.get(run.part).ok_or_else(|| inputs.error("a gather run names a missing part"))?;
+        let (first, count) = run.source_span(rel, n);
+        let bounds: Vec<(usize, usize)> = (0..shape.len())
+            .map(|a| if a == axis { (first as usize, count as usize) } else { (off[a], shape[a]) })
+            .collect();
+        let (src, origin) = inputs.region(layer, &bounds)?;
+        // The bounds inside the region returned (a whole block when one holds them).
+        let local: Vec<(usize, usize)> = bounds.iter().zip(&origin).map(|(&(s, len), &o)| (s - o, len)).collect();
+        let target = (at as usize, n as usize);
+        copy_run(&src, &mut out, axis, &local, target, run.step)
+            .ok_or_else(|| inputs.error("a gather part has another dtype"))?;
+    }
+    Ok(out)
+}
+
+/// Copies `local` of `src` into positions `target` (start, len) along `axis` of `dst`,
+/// reversed when `step` is -1 and repeated when it is 0.
+fn copy_run(
+    src: &Block,
+    dst: &mut Block,
+    axis: usize,
+    local: &[(usize, usize)],
+    target: (usize, usize),
+    step: i64,
+) -> Option<()> {
+    fn copy<T: Clone>(
+        src: &ArrayD<T>,
+        dst: &mut ArrayD<T>,
+        axis: usize,
+        local: &[(usize, usize)],
+        target: (usize, usize),
+        step: i64,
+    ) {
+        let s = src.slice_each_axis(|d| {
+            let (start, len) = local[d.axis.index()];
+            let slice = Slice::from(start..start + len);
+            if d.axis.index() == axis && step < 0 { slice.step_by(-1) } else { slice }
+        });
+        let mut d = dst.slice_axis_mut(Axis(axis), Slice::from(target.0..target.0 + target.1));
+        d.assign(&s);
+    }
+    match (src, dst) {
+        (Block::F64(s), Block::F64(d)) => copy(s, d, axis, local, target, step),
+        (Block::F32(s), Block::F32(d)) => copy(s, d, axis, local, target, step),
+        (Block::I64(s), Block::I64(d)) => copy(s, d, axis, local, target, step),
+        (Block::Bool(s), Block::Bool(d)) => copy(s, d, axis, local, target, step),
+        _ => return None,
+    }
+    Some(())
+}
