@@ -106,6 +106,29 @@ fn bad_input_exits_2_with_one_clear_line() {
     assert_one_line_error(&["run", "--file", "/nonexistent/expr.tsr"], 2, "cannot read /nonexistent/expr.tsr");
     assert_one_line_error(&["run", "--workers", "0", "ones(3)"], 2, "--workers must be at least 1");
     assert_one_line_error(&["run", "ones((10**9, 10**9), chunks=100).sum()"], 2, "use larger chunks");
+    assert_one_line_error(&["run", "arange(24).reshape(5, -1)"], 2, "cannot reshape array of size 24 into shape");
+    assert_one_line_error(&["run", "concatenate([ones((2, 3)), ones((2, 4))])"], 2, "along dimension 1");
+    assert_one_line_error(&["run", "take(arange(5), [7], axis=0)"], 2, "index 7 is out of bounds for axis 0");
+    assert_one_line_error(&["run", "pad(arange(3), 5, mode='reflect')"], 2, "pad: mode 'reflect' pads at most");
+}
+
+/// Dask's reshape merges a block with every block across the raveled axes (dask#5544);
+/// tessera keeps blocks under the chunk target instead, and says so.
+#[test]
+fn a_reshape_that_would_blow_up_chunks_rechunks_and_warns() {
+    let expr = "x = random((2000, 2000), seed=1, chunks=200); x.ravel()[::997].sum() - x.sum() * 0";
+    let run = tessera(&["run", "--json", "--chunk-size", "1MiB", expr]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    let warnings = j["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{j}");
+    assert!(warnings[0].as_str().is_some_and(|w| w.contains("rechunked to [65, 2000]")), "{j}");
+    assert!(j["projected_task_bytes"].as_u64().is_some_and(|b| b < 4 << 20), "{j}");
+    let plain = tessera(&["run", "--chunk-size", "1MiB", expr]);
+    assert!(plain.stderr.lines().any(|l| l.starts_with("warning: reshape:")), "{}", plain.stderr);
+    // Rows already whole: Dask's chunks, no rechunk, no warning.
+    let whole = tessera(&["run", "--json", "random((200, 50), chunks=(20, 50)).ravel().sum()"]);
+    assert!(whole.json().get("warnings").is_none(), "{}", whole.stdout);
 }
 
 #[test]

@@ -353,11 +353,51 @@ fn gather_case() -> impl Strategy<Value = Case> {
         (operand(), list).prop_map(|((a, _), l)| format!("{a}[{l}]")),
         prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
     ]
-    .prop_map(|expr| Case { expr, agree: Agree::Exactly })
+    .prop_map(|expr| Case { agree: if expr.contains("sum") { Agree::Reduction } else { Agree::Exactly }, expr })
+}
+
+/// Reshapes (and what flattens through them) over the inputs' chunkings.
+fn reshape_case() -> impl Strategy<Value = Case> {
+    let shapes = prop::sample::select(vec![
+        ".reshape(10, 12)",
+        ".reshape((-1,))",
+        ".ravel()",
+        ".flatten()",
+        ".reshape(4, 3, 10)",
+        ".reshape(2, 60)",
+        ".reshape((6, 20))",
+        ".reshape(1, 120)",
+        ".reshape(12, 5, 2).sum(axis=1)",
+        ".reshape(3, -1, 5)",
+        ".reshape(7, 17)",
+    ]);
+    let fixed = [
+        "w.reshape(20, 6)",
+        "w.reshape(4, -1)",
+        "w.ravel()",
+        "w.reshape(2, 2, 5, 6)",
+        "w.reshape(5, 4, 6)",
+        "w.transpose(2, 0, 1).reshape(6, 20)",
+        "v.reshape(2, 5)",
+        "v.reshape(5, 1, 2)",
+        "x[None].reshape(12, 10, 1)",
+        "cumsum(x)",
+        "i.cumprod()",
+        "roll(x, 7)",
+        "take(x, [0, 119, 57])",
+        "concatenate([x, v], axis=None)",
+        "reshape(y.T, -1)",
+    ];
+    prop_oneof![
+        (operand(), shapes).prop_map(|((a, _), s)| format!("({a}){s}")),
+        prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
+    ]
+    .prop_map(|expr| Case { agree: if expr.contains("sum") { Agree::Reduction } else { Agree::Exactly }, expr })
 }
 
 fn case() -> impl Strategy<Value = Case> {
     prop_oneof![
+        1 => reshape_case(),
         2 => gather_case(),
         3 => unary_case(),
         4 => binary_case(),
@@ -377,7 +417,7 @@ fn corpus(n: usize) -> Vec<(Case, [usize; 4])> {
         .collect()
 }
 
-const CASES: usize = 420;
+const CASES: usize = 460;
 
 #[test]
 fn a_corpus_of_expressions_computes_as_numpy_computes_it() {

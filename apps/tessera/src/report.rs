@@ -77,6 +77,9 @@ struct RunReport<'a> {
     spilled_bytes: u64,
     bytes_read: u64,
     bytes_written: u64,
+    /// What the plan changed on the user's behalf (e.g. a reshape that rechunked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     cluster_workers: &'a [WorkerRun],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -224,6 +227,7 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             spilled_bytes: computed.spilled_bytes,
             bytes_read: m.bytes_read,
             bytes_written: m.bytes_written,
+            warnings: array.warnings(),
             cluster_workers: &computed.workers,
             transfer: transfer(&computed.workers),
         };
@@ -247,6 +251,9 @@ pub fn print_report(array: &Array, computed: &Computed, m: &Measurements, as_jso
             array.dtype().name(),
             values.join(", ")
         ))?;
+    }
+    for w in array.warnings() {
+        warn!("warning: {w}");
     }
     let unit = if computed.workers.is_empty() { "threads" } else { "workers" };
     warn!(

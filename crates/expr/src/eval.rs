@@ -601,8 +601,12 @@ impl Env<'_> {
                 Value::Array(to_array(x, xp)?.unary(op).map_err(graph_err(pos))?)
             }
             _ if crate::storage::FUNCTIONS.contains(&name) => return self.storage(name, args, pos),
-            _ if crate::shape::FUNCTIONS.contains(&name) => return crate::shape::function(name, args, pos),
-            _ if crate::gather::FUNCTIONS.contains(&name) => return crate::gather::function(name, args, pos),
+            _ if crate::shape::FUNCTIONS.contains(&name) => {
+                return crate::shape::function(name, args, pos, self.options.auto_bytes);
+            }
+            _ if crate::gather::FUNCTIONS.contains(&name) => {
+                return crate::gather::function(name, args, pos, self.options.auto_bytes);
+            }
             _ if crate::constructors::FUNCTIONS.contains(&name) => return self.constructor(name, args, pos),
             _ if crate::linalg::FUNCTIONS.contains(&name) => return crate::linalg::function(name, args, pos),
             _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
@@ -657,6 +661,9 @@ impl Env<'_> {
                         match axes {
                             Some([axis]) => a.scan(op, Some(*axis)),
                             Some(_) => Err(GraphError::Shape(format!("{name}() takes one axis"))),
+                            None if a.ndim() > 1 => {
+                                a.ravel_with(self.options.auto_bytes).and_then(|f| f.scan(op, None))
+                            }
                             None => a.scan(op, None),
                         }
                     }
@@ -689,8 +696,12 @@ impl Env<'_> {
                 args.finish()?;
                 if axes.is_empty() { a.transpose(None) } else { a.transpose(Some(&axes)) }
             }
-            _ if crate::shape::METHODS.contains(&name) => return crate::shape::method(&a, name, args, pos),
-            _ if crate::gather::METHODS.contains(&name) => return crate::gather::method(&a, name, args, pos),
+            _ if crate::shape::METHODS.contains(&name) => {
+                return crate::shape::method(&a, name, args, pos, self.options.auto_bytes);
+            }
+            _ if crate::gather::METHODS.contains(&name) => {
+                return crate::gather::method(&a, name, args, pos, self.options.auto_bytes);
+            }
             _ => return Err(ExprError::new(pos, format!("arrays have no method '{name}'"))),
         };
         result.map(Value::Array).map_err(graph_err(pos))

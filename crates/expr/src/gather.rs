@@ -14,22 +14,37 @@ pub(crate) const FUNCTIONS: [&str; 5] = ["concatenate", "stack", "roll", "pad", 
 pub(crate) const METHODS: [&str; 1] = ["take"];
 
 /// A function of `name` called with `args`.
-pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     if matches!(name, "concatenate" | "stack") {
         let (seq, sp) = args.required(0, "arrays")?;
-        let axis = args.take(1, "axis").map(|(v, p)| to_int(&v, p, "an integer axis")).transpose()?.unwrap_or(0);
+        let axis = match args.take(1, "axis") {
+            None => Some(0),
+            Some((Value::None, _)) if name == "concatenate" => None,
+            Some((v, p)) => Some(to_int(&v, p, "an integer axis")?),
+        };
         args.finish()?;
         let Value::Tuple(items) = seq else { return Err(expected(sp, "a sequence of arrays", &seq)) };
-        let arrays = items.into_iter().map(|v| to_array(v, sp)).collect::<Result<Vec<_>, _>>()?;
+        let mut arrays = items.into_iter().map(|v| to_array(v, sp)).collect::<Result<Vec<_>, _>>()?;
+        let axis = match axis {
+            Some(axis) => axis,
+            None => {
+                arrays = arrays
+                    .iter()
+                    .map(|a| a.ravel_with(auto_bytes))
+                    .collect::<Result<_, _>>()
+                    .map_err(graph_err(pos))?;
+                0
+            }
+        };
         let result = if name == "stack" { Array::stack(&arrays, axis) } else { Array::concatenate(&arrays, axis) };
         return result.map(Value::Array).map_err(graph_err(pos));
     }
     let (x, xp) = args.receiver("a")?;
-    method(&to_array(x, xp)?, name, args, pos)
+    method(&to_array(x, xp)?, name, args, pos, auto_bytes)
 }
 
 /// `a.name(args)` (its array argument removed).
-pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     let result = match name {
         "roll" => {
             let (s, sp) = args.required(0, "shift")?;
@@ -37,7 +52,17 @@ pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<
             args.finish()?;
             let shifts = to_axes(Some((s, sp)))?.unwrap_or_default();
             let Some(axes) = axes else {
-                return Err(ExprError::new(pos, "roll() without an axis flattens the array; give axis="));
+                // Rolled as one flat axis, in row-major order, as numpy does.
+                let shape: Vec<i64> = a.shape().iter().map(|&n| n as i64).collect();
+                let shift = match shifts.as_slice() {
+                    [s] => *s,
+                    _ => return Err(ExprError::new(sp, "roll() without an axis takes one shift")),
+                };
+                let rolled = a
+                    .ravel_with(auto_bytes)
+                    .and_then(|f| f.roll(shift, 0))
+                    .and_then(|r| r.reshape_with(&shape, auto_bytes));
+                return rolled.map(Value::Array).map_err(graph_err(pos));
             };
             let shifts = match (shifts.len(), axes.len()) {
                 (1, n) => vec![shifts[0]; n],
@@ -84,7 +109,13 @@ pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<
             let axis = args.take(1, "axis").map(|(v, p)| to_int(&v, p, "an integer axis")).transpose()?;
             args.finish()?;
             let Some(axis) = axis else {
-                return Err(ExprError::new(pos, "take() without an axis flattens the array; give axis="));
+                let flat = a.ravel_with(auto_bytes).map_err(graph_err(pos))?;
+                return match i {
+                    Value::Number(Scalar::Int(at)) => flat.slice(&[tessera_graph::Index::At(at)]),
+                    other => flat.take(&indices(&other, ip)?, 0),
+                }
+                .map(Value::Array)
+                .map_err(graph_err(pos));
             };
             match i {
                 Value::Number(Scalar::Int(at)) => {

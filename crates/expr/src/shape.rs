@@ -9,21 +9,32 @@ use crate::eval::{Args, expected, graph_err, to_array, to_axes, to_int, to_shape
 use crate::value::Value;
 
 /// The shape functions' names.
-pub(crate) const FUNCTIONS: [&str; 9] =
-    ["expand_dims", "squeeze", "moveaxis", "swapaxes", "flip", "fliplr", "flipud", "broadcast_to", "diff"];
+pub(crate) const FUNCTIONS: [&str; 11] = [
+    "expand_dims",
+    "squeeze",
+    "moveaxis",
+    "swapaxes",
+    "flip",
+    "fliplr",
+    "flipud",
+    "broadcast_to",
+    "diff",
+    "reshape",
+    "ravel",
+];
 
-/// The ones that are also array methods.
-pub(crate) const METHODS: [&str; 2] = ["squeeze", "swapaxes"];
+/// The ones that are also array methods (and `x.flatten()`).
+pub(crate) const METHODS: [&str; 5] = ["squeeze", "swapaxes", "reshape", "ravel", "flatten"];
 
 /// A shape function of `name` called with `args` (the array first).
-pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     let (x, xp) = args.receiver(if name.starts_with("flip") { "m" } else { "a" })?;
     let a = to_array(x, xp)?;
-    method(&a, name, args, pos)
+    method(&a, name, args, pos, auto_bytes)
 }
 
 /// `a.name(args)` for a shape function of `name` (its array argument removed).
-pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     let axes = |v: Option<(Value, Pos)>| -> Result<Option<Vec<i64>>, ExprError> { to_axes(v) };
     let required_axes = |v: Option<(Value, Pos)>, what: &str| -> Result<Vec<i64>, ExprError> {
         match v {
@@ -68,6 +79,35 @@ pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos) -> Result<
             let n = usize::try_from(n)
                 .map_err(|_| ExprError::new(pos, format!("order must be non-negative but got {n}")))?;
             a.diff(n, axis)
+        }
+        "reshape" => {
+            let mut dims = Vec::new();
+            let mut i = 0;
+            while let Some((v, p)) = args.take(i, "shape") {
+                match v {
+                    Value::Tuple(items) => {
+                        for item in &items {
+                            dims.push(to_int(item, p, "a shape (integers, one of them -1)")?);
+                        }
+                    }
+                    other => dims.push(to_int(&other, p, "a shape (integers, one of them -1)")?),
+                }
+                i += 1;
+            }
+            if i == 0 {
+                return Err(ExprError::new(pos, "reshape() needs a shape"));
+            }
+            if let Some((Value::Str(order), p)) = args.take(usize::MAX, "order")
+                && order != "C"
+            {
+                return Err(ExprError::new(p, "reshape: only order='C' (row-major) is supported"));
+            }
+            args.finish()?;
+            a.reshape_with(&dims, auto_bytes)
+        }
+        "ravel" | "flatten" => {
+            args.finish()?;
+            a.ravel_with(auto_bytes)
         }
         "flip" => {
             let ax = axes(args.take(0, "axis"))?;

@@ -4,6 +4,7 @@ mod build;
 mod elementwise;
 mod gather;
 mod reduce;
+mod reshape;
 mod shape;
 mod std_ops;
 mod storage;
@@ -20,6 +21,7 @@ use tessera_store::{StoredArray, WriteTarget};
 use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 
 pub use gather::{Gathering, MAX_GATHER_RUNS, PadMode};
+pub use reshape::{AxisGroup, Reshaping, reshape_source_block};
 pub use storage::write_grid;
 pub use views::Index;
 
@@ -53,6 +55,9 @@ pub enum Op {
     /// Runs of the parts laid out along an axis (`concatenate`, `stack`, `pad`, `roll`,
     /// `take`); the parts have this node's dtype and, off the axis, its shape.
     Gather(Vec<Array>, Gathering),
+    /// The operand's values in row-major order with this node's shape; each output
+    /// block is one block of the operand (see `reshape.rs`).
+    Reshape(Array, Reshaping),
     /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
     Stored(StoredArray),
     /// Arrays written to stored targets (the value: chunks and bytes per target).
@@ -69,7 +74,8 @@ impl Op {
             | Op::View(a, _)
             | Op::Rechunk(a)
             | Op::Reduce(_, a, _)
-            | Op::Scan(_, a, _) => vec![a],
+            | Op::Scan(_, a, _)
+            | Op::Reshape(a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts.iter().collect(),
@@ -86,7 +92,8 @@ impl Op {
             | Op::View(a, _)
             | Op::Rechunk(a)
             | Op::Reduce(_, a, _)
-            | Op::Scan(_, a, _) => vec![a],
+            | Op::Scan(_, a, _)
+            | Op::Reshape(a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts,

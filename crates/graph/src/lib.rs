@@ -44,7 +44,10 @@ mod task;
 mod validate;
 mod view;
 
-pub use array::{Array, Gathering, Index, MAX_GATHER_RUNS, MAX_GRAPH_DEPTH, Op, PadMode, write_grid};
+pub use array::{
+    Array, AxisGroup, Gathering, Index, MAX_GATHER_RUNS, MAX_GRAPH_DEPTH, Op, PadMode, Reshaping, reshape_source_block,
+    write_grid,
+};
 pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};
 pub use generator::{GenKind, Generator};
@@ -53,8 +56,8 @@ pub use ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 pub use pairing::{PairRole, pair_role};
 pub use scalar::Scalar;
 pub use task::{
-    GatherKernel, GatherRun, Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ScanKernel, Task,
-    TaskGraph, TaskId, WriteKernel,
+    GatherKernel, GatherRun, Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ReshapeKernel,
+    ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
 };
 pub use tessera_chunks::{ChunkSpec, Chunks, DType};
 pub use tessera_store::{Compressor, Format, StoredArray, StoredType, WriteTarget};

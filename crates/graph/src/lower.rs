@@ -30,8 +30,8 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
-    GatherKernel, Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ScanKernel, Task, TaskGraph, TaskId,
-    WriteKernel,
+    GatherKernel, Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ReshapeKernel, ScanKernel, Task,
+    TaskGraph, TaskId, WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -169,6 +169,21 @@ impl Lowerer<'_> {
                 })
             }
             Op::Write(writes) => self.write_layers(a, writes)?,
+            Op::Reshape(x, r) => {
+                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+                self.add_layer(Layer {
+                    name: format!("reshape-{}", self.layers.len()),
+                    op_name: "reshape".into(),
+                    grid: a.chunks().grid_shape(),
+                    chunks: Some(a.chunks().clone()),
+                    dtype: a.dtype(),
+                    kernel: Kernel::Reshape(ReshapeKernel {
+                        expr,
+                        input: x.chunks().clone(),
+                        groups: r.groups.clone(),
+                    }),
+                })
+            }
             Op::Gather(parts, g) => {
                 let parts = parts.iter().map(|p| self.layer_for(p)).collect::<Result<Vec<_>, _>>()?;
                 self.add_layer(Layer {
@@ -475,6 +490,13 @@ impl Lowerer<'_> {
                     elements as u64 * itemsize,
                     scratch_bytes(&s.expr, elements) + stored_bytes(&s.expr, &off, &shape),
                 )
+            }
+            Kernel::Reshape(r) => {
+                let source = crate::reshape_source_block(&r.groups, block, r.input.ndim());
+                let (off, shape) = (r.input.block_offset(&source), r.input.block_shape(&source));
+                let elements: usize = shape.iter().product();
+                let scratch = scratch_bytes(&r.expr, elements) + stored_bytes(&r.expr, &off, &shape);
+                (self.expr_deps(&r.expr, &off, &shape), elements as u64 * itemsize, scratch)
             }
             Kernel::Gather(g) => {
                 let chunks = l.chunks.as_ref().expect("gather layers have chunks");

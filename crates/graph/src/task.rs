@@ -88,6 +88,19 @@ pub struct ScanKernel {
     pub expr: FusedExpr,
 }
 
+/// A reshape layer: output block `b` is the input's block
+/// [`crate::reshape_source_block`]`(groups, b)` evaluated by `expr` and laid out in
+/// the output block's shape (row-major order kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReshapeKernel {
+    /// The array reshaped, in its own coordinates.
+    pub expr: FusedExpr,
+    /// Its chunk grid.
+    pub input: Chunks,
+    /// The axis groups (input axes, output axes) that map blocks to blocks.
+    pub groups: Vec<crate::AxisGroup>,
+}
+
 /// One run of a [`GatherKernel`]: `len` consecutive positions of the output along the
 /// axis, read from `part` at `start`, `start + step`, ... (`step` is 1, 0 to repeat
 /// one position, or -1 to read backwards).
@@ -165,6 +178,8 @@ pub enum Kernel {
     Scan(ScanKernel),
     /// Blocks assembled along an axis from materialized parts.
     Gather(GatherKernel),
+    /// Blocks of another array in another shape.
+    Reshape(ReshapeKernel),
     /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
     /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
     /// chunks and bytes written per target.
@@ -257,7 +272,9 @@ impl TaskGraph {
             .iter()
             .filter_map(|l| match &l.kernel {
                 Kernel::Reduce(ReduceKernel { stage: ReduceStage::Partial { input, .. }, .. }) => Some(input),
-                Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) | Kernel::Gather(_) => l.chunks.as_ref(),
+                Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) | Kernel::Gather(_) | Kernel::Reshape(_) => {
+                    l.chunks.as_ref()
+                }
                 Kernel::Write(w) => Some(&w.region),
                 Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })

@@ -60,6 +60,14 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                 }
                 check_expr(graph, id, &s.expr, &chunks.shape()).map_err(fail)?;
             }
+            Kernel::Reshape(r) => {
+                let chunks = array_chunks()?;
+                if chunks.grid_shape() != layer.grid {
+                    return Err(fail("its grid is not its chunks' grid".into()));
+                }
+                check_reshape(r, chunks).map_err(fail)?;
+                check_expr(graph, id, &r.expr, &r.input.shape()).map_err(fail)?;
+            }
             Kernel::Gather(g) => {
                 let chunks = array_chunks()?;
                 if chunks.grid_shape() != layer.grid {
@@ -109,6 +117,27 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
     }
     if graph.chunks.ndim() != graph.shape.len() || graph.chunks.shape() != graph.shape {
         return Err("the result's chunks do not match its shape".into());
+    }
+    Ok(())
+}
+
+/// A reshape whose output has `chunks`: every output block maps to an input block of
+/// as many elements.
+fn check_reshape(r: &crate::ReshapeKernel, chunks: &Chunks) -> Result<(), String> {
+    let (grid, input_grid) = (chunks.grid_shape(), r.input.grid_shape());
+    let in_range = |axes: &[usize], n: usize| axes.iter().all(|&a| a < n);
+    if r.groups.iter().any(|(i, o)| !in_range(i, input_grid.len()) || !in_range(o, grid.len())) {
+        return Err("a reshape group names a missing axis".into());
+    }
+    if chunks.num_blocks() > crate::lower::MAX_TASKS {
+        return Err("a reshape with more blocks than a graph may have".into());
+    }
+    for block in chunks.blocks() {
+        let source = crate::reshape_source_block(&r.groups, &block, input_grid.len());
+        if source.iter().zip(&input_grid).any(|(s, g)| s >= g) || r.input.block_len(&source) != chunks.block_len(&block)
+        {
+            return Err("a reshape block maps to no input block of its size".into());
+        }
     }
     Ok(())
 }

@@ -19,6 +19,21 @@ pub enum Block {
 }
 
 impl Block {
+    /// The same elements in row-major order with another shape of as many elements;
+    /// `None` when the element counts differ.
+    pub fn reshaped(self, shape: &[usize]) -> Option<Block> {
+        fn go<T: Clone>(a: ArrayD<T>, shape: &[usize]) -> Option<ArrayD<T>> {
+            let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
+            a.into_shape_with_order(ndarray::IxDyn(shape)).ok()
+        }
+        Some(match self {
+            Block::F64(a) => Block::F64(go(a, shape)?),
+            Block::F32(a) => Block::F32(go(a, shape)?),
+            Block::I64(a) => Block::I64(go(a, shape)?),
+            Block::Bool(a) => Block::Bool(go(a, shape)?),
+        })
+    }
+
     /// The block's dtype.
     pub fn dtype(&self) -> DType {
         match self {

@@ -100,20 +100,14 @@ impl Array {
         }
     }
 
-    /// numpy's `cumsum`/`cumprod` along `axis` (`None`: of a 1-D array; flattening
-    /// needs reshape). Each block continues from the last values of the block before
+    /// numpy's `cumsum`/`cumprod` along `axis` (`None`: of the array raveled). Each block continues from the last values of the block before
     /// it along the axis, so every element is numpy's left-to-right rounding, whatever
     /// the chunking; blocks along the axis run one after another.
     pub fn scan(&self, op: crate::ScanOp, axis: Option<i64>) -> Result<Array, GraphError> {
         let axis = match axis {
             Some(a) => normalize_axis(a, self.ndim())?,
             None if self.ndim() == 1 => 0,
-            None => {
-                return Err(GraphError::Shape(format!(
-                    "{} without an axis flattens the array, which needs reshape (not supported yet); give axis=",
-                    op.name()
-                )));
-            }
+            None => return self.ravel()?.scan(op, Some(0)),
         };
         let input = self.astype(op.dtype(self.dtype()));
         Ok(Array::new(Op::Scan(op, input.clone(), axis), self.shape().to_vec(), input.dtype(), input.chunks().clone()))

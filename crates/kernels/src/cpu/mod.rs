@@ -65,6 +65,15 @@ impl Backend for CpuBackend {
                     .map_err(|_| inputs.error("a scan's carry has another dtype"))?;
                 Ok(Value::Block(scanned))
             }
+            Kernel::Reshape(r) => {
+                let (_, shape) = region()?;
+                let source = tessera_graph::reshape_source_block(&r.groups, &t.block, r.input.ndim());
+                let (in_off, in_shape) = (r.input.block_offset(&source), r.input.block_shape(&source));
+                let values = Evaluator::new(&r.expr, &in_off, &in_shape, &inputs)?.block()?;
+                let reshaped =
+                    values.reshaped(&shape).ok_or_else(|| inputs.error("a reshape block of another size"))?;
+                Ok(Value::Block(reshaped))
+            }
             Kernel::Gather(g) => {
                 let (off, shape) = region()?;
                 Ok(Value::Block(gather::block(g, layer.dtype, &off, &shape, &inputs)?))
