@@ -423,7 +423,7 @@ impl Env<'_> {
     fn binary(&mut self, op: &str, a: Value, b: Value, lpos: Pos, rpos: Pos, pos: Pos) -> Result<Value, ExprError> {
         if op == "@" {
             let (x, y) = (to_array(a, lpos)?, to_array(b, rpos)?);
-            return x.matmul(&y).map(Value::Array).map_err(graph_err(pos));
+            return x.matmul_nd(&y).map(Value::Array).map_err(graph_err(pos));
         }
         let Some(bop) = crate::elementwise::operator(op) else {
             return Err(ExprError::new(pos, format!("unknown operator '{op}'")));
@@ -576,7 +576,7 @@ impl Env<'_> {
                 let (a, ap) = args.required(0, "x1")?;
                 let (b, bp) = args.required(1, "x2")?;
                 args.finish()?;
-                Value::Array(to_array(a, ap)?.matmul(&to_array(b, bp)?).map_err(graph_err(pos))?)
+                Value::Array(to_array(a, ap)?.matmul_nd(&to_array(b, bp)?).map_err(graph_err(pos))?)
             }
             _ if crate::elementwise::binary(name).is_some() => {
                 let (a, ap) = args.required(0, "x1")?;
@@ -608,7 +608,9 @@ impl Env<'_> {
                 return crate::gather::function(name, args, pos, self.options.auto_bytes);
             }
             _ if crate::constructors::FUNCTIONS.contains(&name) => return self.constructor(name, args, pos),
-            _ if crate::linalg::FUNCTIONS.contains(&name) => return crate::linalg::function(name, args, pos),
+            _ if crate::linalg::FUNCTIONS.contains(&name) => {
+                return crate::linalg::function(name, args, pos, self.options.auto_bytes);
+            }
             _ if REDUCTIONS.contains(&name) || matches!(name, "transpose" | "rechunk" | "astype") => {
                 let (x, xp) = args.receiver("a")?;
                 let target = Value::Array(to_array(x, xp)?);

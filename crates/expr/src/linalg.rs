@@ -1,5 +1,5 @@
-//! The linear algebra a Dask user reaches for first: `dot`, `outer`, `linalg.norm`
-//! (`matmul` and `@` are the graph's own matrix product).
+//! The linear algebra a Dask user reaches for first: `dot`, `outer`, `tensordot`,
+//! `einsum`, `linalg.norm` (`matmul` and `@` are the graph's own matrix product).
 
 use tessera_graph::{BinaryOp, Index, ReduceOp, Scalar, UnaryOp};
 
@@ -8,10 +8,10 @@ use crate::eval::{Args, expected, graph_err, to_array, to_axes};
 use crate::value::Value;
 
 /// The functions here.
-pub(crate) const FUNCTIONS: [&str; 3] = ["dot", "outer", "norm"];
+pub(crate) const FUNCTIONS: [&str; 5] = ["dot", "outer", "norm", "tensordot", "einsum"];
 
 /// A linear-algebra function of [`FUNCTIONS`].
-pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, ExprError> {
+pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     let err = graph_err(pos);
     let result = match name {
         "dot" | "outer" => {
@@ -20,13 +20,8 @@ pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, Ex
             args.finish()?;
             let (a, b) = (to_array(a, ap)?, to_array(b, bp)?);
             if name == "outer" {
-                // numpy flattens both; a 1-D operand is its own flattening.
-                if a.ndim() != 1 || b.ndim() != 1 {
-                    return Err(ExprError::new(
-                        pos,
-                        "outer() of arrays that are not 1-D needs reshape, not supported yet",
-                    ));
-                }
+                // numpy flattens both.
+                let (a, b) = (a.ravel_with(auto_bytes).map_err(&err)?, b.ravel_with(auto_bytes).map_err(&err)?);
                 let column = a.slice(&[Index::FULL, Index::NewAxis]).map_err(&err)?;
                 let row = b.slice(&[Index::NewAxis, Index::FULL]).map_err(&err)?;
                 column.binary(BinaryOp::Mul, &row)
@@ -51,14 +46,45 @@ pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, Ex
                         .slice(&[Index::NewAxis, Index::FULL])
                         .and_then(|row| row.matmul(&b))
                         .and_then(|m| m.slice(&[Index::At(0), Index::FULL])),
-                    _ => {
-                        return Err(ExprError::new(
-                            pos,
-                            "dot() of arrays of more than 2 dimensions is not supported yet",
-                        ));
-                    }
+                    // The last axis of `a` with the second-to-last of `b` (its only one if 1-D).
+                    (_, bn) => a.tensordot(&b, &[-1], &[if bn == 1 { 0 } else { -2 }]),
                 }
             }
+        }
+        "tensordot" => {
+            let (a, ap) = args.required(0, "a")?;
+            let (b, bp) = args.required(1, "b")?;
+            let axes = args.take(2, "axes");
+            args.finish()?;
+            let (a, b) = (to_array(a, ap)?, to_array(b, bp)?);
+            let (axes_a, axes_b) = match axes {
+                None => last_and_first(&a, 2),
+                Some((Value::Number(Scalar::Int(n)), p)) => {
+                    let n = usize::try_from(n).map_err(|_| ExprError::new(p, "axes must be non-negative"))?;
+                    if n > a.ndim() || n > b.ndim() {
+                        return Err(ExprError::new(p, format!("tensordot: {n} axes to sum over is too many")));
+                    }
+                    last_and_first(&a, n)
+                }
+                Some((Value::Tuple(pair), p)) if pair.len() == 2 => {
+                    let list = |v: &Value| to_axes(Some((v.clone(), p))).map(Option::unwrap_or_default);
+                    (list(&pair[0])?, list(&pair[1])?)
+                }
+                Some((v, p)) => return Err(expected(p, "axes: an integer or a pair of axis lists", &v)),
+            };
+            a.tensordot(&b, &axes_a, &axes_b)
+        }
+        "einsum" => {
+            let (spec, sp) = args.required(0, "subscripts")?;
+            let Value::Str(spec) = spec else { return Err(expected(sp, "subscripts such as 'ij,jk->ik'", &spec)) };
+            let mut operands = Vec::new();
+            let mut i = 1;
+            while let Some((v, p)) = args.take(i, "operand") {
+                operands.push(to_array(v, p)?);
+                i += 1;
+            }
+            args.finish()?;
+            tessera_graph::Array::einsum(&spec, &operands)
         }
         _ => {
             // numpy.linalg.norm(x, ord=None, axis=None, keepdims=False): vector norms
@@ -108,4 +134,10 @@ pub(crate) fn function(name: &str, mut args: Args, pos: Pos) -> Result<Value, Ex
         }
     };
     result.map(Value::Array).map_err(graph_err(pos))
+}
+
+/// tensordot's `axes=n`: the last `n` axes of `a` with the first `n` of `b`.
+fn last_and_first(a: &tessera_graph::Array, n: usize) -> (Vec<i64>, Vec<i64>) {
+    let first = a.ndim().saturating_sub(n) as i64;
+    ((first..a.ndim() as i64).collect(), (0..n as i64).collect())
 }

@@ -1,6 +1,7 @@
 //! The lazy array: a node of the expression DAG with its metadata.
 
 mod build;
+mod contract;
 mod elementwise;
 mod gather;
 mod reduce;
@@ -20,6 +21,7 @@ use tessera_store::{StoredArray, WriteTarget};
 
 use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 
+pub use contract::MAX_STACKED_MATRICES;
 pub use gather::{Gathering, MAX_GATHER_RUNS, PadMode};
 pub use reshape::{AxisGroup, Reshaping, reshape_source_block};
 pub use storage::write_grid;

@@ -45,8 +45,8 @@ mod validate;
 mod view;
 
 pub use array::{
-    Array, AxisGroup, Gathering, Index, MAX_GATHER_RUNS, MAX_GRAPH_DEPTH, Op, PadMode, Reshaping, reshape_source_block,
-    write_grid,
+    Array, AxisGroup, Gathering, Index, MAX_GATHER_RUNS, MAX_GRAPH_DEPTH, MAX_STACKED_MATRICES, Op, PadMode, Reshaping,
+    reshape_source_block, write_grid,
 };
 pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};

@@ -115,14 +115,7 @@ impl Array {
         }
         super::build::check_shape(&shape)?;
         if self.is_empty() {
-            // No values to move: an empty generator of the new shape.
-            let chunks = Chunks::from_lengths(shape.iter().map(|&n| vec![n]).collect());
-            let generator = crate::Generator {
-                kind: crate::GenKind::Full(crate::Scalar::Int(0)),
-                shape: shape.clone(),
-                dtype: self.dtype(),
-            };
-            return Ok(Array::new(Op::Gen(generator), shape, self.dtype(), chunks));
+            return Ok(Array::empty_of(&shape, self.dtype()));
         }
         let groups = axis_groups(self.shape(), &shape);
         let (input_chunks, warning) = self.reshape_input_chunks(&groups, &shape, target_bytes);
@@ -141,6 +134,14 @@ impl Array {
         let chunks = Chunks::from_lengths(lengths);
         let reshaping = Reshaping { groups, warning };
         Ok(Array::new(Op::Reshape(input, reshaping), shape, self.dtype(), chunks))
+    }
+
+    /// An array of `shape` with no elements (some axis is 0), in one block.
+    pub(crate) fn empty_of(shape: &[usize], dtype: crate::DType) -> Array {
+        let chunks = Chunks::from_lengths(shape.iter().map(|&n| vec![n]).collect());
+        let generator =
+            crate::Generator { kind: crate::GenKind::Full(crate::Scalar::Int(0)), shape: shape.to_vec(), dtype };
+        Array::new(Op::Gen(generator), shape.to_vec(), dtype, chunks)
     }
 
     /// numpy's `ravel(x)`: the array as 1-D, in row-major order.
