@@ -418,8 +418,26 @@ fn reshape_case() -> impl Strategy<Value = Case> {
     .prop_map(|expr| Case { agree: if expr.contains("sum") { Agree::Reduction } else { Agree::Exactly }, expr })
 }
 
+/// Medians and quantiles, which numpy computes by selection, exactly as tessera does.
+fn order_case() -> impl Strategy<Value = Case> {
+    let f = prop::sample::select(vec![
+        "median({a}{axis})",
+        "nanmedian({a}{axis})",
+        "quantile({a}, 0.3{axis})",
+        "nanquantile({a}, [0.1, 0.5, 1.0]{axis})",
+        "percentile({a}, 95{axis})",
+        "nanpercentile({a}, [5, 50]{axis})",
+        "median({a}{axis}, keepdims=True)",
+    ]);
+    let axis = prop::sample::select(vec!["", ", axis=0", ", axis=1", ", axis=-1"]);
+    (f, operand(), axis)
+        .prop_map(|(f, (a, _), axis)| f.replace("{a}", &a).replace("{axis}", axis))
+        .prop_map(|expr| Case { expr, agree: Agree::Exactly })
+}
+
 fn case() -> impl Strategy<Value = Case> {
     prop_oneof![
+        1 => order_case(),
         1 => reshape_case(),
         2 => gather_case(),
         3 => unary_case(),
@@ -446,7 +464,7 @@ fn corpus(n: usize) -> Vec<(Case, [usize; 4])> {
     cases
 }
 
-const CASES: usize = 460;
+const CASES: usize = 500;
 
 #[test]
 fn a_corpus_of_expressions_computes_as_numpy_computes_it() {

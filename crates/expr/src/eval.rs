@@ -604,6 +604,9 @@ impl Env<'_> {
             _ if crate::shape::FUNCTIONS.contains(&name) => {
                 return crate::shape::function(name, args, pos, self.options.auto_bytes);
             }
+            _ if crate::stats::FUNCTIONS.contains(&name) => {
+                return crate::stats::function(name, args, pos, self.options.auto_bytes);
+            }
             _ if crate::gather::FUNCTIONS.contains(&name) => {
                 return crate::gather::function(name, args, pos, self.options.auto_bytes);
             }

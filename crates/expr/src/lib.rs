@@ -21,6 +21,7 @@ mod lexer;
 mod linalg;
 mod parser;
 mod shape;
+mod stats;
 mod storage;
 mod value;
 

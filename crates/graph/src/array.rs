@@ -4,6 +4,7 @@ mod build;
 mod contract;
 mod elementwise;
 mod gather;
+mod quantile;
 mod reduce;
 mod reshape;
 mod shape;
@@ -23,6 +24,7 @@ use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 
 pub use contract::MAX_STACKED_MATRICES;
 pub use gather::{Gathering, MAX_GATHER_RUNS, PadMode};
+pub use quantile::{QuantileMethod, Ranking};
 pub use reshape::{AxisGroup, Reshaping, reshape_source_block};
 pub use storage::write_grid;
 pub use views::Index;
@@ -60,6 +62,9 @@ pub enum Op {
     /// The operand's values in row-major order with this node's shape; each output
     /// block is one block of the operand (see `reshape.rs`).
     Reshape(Array, Reshaping),
+    /// Order statistics (`median`, `quantile`) along an axis that is whole in every
+    /// block of the operand.
+    Quantile(Array, Ranking),
     /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
     Stored(StoredArray),
     /// Arrays written to stored targets (the value: chunks and bytes per target).
@@ -77,7 +82,8 @@ impl Op {
             | Op::Rechunk(a)
             | Op::Reduce(_, a, _)
             | Op::Scan(_, a, _)
-            | Op::Reshape(a, _) => vec![a],
+            | Op::Reshape(a, _)
+            | Op::Quantile(a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts.iter().collect(),
@@ -95,7 +101,8 @@ impl Op {
             | Op::Rechunk(a)
             | Op::Reduce(_, a, _)
             | Op::Scan(_, a, _)
-            | Op::Reshape(a, _) => vec![a],
+            | Op::Reshape(a, _)
+            | Op::Quantile(a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts,

@@ -30,8 +30,8 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
-    GatherKernel, Kernel, Layer, LayerId, MatMulKernel, ReduceKernel, ReduceStage, ReshapeKernel, ScanKernel, Task,
-    TaskGraph, TaskId, WriteKernel,
+    GatherKernel, Kernel, Layer, LayerId, MatMulKernel, QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel,
+    ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -182,6 +182,18 @@ impl Lowerer<'_> {
                         input: x.chunks().clone(),
                         groups: r.groups.clone(),
                     }),
+                })
+            }
+            Op::Quantile(x, r) => {
+                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+                let name = if r.method == crate::QuantileMethod::Median { "median" } else { "quantile" };
+                self.add_layer(Layer {
+                    name: format!("{name}-{}", self.layers.len()),
+                    op_name: name.into(),
+                    grid: a.chunks().grid_shape(),
+                    chunks: Some(a.chunks().clone()),
+                    dtype: a.dtype(),
+                    kernel: Kernel::Quantile(QuantileKernel { expr, input: x.chunks().clone(), ranking: r.clone() }),
                 })
             }
             Op::Gather(parts, g) => {
@@ -497,6 +509,17 @@ impl Lowerer<'_> {
                 let elements: usize = shape.iter().product();
                 let scratch = scratch_bytes(&r.expr, elements) + stored_bytes(&r.expr, &off, &shape);
                 (self.expr_deps(&r.expr, &off, &shape), elements as u64 * itemsize, scratch)
+            }
+            Kernel::Quantile(q) => {
+                let chunks = l.chunks.as_ref().expect("quantile layers have chunks");
+                let source = q.ranking.source_block(block);
+                let (off, shape) = (q.input.block_offset(&source), q.input.block_shape(&source));
+                let elements: usize = shape.iter().product();
+                // The evaluated block, and one lane's copy while it is ranked.
+                let scratch = scratch_bytes(&q.expr, elements)
+                    + stored_bytes(&q.expr, &off, &shape)
+                    + (elements as u64 + shape.get(q.ranking.axis).copied().unwrap_or(0) as u64) * 8;
+                (self.expr_deps(&q.expr, &off, &shape), chunks.block_len(block) as u64 * itemsize, scratch)
             }
             Kernel::Gather(g) => {
                 let chunks = l.chunks.as_ref().expect("gather layers have chunks");

@@ -101,6 +101,18 @@ pub struct ReshapeKernel {
     pub groups: Vec<crate::AxisGroup>,
 }
 
+/// Order statistics along an axis: output block `b` comes from the input block
+/// [`crate::Ranking::source_block`]`(b)`, evaluated by `expr`, lane by lane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantileKernel {
+    /// The array ranked, in its own coordinates.
+    pub expr: FusedExpr,
+    /// Its chunk grid (the axis whole).
+    pub input: Chunks,
+    /// What is computed along which axis.
+    pub ranking: crate::Ranking,
+}
+
 /// One run of a [`GatherKernel`]: `len` consecutive positions of the output along the
 /// axis, read from `part` at `start`, `start + step`, ... (`step` is 1, 0 to repeat
 /// one position, or -1 to read backwards).
@@ -180,6 +192,8 @@ pub enum Kernel {
     Gather(GatherKernel),
     /// Blocks of another array in another shape.
     Reshape(ReshapeKernel),
+    /// Medians and quantiles along an axis.
+    Quantile(QuantileKernel),
     /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
     /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
     /// chunks and bytes written per target.
@@ -275,6 +289,7 @@ impl TaskGraph {
                 Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) | Kernel::Gather(_) | Kernel::Reshape(_) => {
                     l.chunks.as_ref()
                 }
+                Kernel::Quantile(q) => Some(&q.input),
                 Kernel::Write(w) => Some(&w.region),
                 Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })

@@ -68,6 +68,11 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                 check_reshape(r, chunks).map_err(fail)?;
                 check_expr(graph, id, &r.expr, &r.input.shape()).map_err(fail)?;
             }
+            Kernel::Quantile(q) => {
+                let chunks = array_chunks()?;
+                check_quantile(q, chunks).map_err(fail)?;
+                check_expr(graph, id, &q.expr, &q.input.shape()).map_err(fail)?;
+            }
             Kernel::Gather(g) => {
                 let chunks = array_chunks()?;
                 if chunks.grid_shape() != layer.grid {
@@ -138,6 +143,27 @@ fn check_reshape(r: &crate::ReshapeKernel, chunks: &Chunks) -> Result<(), String
         {
             return Err("a reshape block maps to no input block of its size".into());
         }
+    }
+    Ok(())
+}
+
+/// A quantile layer with output `chunks`: its axis whole in the input, its output the
+/// input without the axis (led by one entry per quantile when listed).
+fn check_quantile(q: &crate::QuantileKernel, chunks: &Chunks) -> Result<(), String> {
+    let r = &q.ranking;
+    let fail = || "a quantile layer that does not match its input".to_string();
+    if r.axis >= q.input.ndim() || q.input.axis(r.axis).len() != 1 || r.qs.iter().any(|v| !(0.0..=1.0).contains(v)) {
+        return Err(fail());
+    }
+    let mut expected: Vec<Vec<usize>> =
+        (0..q.input.ndim()).filter(|&a| a != r.axis).map(|a| q.input.axis(a).to_vec()).collect();
+    if r.listed {
+        expected.insert(0, vec![r.qs.len()]);
+    } else if r.qs.len() != 1 {
+        return Err(fail());
+    }
+    if (0..chunks.ndim()).any(|a| chunks.axis(a) != expected[a].as_slice()) || chunks.ndim() != expected.len() {
+        return Err(fail());
     }
     Ok(())
 }

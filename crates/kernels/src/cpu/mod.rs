@@ -11,6 +11,7 @@ mod matmul;
 mod numeric;
 mod ops;
 mod paired;
+mod quantile;
 pub(crate) mod reduce;
 mod scan;
 mod store;
@@ -73,6 +74,17 @@ impl Backend for CpuBackend {
                 let reshaped =
                     values.reshaped(&shape).ok_or_else(|| inputs.error("a reshape block of another size"))?;
                 Ok(Value::Block(reshaped))
+            }
+            Kernel::Quantile(q) => {
+                let (_, shape) = region()?;
+                let source = q.ranking.source_block(&t.block);
+                let (in_off, in_shape) = (q.input.block_offset(&source), q.input.block_shape(&source));
+                let values = Evaluator::new(&q.expr, &in_off, &in_shape, &inputs)?.block()?;
+                let ranked = quantile::block(&q.ranking, values, &shape, layer.dtype).map_err(|e| match e {
+                    KernelError::Internal { message, .. } => inputs.error(message),
+                    other => other,
+                })?;
+                Ok(Value::Block(ranked))
             }
             Kernel::Gather(g) => {
                 let (off, shape) = region()?;

@@ -151,7 +151,12 @@ impl Backend for GpuBackend {
                 // Merging partials is a few additions on the host.
                 _ => return CpuBackend.execute(graph, task, values),
             },
-            Kernel::MatMul(_) | Kernel::Write(_) | Kernel::Scan(_) | Kernel::Gather(_) | Kernel::Reshape(_) => {
+            Kernel::MatMul(_)
+            | Kernel::Write(_)
+            | Kernel::Scan(_)
+            | Kernel::Gather(_)
+            | Kernel::Reshape(_)
+            | Kernel::Quantile(_) => {
                 return self.on_cpu(graph, task, values);
             }
             Kernel::Collect { .. } => return CpuBackend.execute(graph, task, values),
