@@ -41,10 +41,10 @@ pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) ->
         None | Some((Value::None, _)) => None,
         Some((v, p)) => Some(to_int(&v, p, "one axis (an integer)")?),
     };
-    if let Some((m, p)) = args.take(usize::MAX, "method") {
-        if !matches!(&m, Value::Str(s) if s == "linear") || median {
-            return Err(ExprError::new(p, "only method='linear' (numpy's default) is supported"));
-        }
+    if let Some((m, p)) = args.take(usize::MAX, "method")
+        && (median || !matches!(&m, Value::Str(s) if s == "linear"))
+    {
+        return Err(ExprError::new(p, "only method='linear' (numpy's default) is supported"));
     }
     let keepdims = flag(args.take(usize::MAX, "keepdims"), "keepdims=True or False")?;
     args.finish()?;
