@@ -91,6 +91,21 @@ WORKLOADS = [
      f"x = {rng(11, (M, M))}; expr = x.argmax(axis=0).sum()", (2000, 4000), {"philox": M * M}),
     ("cumsum along axis 0", f"x = random(({M}, {M}), seed=12, chunks={{c}}); x.cumsum(axis=0)[-1].sum()",
      f"x = {rng(12, (M, M))}; expr = x.cumsum(axis=0)[-1].sum()", (2000, 4000), {"philox": M * M}),
+    # The rest of the numpy API (issue "The numpy API a Dask user reaches for first").
+    ("np-api: concatenate", f"x = random(({M}, {M}), seed=13, chunks={{c}}); concatenate([x, x[::-1]], axis=1).sum(axis=1).max()",
+     f"x = {rng(13, (M, M))}; expr = da.concatenate([x, x[::-1]], axis=1).sum(axis=1).max()", (2000, 4000), {"philox": M * M}),
+    ("np-api: pad edge + roll", f"x = random(({M}, {M}), seed=14, chunks={{c}}); pad(x, 100, mode='edge').sum() + roll(x, 1000, axis=1)[0].sum()",
+     f"x = {rng(14, (M, M))}; expr = da.pad(x, 100, mode='edge').sum() + da.roll(x, 1000, axis=1)[0].sum()", (2000, 4000), {"philox": M * M}),
+    ("np-api: take rows", f"x = random(({M}, {M}), seed=15, chunks={{c}}); x[{list(range(M - 1, 0, -7))}].sum(axis=0).max()",
+     f"x = {rng(15, (M, M))}; expr = x[{list(range(M - 1, 0, -7))}].sum(axis=0).max()", (2000, 4000), {"philox": M * M}),
+    ("np-api: ravel", f"x = random(({M}, {M}), seed=16, chunks={{c}}); x.ravel()[::3].sum()",
+     f"x = {rng(16, (M, M))}; expr = x.ravel()[::3].sum()", (2000, 4000), {"philox": M * M}),
+    ("np-api: median axis 0", f"x = random(({M}, {M}), seed=17, chunks={{c}}); median(x, axis=0).max()",
+     f"x = {rng(17, (M, M))}; expr = da.median(x, axis=0).max()", (2000, 4000), {"philox": M * M}),
+    ("np-api: einsum 'ij,ij->i'", f"x = random(({M}, {M}), seed=18, chunks={{c}}); einsum('ij,ij->i', x, x[::-1]).max()",
+     f"x = {rng(18, (M, M))}; expr = da.einsum('ij,ij->i', x, x[::-1]).max()", (2000, 4000), {"philox": M * M}),
+    ("np-api: tensordot 6000²", "x = random((6000, 6000), seed=19, chunks={c}); tensordot(x, x, axes=([0], [0])).sum()",
+     f"x = {rng(19, (6000, 6000))}; expr = da.tensordot(x, x, axes=([0], [0])).sum()", (1500, 3000), {"flops": 2 * 6000**3}),
 ]
 
 DASK_RUN = """
