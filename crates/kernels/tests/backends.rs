@@ -165,6 +165,11 @@ suite! {
         arg_extremes: "x = where(random((90, 70), seed=8, chunks=30) > 0.97, nan, random((90, 70), seed=7, chunks=(20, 30))); x.argmax(axis=0) + x.argmin(axis=1).sum() + x[::-1].argmax()",
         cumulative: "x = random((90, 70), seed=7, chunks=(20, 30)); x.cumsum(axis=0) + cumprod(x + 0.5, axis=1)",
         any_all_count: "x = random((90, 70), seed=7, chunks=30); (x > 0.99).any(axis=0) & (x > 0.001).all(axis=0) | (count_nonzero(x > 0.5, axis=0) > 30)",
+        joins_and_pads: "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([pad(x, ((2, 3), (1, 0)), mode='reflect'), pad(roll(x, 7, axis=1)[:5], ((0, 0), (0, 1)), mode='edge')], axis=0)[[4, 0, 69, 3]] * 2",
+        stacks: "x = random((30, 20), seed=3, chunks=(16, 7)); stack([x, x.T[:20, :30].T, take(x, [29, 0, 1], axis=0)[0] + x * 0], axis=1)",
+        reshapes: "x = random((60, 50), seed=3, chunks=(16, 20)); x.reshape(10, 6, 25, 2).sum(axis=(1, 3)) + x.T.ravel().reshape(50, 60)[:10, :25]",
+        medians_and_quantiles: "x = random((60, 50), seed=3, chunks=(16, 20)); median(x, axis=0)[:40] + quantile(x[:, :40], [0.1, 0.9], axis=0).sum(axis=0) + nanpercentile(x, 90)",
+        einsum_with_batch_letters: "x = random((20, 30, 10), seed=3, chunks=(8, 16, 10)); einsum('bij,bkj->bik', x, x)",
     }
     Closely {
         prod_axis_1: "x = random((60, 40), seed=3, chunks=16); (x + 0.5).prod(axis=1)",
@@ -280,6 +285,25 @@ mod gpu_backend {
             let g = graph(src, false);
             assert_close(src, &compute(&g, &gpu), &compute(&g, &CpuBackend));
         }
+    }
+
+    #[test]
+    fn layouts_and_order_statistics_run_on_the_cpu_counted() {
+        let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
+        let src = "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([pad(x, 1)[1:-1, :-2], x.reshape(50, 60).T]).sum() + median(x, axis=1).sum()";
+        let g = graph(src, true);
+        let fallbacks = g
+            .tasks
+            .iter()
+            .filter(|t| {
+                use tessera_graph::Kernel;
+                matches!(g.layers[t.layer].kernel, Kernel::Gather(_) | Kernel::Reshape(_) | Kernel::Quantile(_))
+            })
+            .count() as u64;
+        let before = gpu.counts().cpu;
+        assert_close(src, &compute(&g, &gpu), &compute(&g, &CpuBackend));
+        assert!(fallbacks > 10, "{fallbacks}");
+        assert!(gpu.counts().cpu - before >= fallbacks, "{fallbacks} expected, {:?}", gpu.counts());
     }
 
     #[test]
