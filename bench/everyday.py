@@ -104,6 +104,8 @@ WORKLOADS = [
      f"x = {rng(17, (M, M))}; expr = da.median(x, axis=0).max()", (2000, 4000), {"philox": M * M}),
     ("np-api: einsum 'ij,ij->i'", f"x = random(({M}, {M}), seed=18, chunks={{c}}); einsum('ij,ij->i', x, x[::-1]).max()",
      f"x = {rng(18, (M, M))}; expr = da.einsum('ij,ij->i', x, x[::-1]).max()", (2000, 4000), {"philox": M * M}),
+    ("np-api: histogram 10 bins", f"x = random(({M}, {M}), seed=20, chunks={{c}}); histogram(x, 10, range=(0, 1))[0].max()",
+     f"x = {rng(20, (M, M))}; expr = da.histogram(x, bins=10, range=(0, 1))[0].max()", (2000, 4000), {"philox": M * M}),
     ("np-api: tensordot 6000²", "x = random((6000, 6000), seed=19, chunks={c}); tensordot(x, x, axes=([0], [0])).sum()",
      f"x = {rng(19, (6000, 6000))}; expr = da.tensordot(x, x, axes=([0], [0])).sum()", (1500, 3000), {"flops": 2 * 6000**3}),
 ]

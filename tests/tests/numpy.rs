@@ -428,6 +428,10 @@ fn order_case() -> impl Strategy<Value = Case> {
         "percentile({a}, 95{axis})",
         "nanpercentile({a}, [5, 50]{axis})",
         "median({a}{axis}, keepdims=True)",
+        "histogram({a}, 7, range=(-1, 1))[0]",
+        "histogram({a}, [-2, -0.5, 0, 0.25, 3])[0]",
+        "histogram({a}, 5, range=(-3, 3))[1]",
+        "histogram({a}, 4, range=(0.25, 0.25))[0]",
     ]);
     let axis = prop::sample::select(vec!["", ", axis=0", ", axis=1", ", axis=-1"]);
     (f, operand(), axis)

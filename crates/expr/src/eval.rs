@@ -357,6 +357,14 @@ impl Env<'_> {
             }
             ExprKind::Index(obj, subs) => {
                 let target = self.eval(obj)?;
+                if let (Value::Tuple(items), [Subscript::At(e)]) = (&target, subs.as_slice()) {
+                    // `histogram(x, ...)[0]`, `x.shape[1]`: an item of a tuple.
+                    let i = to_int(&self.eval(e)?, e.pos, "an integer index")?;
+                    let at = if i < 0 { i + items.len() as i64 } else { i };
+                    return usize::try_from(at).ok().and_then(|at| items.get(at).cloned()).ok_or_else(|| {
+                        ExprError::new(e.pos, format!("tuple index {i} out of range for {} items", items.len()))
+                    });
+                }
                 let Value::Array(a) = target else { return Err(expected(obj.pos, "an array to index", &target)) };
                 let mut index = Vec::with_capacity(subs.len());
                 let mut list: Option<(usize, Vec<i64>)> = None;

@@ -1,18 +1,24 @@
 //! The language's order statistics: `median`, `quantile`, `percentile` and their
-//! NaN-skipping forms (`nanmedian`, `nanquantile`, `nanpercentile`).
+//! NaN-skipping forms (`nanmedian`, `nanquantile`, `nanpercentile`), and `histogram`.
+
+use tessera_chunks::ChunkSpec;
+use tessera_graph::{Array, BinaryOp, DType, GenKind, Index, ReduceOp, Scalar};
 
 use crate::error::{ExprError, Pos};
 use crate::eval::{Args, expected, flag, graph_err, to_array, to_int};
 use crate::value::Value;
 
 /// The functions' names.
-pub(crate) const FUNCTIONS: [&str; 6] =
-    ["median", "nanmedian", "quantile", "nanquantile", "percentile", "nanpercentile"];
+pub(crate) const FUNCTIONS: [&str; 7] =
+    ["median", "nanmedian", "quantile", "nanquantile", "percentile", "nanpercentile", "histogram"];
 
 /// An order statistic of `name` called with `args`.
 pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     let (x, xp) = args.receiver("a")?;
     let a = to_array(x, xp)?;
+    if name == "histogram" {
+        return histogram(&a, args, pos, auto_bytes);
+    }
     let skip_nan = name.starts_with("nan");
     let median = name.ends_with("median");
     let (qs, listed) = if median {
@@ -61,4 +67,104 @@ pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) ->
         other => other,
     };
     result.map(Value::Array).map_err(graph_err(pos))
+}
+
+/// numpy's `histogram(a, bins=10, range=None)` with `range` required for a number of
+/// bins (as Dask requires it; numpy would compute the data's min and max first), or
+/// `bins` a list of increasing edges. Returns `(hist, bin_edges)`.
+///
+/// Bin `k` counts `edges[k] <= x < edges[k + 1]` (the last bin includes its right
+/// edge), the rule numpy's result follows; the comparisons of every element with every
+/// edge fuse into one exact integer reduction.
+fn histogram(a: &Array, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
+    let err = graph_err(pos);
+    let bins = args.take(0, "bins");
+    let range = args.take(1, "range");
+    for unsupported in ["weights", "density"] {
+        if let Some((v, p)) = args.take(usize::MAX, unsupported)
+            && !matches!(v, Value::None | Value::Number(Scalar::Bool(false)))
+        {
+            return Err(ExprError::new(p, format!("histogram: {unsupported}= is not supported")));
+        }
+    }
+    args.finish()?;
+    let number = |v: &Value, p: Pos| match v {
+        Value::Number(s) => Ok(s.as_f64()),
+        other => Err(expected(p, "a number", other)),
+    };
+    let whole = ChunkSpec::Uniform(tessera_chunks::AxisChunks::Whole);
+    let edges = match bins {
+        Some((Value::Tuple(items), p)) => {
+            let e = items.iter().map(|v| number(v, p)).collect::<Result<Vec<_>, _>>()?;
+            if e.len() < 2 || e.windows(2).any(|w| w[1] < w[0]) {
+                return Err(ExprError::new(p, "`bins` must increase monotonically, when an array"));
+            }
+            // The edges as a 1-D float64 array: one constant per edge, side by side.
+            let one = ChunkSpec::Uniform(tessera_chunks::AxisChunks::Whole);
+            let parts = e
+                .iter()
+                .map(|&v| Array::full(&[1], Scalar::Float(v), DType::Float64, &one))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&err)?;
+            Array::concatenate(&parts, 0).map_err(&err)?.rechunk(&whole).map_err(&err)?
+        }
+        bins => {
+            let n = match bins {
+                None => 10,
+                Some((v, p)) => to_int(&v, p, "a number of bins or a list of edges")?,
+            };
+            let n = usize::try_from(n)
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| ExprError::new(pos, "`bins` must be positive, when an integer"))?;
+            let Some((Value::Tuple(r), rp)) = range else {
+                return Err(ExprError::new(
+                    pos,
+                    "histogram: give range=(lo, hi) with a number of bins (as Dask requires), or bins as a list of edges",
+                ));
+            };
+            let [lo, hi] = r.as_slice() else { return Err(ExprError::new(rp, "range must be (lo, hi)")) };
+            let (mut lo, mut hi) = (number(lo, rp)?, number(hi, rp)?);
+            if !(lo.is_finite() && hi.is_finite()) {
+                return Err(ExprError::new(rp, format!("supplied range of [{lo}, {hi}] is not finite")));
+            }
+            if lo > hi {
+                return Err(ExprError::new(rp, "max must be larger than min in range parameter."));
+            }
+            if lo == hi {
+                (lo, hi) = (lo - 0.5, hi + 0.5);
+            }
+            // numpy: edges in the data's float type (Python range numbers are weak).
+            let dtype = if a.dtype() == DType::Float32 { DType::Float32 } else { DType::Float64 };
+            let kind = GenKind::Linspace { start: lo, stop: hi, endpoint: true };
+            Array::generate(kind, &[n + 1], dtype, &whole, auto_bytes).map_err(&err)?
+        }
+    };
+    let n = edges.shape()[0] - 1;
+    let part = |start: Option<i64>, stop: Option<i64>| edges.slice(&[Index::Slice { start, stop, step: None }]);
+    let (lower, upper) = (part(None, Some(-1)).map_err(&err)?, part(Some(1), None).map_err(&err)?);
+    let positions = Array::generate(
+        GenKind::Arange { start: Scalar::Int(0), step: Scalar::Int(1) },
+        &[n],
+        DType::Int64,
+        &whole,
+        auto_bytes,
+    )
+    .map_err(&err)?;
+    let last = positions.binary_scalar(BinaryOp::Eq, Scalar::Int(n as i64 - 1)).map_err(&err)?;
+    let x = a.slice(&[Index::Ellipsis, Index::NewAxis]).map_err(&err)?;
+    let counted = (|| {
+        let above = x.binary(BinaryOp::Ge, &lower)?;
+        let below = x.binary(BinaryOp::Lt, &upper)?;
+        let at_end = x.binary(BinaryOp::Eq, &upper)?.binary(BinaryOp::And, &last)?;
+        let inside = above.binary(BinaryOp::And, &below.binary(BinaryOp::Or, &at_end)?)?;
+        let axes: Vec<i64> = (0..a.ndim() as i64).collect();
+        if axes.is_empty() {
+            inside.astype(DType::Int64).reduce(ReduceOp::Sum, None)
+        } else {
+            inside.reduce(ReduceOp::Sum, Some(&axes))
+        }
+    })()
+    .map_err(&err)?;
+    Ok(Value::Tuple(vec![Value::Array(counted), Value::Array(edges)]))
 }
