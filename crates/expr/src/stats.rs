@@ -2,7 +2,7 @@
 //! NaN-skipping forms (`nanmedian`, `nanquantile`, `nanpercentile`), and `histogram`.
 
 use tessera_chunks::ChunkSpec;
-use tessera_graph::{Array, BinaryOp, DType, GenKind, Index, ReduceOp, Scalar};
+use tessera_graph::{Array, BinEdges, DType, GenKind, Scalar};
 
 use crate::error::{ExprError, Pos};
 use crate::eval::{Args, expected, flag, graph_err, to_array, to_int};
@@ -71,11 +71,8 @@ pub(crate) fn function(name: &str, mut args: Args, pos: Pos, auto_bytes: u64) ->
 
 /// numpy's `histogram(a, bins=10, range=None)` with `range` required for a number of
 /// bins (as Dask requires it; numpy would compute the data's min and max first), or
-/// `bins` a list of increasing edges. Returns `(hist, bin_edges)`.
-///
-/// Bin `k` counts `edges[k] <= x < edges[k + 1]` (the last bin includes its right
-/// edge), the rule numpy's result follows; the comparisons of every element with every
-/// edge fuse into one exact integer reduction.
+/// `bins` a list of increasing edges. Returns `(hist, bin_edges)`: each block counted
+/// into the bins, the counts summed in exact integers.
 fn histogram(a: &Array, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Value, ExprError> {
     let err = graph_err(pos);
     let bins = args.take(0, "bins");
@@ -93,20 +90,20 @@ fn histogram(a: &Array, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Val
         other => Err(expected(p, "a number", other)),
     };
     let whole = ChunkSpec::Uniform(tessera_chunks::AxisChunks::Whole);
-    let edges = match bins {
+    let (bin_edges, edges) = match bins {
         Some((Value::Tuple(items), p)) => {
             let e = items.iter().map(|v| number(v, p)).collect::<Result<Vec<_>, _>>()?;
-            if e.len() < 2 || e.windows(2).any(|w| w[1] < w[0]) {
+            if e.len() < 2 || e.windows(2).any(|w| w[1] < w[0]) || e.iter().any(|v| v.is_nan()) {
                 return Err(ExprError::new(p, "`bins` must increase monotonically, when an array"));
             }
             // The edges as a 1-D float64 array: one constant per edge, side by side.
-            let one = ChunkSpec::Uniform(tessera_chunks::AxisChunks::Whole);
             let parts = e
                 .iter()
-                .map(|&v| Array::full(&[1], Scalar::Float(v), DType::Float64, &one))
+                .map(|&v| Array::full(&[1], Scalar::Float(v), DType::Float64, &whole))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(&err)?;
-            Array::concatenate(&parts, 0).map_err(&err)?.rechunk(&whole).map_err(&err)?
+            let array = Array::concatenate(&parts, 0).and_then(|c| c.rechunk(&whole)).map_err(&err)?;
+            (BinEdges::Listed(e), array)
         }
         bins => {
             let n = match bins {
@@ -137,34 +134,10 @@ fn histogram(a: &Array, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Val
             // numpy: edges in the data's float type (Python range numbers are weak).
             let dtype = if a.dtype() == DType::Float32 { DType::Float32 } else { DType::Float64 };
             let kind = GenKind::Linspace { start: lo, stop: hi, endpoint: true };
-            Array::generate(kind, &[n + 1], dtype, &whole, auto_bytes).map_err(&err)?
+            let array = Array::generate(kind, &[n + 1], dtype, &whole, auto_bytes).map_err(&err)?;
+            (BinEdges::Uniform { lo, hi, bins: n, dtype }, array)
         }
     };
-    let n = edges.shape()[0] - 1;
-    let part = |start: Option<i64>, stop: Option<i64>| edges.slice(&[Index::Slice { start, stop, step: None }]);
-    let (lower, upper) = (part(None, Some(-1)).map_err(&err)?, part(Some(1), None).map_err(&err)?);
-    let positions = Array::generate(
-        GenKind::Arange { start: Scalar::Int(0), step: Scalar::Int(1) },
-        &[n],
-        DType::Int64,
-        &whole,
-        auto_bytes,
-    )
-    .map_err(&err)?;
-    let last = positions.binary_scalar(BinaryOp::Eq, Scalar::Int(n as i64 - 1)).map_err(&err)?;
-    let x = a.slice(&[Index::Ellipsis, Index::NewAxis]).map_err(&err)?;
-    let counted = (|| {
-        let above = x.binary(BinaryOp::Ge, &lower)?;
-        let below = x.binary(BinaryOp::Lt, &upper)?;
-        let at_end = x.binary(BinaryOp::Eq, &upper)?.binary(BinaryOp::And, &last)?;
-        let inside = above.binary(BinaryOp::And, &below.binary(BinaryOp::Or, &at_end)?)?;
-        let axes: Vec<i64> = (0..a.ndim() as i64).collect();
-        if axes.is_empty() {
-            inside.astype(DType::Int64).reduce(ReduceOp::Sum, None)
-        } else {
-            inside.reduce(ReduceOp::Sum, Some(&axes))
-        }
-    })()
-    .map_err(&err)?;
-    Ok(Value::Tuple(vec![Value::Array(counted), Value::Array(edges)]))
+    let counts = a.histogram(bin_edges).map_err(&err)?;
+    Ok(Value::Tuple(vec![Value::Array(counts), Value::Array(edges)]))
 }

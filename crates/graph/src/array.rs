@@ -4,6 +4,7 @@ mod build;
 mod contract;
 mod elementwise;
 mod gather;
+mod histogram;
 mod quantile;
 mod reduce;
 mod reshape;
@@ -24,6 +25,7 @@ use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 
 pub use contract::MAX_STACKED_MATRICES;
 pub use gather::{Gathering, MAX_GATHER_RUNS, PadMode};
+pub use histogram::{BinEdges, MAX_BINS};
 pub use quantile::{QuantileMethod, Ranking};
 pub use reshape::{AxisGroup, Reshaping, reshape_source_block};
 pub use storage::write_grid;
@@ -65,6 +67,8 @@ pub enum Op {
     /// Order statistics (`median`, `quantile`) along an axis that is whole in every
     /// block of the operand.
     Quantile(Array, Ranking),
+    /// Per block of the operand, its counts in the bins: a `(blocks, bins)` array.
+    Histogram(Array, BinEdges),
     /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
     Stored(StoredArray),
     /// Arrays written to stored targets (the value: chunks and bytes per target).
@@ -83,7 +87,8 @@ impl Op {
             | Op::Reduce(_, a, _)
             | Op::Scan(_, a, _)
             | Op::Reshape(a, _)
-            | Op::Quantile(a, _) => vec![a],
+            | Op::Quantile(a, _)
+            | Op::Histogram(a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts.iter().collect(),
@@ -102,7 +107,8 @@ impl Op {
             | Op::Reduce(_, a, _)
             | Op::Scan(_, a, _)
             | Op::Reshape(a, _)
-            | Op::Quantile(a, _) => vec![a],
+            | Op::Quantile(a, _)
+            | Op::Histogram(a, _) => vec![a],
             Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts,

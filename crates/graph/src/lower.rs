@@ -30,8 +30,8 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
-    GatherKernel, Kernel, Layer, LayerId, MatMulKernel, QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel,
-    ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+    GatherKernel, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel, QuantileKernel, ReduceKernel, ReduceStage,
+    ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -194,6 +194,21 @@ impl Lowerer<'_> {
                     chunks: Some(a.chunks().clone()),
                     dtype: a.dtype(),
                     kernel: Kernel::Quantile(QuantileKernel { expr, input: x.chunks().clone(), ranking: r.clone() }),
+                })
+            }
+            Op::Histogram(x, edges) => {
+                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+                self.add_layer(Layer {
+                    name: format!("histogram-{}", self.layers.len()),
+                    op_name: "histogram".into(),
+                    grid: a.chunks().grid_shape(),
+                    chunks: Some(a.chunks().clone()),
+                    dtype: a.dtype(),
+                    kernel: Kernel::Histogram(HistogramKernel {
+                        expr,
+                        input: x.chunks().clone(),
+                        edges: edges.clone(),
+                    }),
                 })
             }
             Op::Gather(parts, g) => {
@@ -520,6 +535,13 @@ impl Lowerer<'_> {
                     + stored_bytes(&q.expr, &off, &shape)
                     + (elements as u64 + shape.get(q.ranking.axis).copied().unwrap_or(0) as u64) * 8;
                 (self.expr_deps(&q.expr, &off, &shape), chunks.block_len(block) as u64 * itemsize, scratch)
+            }
+            Kernel::Histogram(h) => {
+                let source = h.source_block(block.first().copied().unwrap_or(0));
+                let (off, shape) = (h.input.block_offset(&source), h.input.block_shape(&source));
+                let elements: usize = shape.iter().product();
+                let scratch = scratch_bytes(&h.expr, elements) + stored_bytes(&h.expr, &off, &shape);
+                (self.expr_deps(&h.expr, &off, &shape), h.edges.bins() as u64 * 8, scratch)
             }
             Kernel::Gather(g) => {
                 let chunks = l.chunks.as_ref().expect("gather layers have chunks");

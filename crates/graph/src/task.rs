@@ -113,6 +113,32 @@ pub struct QuantileKernel {
     pub ranking: crate::Ranking,
 }
 
+/// Per block of the input, its counts in the bins: output block `(b, 0)` is the input's
+/// block `b` (row-major block order) counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramKernel {
+    /// The array counted, in its own coordinates.
+    pub expr: FusedExpr,
+    /// Its chunk grid.
+    pub input: Chunks,
+    /// The bins.
+    pub edges: crate::BinEdges,
+}
+
+impl HistogramKernel {
+    /// The input block that output row `row` counts.
+    pub fn source_block(&self, row: usize) -> Vec<usize> {
+        let grid = self.input.grid_shape();
+        let mut rest = row;
+        let mut block = vec![0; grid.len()];
+        for (b, &g) in block.iter_mut().zip(&grid).rev() {
+            *b = rest % g.max(1);
+            rest /= g.max(1);
+        }
+        block
+    }
+}
+
 /// One run of a [`GatherKernel`]: `len` consecutive positions of the output along the
 /// axis, read from `part` at `start`, `start + step`, ... (`step` is 1, 0 to repeat
 /// one position, or -1 to read backwards).
@@ -194,6 +220,8 @@ pub enum Kernel {
     Reshape(ReshapeKernel),
     /// Medians and quantiles along an axis.
     Quantile(QuantileKernel),
+    /// Counts of each input block in histogram bins.
+    Histogram(HistogramKernel),
     /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
     /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
     /// chunks and bytes written per target.
@@ -290,6 +318,7 @@ impl TaskGraph {
                     l.chunks.as_ref()
                 }
                 Kernel::Quantile(q) => Some(&q.input),
+                Kernel::Histogram(h) => Some(&h.input),
                 Kernel::Write(w) => Some(&w.region),
                 Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })

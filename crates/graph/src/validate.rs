@@ -73,6 +73,25 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                 check_quantile(q, chunks).map_err(fail)?;
                 check_expr(graph, id, &q.expr, &q.input.shape()).map_err(fail)?;
             }
+            Kernel::Histogram(h) => {
+                let chunks = array_chunks()?;
+                let bins = h.edges.bins();
+                let listed_ok = match &h.edges {
+                    crate::BinEdges::Listed(e) => e.windows(2).all(|w| w[0] <= w[1]),
+                    crate::BinEdges::Uniform { lo, hi, .. } => lo.is_finite() && hi.is_finite() && lo < hi,
+                };
+                let rows = h.input.num_blocks().max(1);
+                if !listed_ok
+                    || bins == 0
+                    || bins > crate::MAX_BINS
+                    || chunks.shape() != [rows, bins]
+                    || chunks.grid_shape() != [rows, 1]
+                    || layer.grid != [rows, 1]
+                {
+                    return Err(fail("a histogram layer that does not match its input".into()));
+                }
+                check_expr(graph, id, &h.expr, &h.input.shape()).map_err(fail)?;
+            }
             Kernel::Gather(g) => {
                 let chunks = array_chunks()?;
                 if chunks.grid_shape() != layer.grid {

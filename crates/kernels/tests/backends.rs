@@ -169,6 +169,7 @@ suite! {
         stacks: "x = random((30, 20), seed=3, chunks=(16, 7)); stack([x, x.T[:20, :30].T, take(x, [29, 0, 1], axis=0)[0] + x * 0], axis=1)",
         reshapes: "x = random((60, 50), seed=3, chunks=(16, 20)); x.reshape(10, 6, 25, 2).sum(axis=(1, 3)) + x.T.ravel().reshape(50, 60)[:10, :25]",
         medians_and_quantiles: "x = random((60, 50), seed=3, chunks=(16, 20)); median(x, axis=0)[:40] + quantile(x[:, :40], [0.1, 0.9], axis=0).sum(axis=0) + nanpercentile(x, 90)",
+        histograms: "x = random((60, 50), seed=3, chunks=(16, 20)); histogram(x, 7, range=(0.1, 0.9))[0] + histogram(x * 3, [0, 0.5, 1, 2, 2.5, 3, 4, 5])[0]",
         einsum_with_batch_letters: "x = random((20, 30, 10), seed=3, chunks=(8, 16, 10)); einsum('bij,bkj->bik', x, x)",
     }
     Closely {
@@ -290,14 +291,17 @@ mod gpu_backend {
     #[test]
     fn layouts_and_order_statistics_run_on_the_cpu_counted() {
         let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
-        let src = "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([pad(x, 1)[1:-1, :-2], x.reshape(50, 60).T]).sum() + median(x, axis=1).sum()";
+        let src = "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([pad(x, 1)[1:-1, :-2], x.reshape(50, 60).T]).sum() + median(x, axis=1).sum() + histogram(x, 4, range=(0, 1))[0].sum()";
         let g = graph(src, true);
         let fallbacks = g
             .tasks
             .iter()
             .filter(|t| {
                 use tessera_graph::Kernel;
-                matches!(g.layers[t.layer].kernel, Kernel::Gather(_) | Kernel::Reshape(_) | Kernel::Quantile(_))
+                matches!(
+                    g.layers[t.layer].kernel,
+                    Kernel::Gather(_) | Kernel::Reshape(_) | Kernel::Quantile(_) | Kernel::Histogram(_)
+                )
             })
             .count() as u64;
         let before = gpu.counts().cpu;

@@ -5,6 +5,7 @@ mod arg;
 mod eval;
 mod formulas;
 mod gather;
+mod histogram;
 pub(crate) mod inputs;
 pub(crate) mod leaf;
 mod matmul;
@@ -85,6 +86,16 @@ impl Backend for CpuBackend {
                     other => other,
                 })?;
                 Ok(Value::Block(ranked))
+            }
+            Kernel::Histogram(h) => {
+                let source = h.source_block(t.block.first().copied().unwrap_or(0));
+                let (in_off, in_shape) = (h.input.block_offset(&source), h.input.block_shape(&source));
+                let values = Evaluator::new(&h.expr, &in_off, &in_shape, &inputs)?.block()?;
+                let counts = histogram::counts(&h.edges, &values);
+                let shape = [1, counts.len()];
+                let block = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), counts)
+                    .map_err(|_| inputs.error("histogram counts of another size"))?;
+                Ok(Value::Block(crate::Block::I64(block)))
             }
             Kernel::Gather(g) => {
                 let (off, shape) = region()?;

@@ -156,7 +156,8 @@ impl Backend for GpuBackend {
             | Kernel::Scan(_)
             | Kernel::Gather(_)
             | Kernel::Reshape(_)
-            | Kernel::Quantile(_) => {
+            | Kernel::Quantile(_)
+            | Kernel::Histogram(_) => {
                 return self.on_cpu(graph, task, values);
             }
             Kernel::Collect { .. } => return CpuBackend.execute(graph, task, values),
