@@ -212,14 +212,18 @@ impl Lowerer<'_> {
                 })
             }
             Op::Gather(parts, g) => {
-                let parts = parts.iter().map(|p| self.layer_for(p)).collect::<Result<Vec<_>, _>>()?;
+                let lengths = parts.iter().map(|p| p.shape()[g.axis] as u64).collect();
+                let parts = parts
+                    .iter()
+                    .map(|p| if self.options.fuse { self.expr(p) } else { self.input_expr(p) })
+                    .collect::<Result<Vec<_>, _>>()?;
                 self.add_layer(Layer {
                     name: format!("{}-{}", g.name, self.layers.len()),
                     op_name: g.name.into(),
                     grid: a.chunks().grid_shape(),
                     chunks: Some(a.chunks().clone()),
                     dtype: a.dtype(),
-                    kernel: Kernel::Gather(GatherKernel { axis: g.axis, parts, runs: g.runs.to_vec() }),
+                    kernel: Kernel::Gather(GatherKernel { axis: g.axis, parts, lengths, runs: g.runs.to_vec() }),
                 })
             }
             _ => {
@@ -546,8 +550,12 @@ impl Lowerer<'_> {
             Kernel::Gather(g) => {
                 let chunks = l.chunks.as_ref().expect("gather layers have chunks");
                 let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
-                let bytes = shape.iter().product::<usize>() as u64 * itemsize;
-                (self.gather_deps(g, &off, &shape), bytes, bytes)
+                let elements = shape.iter().product::<usize>();
+                // The block, and each run's part evaluated before it is copied in.
+                let scratch = g.parts.iter().map(|p| scratch_bytes(p, elements)).max().unwrap_or(0)
+                    + g.parts.iter().map(|p| stored_bytes(p, &off, &shape)).max().unwrap_or(0);
+                let bytes = elements as u64 * itemsize;
+                (self.gather_deps(g, &off, &shape), bytes, bytes + scratch)
             }
             Kernel::Write(w) => {
                 let (off, shape) = (w.region.block_offset(block), w.region.block_shape(block));
@@ -633,28 +641,15 @@ impl Lowerer<'_> {
         }
     }
 
-    /// The part blocks a gather task reads for its region `off`, `shape`.
+    /// The input blocks a gather task's parts read for its region `off`, `shape`.
     fn gather_deps(&self, g: &GatherKernel, off: &[usize], shape: &[usize]) -> Vec<(LayerId, Vec<usize>)> {
         let mut deps = Vec::new();
         if shape.contains(&0) {
             return deps;
         }
         for (run, rel, n, _) in g.overlapping(off[g.axis] as u64, shape[g.axis] as u64) {
-            let layer = g.parts[run.part];
-            let Some(chunks) = self.layers[layer].chunks.as_ref() else { continue };
-            let (first, count) = run.source_span(rel, n);
-            let ranges: Vec<(usize, usize)> = (0..shape.len())
-                .map(|ax| {
-                    let (start, len) =
-                        if ax == g.axis { (first as usize, count as usize) } else { (off[ax], shape[ax]) };
-                    let pieces = axis_overlaps(chunks.offsets(ax), start, len);
-                    match (pieces.first(), pieces.last()) {
-                        (Some(f), Some(l)) => (f.block, l.block + 1),
-                        _ => (0, 0),
-                    }
-                })
-                .collect();
-            deps.extend(product(&ranges).into_iter().map(|b| (layer, b)));
+            let (p_off, p_shape) = gather_source(g, &run, rel, n, off, shape);
+            deps.extend(self.expr_deps(&g.parts[run.part], &p_off, &p_shape));
         }
         dedup_keep_order(&mut deps);
         deps
@@ -685,6 +680,24 @@ impl Lowerer<'_> {
         dedup_keep_order(&mut deps);
         deps
     }
+}
+
+/// The region of a gather run's part that the output positions `[rel, rel + n)` of the
+/// run read, with the output region's other axes.
+pub(crate) fn gather_source(
+    g: &GatherKernel,
+    run: &crate::GatherRun,
+    rel: u64,
+    n: u64,
+    off: &[usize],
+    shape: &[usize],
+) -> (Vec<usize>, Vec<usize>) {
+    let (first, count) = run.source_span(rel, n);
+    let mut p_off = off.to_vec();
+    let mut p_shape = shape.to_vec();
+    p_off[g.axis] = first as usize;
+    p_shape[g.axis] = count as usize;
+    (p_off, p_shape)
 }
 
 /// Runs one level of the lowering's recursion (one per operation on the longest chain,

@@ -167,14 +167,18 @@ impl GatherRun {
 }
 
 /// Concatenation, stacking, padding, rolling and `take` along one axis: each output
-/// block is copied from the blocks of materialized parts that its runs read; the
-/// other axes are the parts' own coordinates.
+/// block evaluates, for each run it holds, the run's part over the positions it reads
+/// (fused: generators and stored leaves inline, nothing materialized) and copies them
+/// in place; off the axis the parts have the output's coordinates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatherKernel {
     /// The axis along which runs are laid out.
     pub axis: usize,
-    /// The layers read (all with the output's dtype and, off the axis, its shape).
-    pub parts: Vec<LayerId>,
+    /// The parts read, each in its own coordinates (the output's dtype and, off the
+    /// axis, its shape).
+    pub parts: Vec<FusedExpr>,
+    /// Each part's length along the axis.
+    pub lengths: Vec<u64>,
     /// The output along the axis, run after run.
     pub runs: Vec<GatherRun>,
 }
@@ -214,7 +218,7 @@ pub enum Kernel {
     Write(WriteKernel),
     /// A cumulative sum or product.
     Scan(ScanKernel),
-    /// Blocks assembled along an axis from materialized parts.
+    /// Blocks assembled along an axis from runs of parts.
     Gather(GatherKernel),
     /// Blocks of another array in another shape.
     Reshape(ReshapeKernel),

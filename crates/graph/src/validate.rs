@@ -187,24 +187,24 @@ fn check_quantile(q: &crate::QuantileKernel, chunks: &Chunks) -> Result<(), Stri
     Ok(())
 }
 
-/// A gather whose output has `shape`: parts are earlier layers of its dtype and, off
-/// the axis, its shape; runs read inside their parts and add up to the axis.
+/// A gather whose output has `shape`: parts of its dtype whose expressions stay inside
+/// their shapes; runs read inside their parts and add up to the axis.
 fn check_gather(graph: &TaskGraph, layer: LayerId, g: &crate::GatherKernel, shape: &[usize]) -> Result<(), String> {
     if g.axis >= shape.len() || g.runs.len() > crate::MAX_GATHER_RUNS {
         return Err("a gather needs an axis of its output and at most the runs allowed".into());
     }
-    let own = &graph.layers[layer];
-    let mut lengths = Vec::with_capacity(g.parts.len());
-    for &p in &g.parts {
-        let part = graph.layers.get(p).filter(|_| p < layer).ok_or("a gather reads a layer that is not before it")?;
-        let part_shape = part.chunks.as_ref().ok_or("a gather reads a layer without chunks")?.shape();
-        let off_axis_matches =
-            part_shape.len() == shape.len() && (0..shape.len()).all(|a| a == g.axis || part_shape[a] == shape[a]);
-        if part.dtype != own.dtype || !off_axis_matches {
-            return Err("a gather's part has another dtype or shape".into());
-        }
-        lengths.push(part_shape[g.axis] as u64);
+    if g.lengths.len() != g.parts.len() {
+        return Err("a gather with a length per part".into());
     }
+    for (part, &len) in g.parts.iter().zip(&g.lengths) {
+        let mut part_shape = shape.to_vec();
+        part_shape[g.axis] = usize::try_from(len).map_err(|_| "a gather part too long")?;
+        if part.dtype() != graph.layers[layer].dtype {
+            return Err("a gather's part has another dtype".into());
+        }
+        check_expr(graph, layer, part, &part_shape)?;
+    }
+    let lengths = &g.lengths;
     let mut total = 0u64;
     for r in &g.runs {
         let n = *lengths.get(r.part).ok_or("a gather run names a missing part")?;

@@ -1,7 +1,8 @@
 //! Functions that lay out pieces of arrays along one axis: `concatenate`, `stack`,
 //! `pad`, `roll` and `take`. None of them is an affine view of one source, so each is a
-//! gather layer ([`crate::GatherKernel`]): its parts are materialized blocks, and every
-//! output block copies the runs of positions it holds from them.
+//! gather layer ([`crate::GatherKernel`]): every output block evaluates each part over
+//! the positions its runs read (fused, so a generator or a stored array is read in
+//! place) and copies them in.
 
 use std::sync::Arc;
 

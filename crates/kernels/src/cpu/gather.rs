@@ -1,10 +1,12 @@
 //! Gather blocks: an output block assembled along an axis from runs of positions of
-//! materialized parts (`concatenate`, `stack`, `pad`, `roll`, `take`).
+//! its parts, each evaluated over just the positions it reads (`concatenate`,
+//! `stack`, `pad`, `roll`, `take`).
 
 use ndarray::{ArrayD, Axis, Slice};
 use tessera_chunks::DType;
 use tessera_graph::GatherKernel;
 
+use super::eval::Evaluator;
 use super::inputs::{Inputs, empty_block};
 use crate::{Block, KernelError};
 
@@ -22,16 +24,15 @@ pub(crate) fn block(
     }
     let axis = g.axis;
     for (run, rel, n, at) in g.overlapping(off[axis] as u64, shape[axis] as u64) {
-        let layer = *g.parts.get(run.part).ok_or_else(|| inputs.error("a gather run names a missing part"))?;
+        let part = g.parts.get(run.part).ok_or_else(|| inputs.error("a gather run names a missing part"))?;
         let (first, count) = run.source_span(rel, n);
-        let bounds: Vec<(usize, usize)> = (0..shape.len())
-            .map(|a| if a == axis { (first as usize, count as usize) } else { (off[a], shape[a]) })
-            .collect();
-        let (src, origin) = inputs.region(layer, &bounds)?;
-        // The bounds inside the region returned (a whole block when one holds them).
-        let local: Vec<(usize, usize)> = bounds.iter().zip(&origin).map(|(&(s, len), &o)| (s - o, len)).collect();
-        let target = (at as usize, n as usize);
-        copy_run(&src, &mut out, axis, &local, target, run.step)
+        let mut p_off = off.to_vec();
+        let mut p_shape = shape.to_vec();
+        p_off[axis] = first as usize;
+        p_shape[axis] = count as usize;
+        let values = Evaluator::new(part, &p_off, &p_shape, inputs)?.block()?;
+        let whole: Vec<(usize, usize)> = p_shape.iter().map(|&len| (0, len)).collect();
+        copy_run(&values, &mut out, axis, &whole, (at as usize, n as usize), run.step)
             .ok_or_else(|| inputs.error("a gather part has another dtype"))?;
     }
     Ok(out)
