@@ -18,12 +18,24 @@ pub(crate) fn block(
     shape: &[usize],
     inputs: &Inputs,
 ) -> Result<Block, KernelError> {
-    let mut out = empty_block(dtype, shape);
     if shape.contains(&0) {
-        return Ok(out);
+        return Ok(empty_block(dtype, shape));
     }
     let axis = g.axis;
-    for (run, rel, n, at) in g.overlapping(off[axis] as u64, shape[axis] as u64) {
+    let runs = g.overlapping(off[axis] as u64, shape[axis] as u64);
+    // One forward run over the whole block (a concatenation's blocks, most of a roll's):
+    // the part's values are the block, with no copy.
+    if let [(run, rel, n, 0)] = runs.as_slice()
+        && run.step == 1
+        && *n as usize == shape[axis]
+    {
+        let part = g.parts.get(run.part).ok_or_else(|| inputs.error("a gather run names a missing part"))?;
+        let mut p_off = off.to_vec();
+        p_off[axis] = (run.start + rel) as usize;
+        return Evaluator::new(part, &p_off, shape, inputs)?.block();
+    }
+    let mut out = empty_block(dtype, shape);
+    for (run, rel, n, at) in runs {
         let part = g.parts.get(run.part).ok_or_else(|| inputs.error("a gather run names a missing part"))?;
         let (first, count) = run.source_span(rel, n);
         let mut p_off = off.to_vec();
