@@ -92,6 +92,9 @@ fn histogram(a: &Array, mut args: Args, pos: Pos, auto_bytes: u64) -> Result<Val
     let whole = ChunkSpec::Uniform(tessera_chunks::AxisChunks::Whole);
     let (bin_edges, edges) = match bins {
         Some((Value::Tuple(items), p)) => {
+            if items.len() > tessera_graph::MAX_BINS + 1 {
+                return Err(ExprError::new(p, format!("histogram: at most {} bins", tessera_graph::MAX_BINS)));
+            }
             let e = items.iter().map(|v| number(v, p)).collect::<Result<Vec<_>, _>>()?;
             if e.len() < 2 || e.windows(2).any(|w| w[1] < w[0]) || e.iter().any(|v| v.is_nan()) {
                 return Err(ExprError::new(p, "`bins` must increase monotonically, when an array"));

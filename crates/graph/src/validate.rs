@@ -70,6 +70,9 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
             }
             Kernel::Quantile(q) => {
                 let chunks = array_chunks()?;
+                if chunks.grid_shape() != layer.grid {
+                    return Err(fail("its grid is not its chunks' grid".into()));
+                }
                 check_quantile(q, chunks).map_err(fail)?;
                 check_expr(graph, id, &q.expr, &q.input.shape()).map_err(fail)?;
             }

@@ -31,6 +31,29 @@ fn seeds() -> Vec<TaskGraph> {
     graphs.push(lower(&unfused, &LowerOptions::unfused()).expect("lowers"));
     graphs.push(lower(&unfused, &LowerOptions::default()).expect("lowers"));
     graphs.push(lower(&product, &LowerOptions::default()).expect("lowers"));
+    // Gathers, reshapes, order statistics and histograms.
+    let padded = x.pad(&[(1, 2), (0, 1)], tessera_graph::PadMode::Reflect).expect("valid");
+    let joined = Array::concatenate(
+        &[
+            padded.take(&[3, 0, 14, 2], 0).expect("valid"),
+            x.roll(5, 1)
+                .expect("valid")
+                .slice(&[Index::Slice { start: Some(0), stop: Some(4), step: None }])
+                .expect("valid")
+                .pad(&[(0, 0), (0, 1)], tessera_graph::PadMode::Edge)
+                .expect("valid"),
+        ],
+        0,
+    )
+    .expect("valid");
+    let shaped = x.reshape(&[4, 3, 10]).expect("valid").sum(Some(&[1])).expect("valid");
+    let ranked = x.quantile(&[0.25, 0.5], true, Some(0), false, 1 << 20).expect("valid");
+    let counted = x
+        .histogram(tessera_graph::BinEdges::Uniform { lo: 0.0, hi: 1.0, bins: 5, dtype: tessera_graph::DType::Float64 })
+        .expect("valid");
+    for a in [joined, shaped, ranked, counted] {
+        graphs.push(lower(&a, &LowerOptions::default()).expect("lowers"));
+    }
     graphs
 }
 
@@ -121,7 +144,7 @@ fn out_of_range_indices_are_refused_with_a_message() {
 }
 
 fn changes() -> impl Strategy<Value = (usize, Vec<(usize, i64)>)> {
-    (0..4usize, proptest::collection::vec((any::<usize>(), -3i64..40), 1..4))
+    (0..8usize, proptest::collection::vec((any::<usize>(), -3i64..40), 1..4))
 }
 
 proptest! {

@@ -86,7 +86,11 @@ impl Array {
         }
         let first = parts.first().ok_or_else(|| GraphError::Shape(format!("{name}: no arrays given")))?;
         let runs: Vec<GatherRun> = runs.into_iter().filter(|r| r.len > 0).collect();
-        let total: u64 = runs.iter().map(|r| r.len).sum();
+        let total = runs
+            .iter()
+            .try_fold(0u64, |acc, r| acc.checked_add(r.len))
+            .filter(|&t| t <= usize::MAX as u64)
+            .ok_or_else(|| GraphError::Shape(format!("{name}: the result would be longer than an array may be")))?;
         let mut shape = first.shape().to_vec();
         shape[axis] = total as usize;
         super::build::check_shape(&shape)?;

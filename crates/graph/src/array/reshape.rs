@@ -258,7 +258,8 @@ fn infer_shape(shape: &[i64], len: usize) -> Result<Vec<usize>, GraphError> {
     if shape.iter().any(|&n| n < -1) {
         return Err(GraphError::Shape(format!("negative dimensions not allowed: {shape:?}")));
     }
-    let known: u128 = shape.iter().filter(|&&n| n >= 0).map(|&n| n as u128).product();
+    let known =
+        shape.iter().filter(|&&n| n >= 0).try_fold(1u128, |acc, &n| acc.checked_mul(n as u128)).ok_or_else(bad)?;
     let mut out: Vec<usize> = shape.iter().map(|&n| n.max(0) as usize).collect();
     if let Some(&u) = unknown.first() {
         if known == 0 || !(len as u128).is_multiple_of(known) {
