@@ -194,8 +194,10 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
 
     let (out_tx, mut out_rx) = unbounded_channel::<ToScheduler>();
     tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });
-    // The budget for values and running tasks: the limit less what the process uses now.
-    let budget = options.memory_limit.saturating_sub(current_rss_bytes());
+    // The budget for values and running tasks: the limit less what the process uses now
+    // and an eighth of the limit for what the process itself grows by while it runs
+    // (code paged in, network buffers, the allocator's slack).
+    let budget = options.memory_limit.saturating_sub(current_rss_bytes()).saturating_sub(options.memory_limit / 8);
     let shared = Arc::new(Shared {
         core: Mutex::new(WorkerCore::new(options.threads, budget)),
         counters: Counters::default(),
