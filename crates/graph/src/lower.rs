@@ -158,89 +158,57 @@ impl Lowerer<'_> {
             Op::Reduce(op, x, axes) => self.reduce_layers(a, *op, x, axes)?,
             Op::MatMul(x, y) => self.matmul_layer(a, x, y)?,
             Op::Scan(op, x, axis) => {
-                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
-                self.add_layer(Layer {
-                    name: format!("{}-{}", op.name(), self.layers.len()),
-                    op_name: op.name().into(),
-                    grid: a.chunks().grid_shape(),
-                    chunks: Some(a.chunks().clone()),
-                    dtype: a.dtype(),
-                    kernel: Kernel::Scan(ScanKernel { op: *op, axis: *axis, expr }),
-                })
+                let expr = self.operand_expr(x)?;
+                self.block_layer(a, op.name(), Kernel::Scan(ScanKernel { op: *op, axis: *axis, expr }))
             }
             Op::Write(writes) => self.write_layers(a, writes)?,
             Op::Reshape(x, r) => {
-                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
-                self.add_layer(Layer {
-                    name: format!("reshape-{}", self.layers.len()),
-                    op_name: "reshape".into(),
-                    grid: a.chunks().grid_shape(),
-                    chunks: Some(a.chunks().clone()),
-                    dtype: a.dtype(),
-                    kernel: Kernel::Reshape(ReshapeKernel {
-                        expr,
-                        input: x.chunks().clone(),
-                        groups: r.groups.clone(),
-                    }),
-                })
+                let kernel =
+                    ReshapeKernel { expr: self.operand_expr(x)?, input: x.chunks().clone(), groups: r.groups.clone() };
+                self.block_layer(a, "reshape", Kernel::Reshape(kernel))
             }
             Op::Quantile(x, r) => {
-                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+                let kernel =
+                    QuantileKernel { expr: self.operand_expr(x)?, input: x.chunks().clone(), ranking: r.clone() };
                 let name = if r.method == crate::QuantileMethod::Median { "median" } else { "quantile" };
-                self.add_layer(Layer {
-                    name: format!("{name}-{}", self.layers.len()),
-                    op_name: name.into(),
-                    grid: a.chunks().grid_shape(),
-                    chunks: Some(a.chunks().clone()),
-                    dtype: a.dtype(),
-                    kernel: Kernel::Quantile(QuantileKernel { expr, input: x.chunks().clone(), ranking: r.clone() }),
-                })
+                self.block_layer(a, name, Kernel::Quantile(kernel))
             }
             Op::Histogram(x, edges) => {
-                let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
-                self.add_layer(Layer {
-                    name: format!("histogram-{}", self.layers.len()),
-                    op_name: "histogram".into(),
-                    grid: a.chunks().grid_shape(),
-                    chunks: Some(a.chunks().clone()),
-                    dtype: a.dtype(),
-                    kernel: Kernel::Histogram(HistogramKernel {
-                        expr,
-                        input: x.chunks().clone(),
-                        edges: edges.clone(),
-                    }),
-                })
+                let kernel =
+                    HistogramKernel { expr: self.operand_expr(x)?, input: x.chunks().clone(), edges: edges.clone() };
+                self.block_layer(a, "histogram", Kernel::Histogram(kernel))
             }
             Op::Gather(parts, g) => {
                 let lengths = parts.iter().map(|p| p.shape()[g.axis] as u64).collect();
-                let parts = parts
-                    .iter()
-                    .map(|p| if self.options.fuse { self.expr(p) } else { self.input_expr(p) })
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.add_layer(Layer {
-                    name: format!("{}-{}", g.name, self.layers.len()),
-                    op_name: g.name.into(),
-                    grid: a.chunks().grid_shape(),
-                    chunks: Some(a.chunks().clone()),
-                    dtype: a.dtype(),
-                    kernel: Kernel::Gather(GatherKernel { axis: g.axis, parts, lengths, runs: g.runs.to_vec() }),
-                })
+                let parts = parts.iter().map(|p| self.operand_expr(p)).collect::<Result<Vec<_>, _>>()?;
+                let kernel = GatherKernel { axis: g.axis, parts, lengths, runs: g.runs.to_vec() };
+                self.block_layer(a, g.name, Kernel::Gather(kernel))
             }
             _ => {
                 let expr = self.expr(a)?;
-                let name = format!("{}-{}", expr.name(), self.layers.len());
-                self.add_layer(Layer {
-                    op_name: expr.name(),
-                    name,
-                    grid: a.chunks().grid_shape(),
-                    chunks: Some(a.chunks().clone()),
-                    dtype: a.dtype(),
-                    kernel: Kernel::Blockwise(expr),
-                })
+                self.block_layer(a, &expr.name(), Kernel::Blockwise(expr))
             }
         };
         self.layer_of.insert(a.id(), layer);
         Ok(layer)
+    }
+
+    /// A layer of `kernel` whose blocks are `a`'s blocks, named after `op`.
+    fn block_layer(&mut self, a: &Array, op: &str, kernel: Kernel) -> LayerId {
+        self.add_layer(Layer {
+            name: format!("{op}-{}", self.layers.len()),
+            op_name: op.into(),
+            grid: a.chunks().grid_shape(),
+            chunks: Some(a.chunks().clone()),
+            dtype: a.dtype(),
+            kernel,
+        })
+    }
+
+    /// The expression a layer evaluates for its operand `x`: `x` fused in, or (without
+    /// fusion) read from `x`'s own layer.
+    fn operand_expr(&mut self, x: &Array) -> Result<FusedExpr, GraphError> {
+        if self.options.fuse { self.expr(x) } else { self.input_expr(x) }
     }
 
     fn add_layer(&mut self, layer: Layer) -> LayerId {
@@ -326,7 +294,7 @@ impl Lowerer<'_> {
     }
 
     fn reduce_layers(&mut self, a: &Array, op: ReduceOp, x: &Array, axes: &[usize]) -> Result<LayerId, GraphError> {
-        let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+        let expr = self.operand_expr(x)?;
         let base = format!("{}-{}", expr.name(), op.name());
         let kernel = |stage| {
             Kernel::Reduce(ReduceKernel {
@@ -436,7 +404,7 @@ impl Lowerer<'_> {
     ) -> Result<LayerId, GraphError> {
         let mut layers = Vec::with_capacity(writes.len());
         for (x, target) in writes {
-            let expr = if self.options.fuse { self.expr(x)? } else { self.input_expr(x)? };
+            let expr = self.operand_expr(x)?;
             let region = crate::write_grid(x.chunks(), target);
             layers.push(self.add_layer(Layer {
                 name: format!("to_{}-{}", target.format.name(), self.layers.len()),
@@ -500,52 +468,37 @@ impl Lowerer<'_> {
         match &l.kernel {
             Kernel::Blockwise(expr) => {
                 let chunks = l.chunks.as_ref().expect("blockwise layers have chunks");
-                let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
-                let elements: usize = shape.iter().product();
-                let scratch = scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape);
-                (self.expr_deps(expr, &off, &shape), elements as u64 * itemsize, scratch)
+                let (deps, elements, scratch) = self.block_reads(expr, chunks, block);
+                (deps, elements as u64 * itemsize, scratch)
             }
             Kernel::Scan(s) => {
                 let chunks = l.chunks.as_ref().expect("scan layers have chunks");
-                let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
-                let elements: usize = shape.iter().product();
-                let mut deps = self.expr_deps(&s.expr, &off, &shape);
+                let (mut deps, elements, scratch) = self.block_reads(&s.expr, chunks, block);
                 // The block before along the axis: its last values start this one.
                 if block.get(s.axis).is_some_and(|&b| b > 0) {
                     let mut previous = block.to_vec();
                     previous[s.axis] -= 1;
                     deps.push((layer, previous));
                 }
-                (
-                    deps,
-                    elements as u64 * itemsize,
-                    scratch_bytes(&s.expr, elements) + stored_bytes(&s.expr, &off, &shape),
-                )
+                (deps, elements as u64 * itemsize, scratch)
             }
             Kernel::Reshape(r) => {
                 let source = crate::reshape_source_block(&r.groups, block, r.input.ndim());
-                let (off, shape) = (r.input.block_offset(&source), r.input.block_shape(&source));
-                let elements: usize = shape.iter().product();
-                let scratch = scratch_bytes(&r.expr, elements) + stored_bytes(&r.expr, &off, &shape);
-                (self.expr_deps(&r.expr, &off, &shape), elements as u64 * itemsize, scratch)
+                let (deps, elements, scratch) = self.block_reads(&r.expr, &r.input, &source);
+                (deps, elements as u64 * itemsize, scratch)
             }
             Kernel::Quantile(q) => {
                 let chunks = l.chunks.as_ref().expect("quantile layers have chunks");
-                let source = q.ranking.source_block(block);
-                let (off, shape) = (q.input.block_offset(&source), q.input.block_shape(&source));
-                let elements: usize = shape.iter().product();
+                let (deps, elements, scratch) = self.block_reads(&q.expr, &q.input, &q.ranking.source_block(block));
                 // The evaluated block, and one lane's copy while it is ranked.
-                let scratch = scratch_bytes(&q.expr, elements)
-                    + stored_bytes(&q.expr, &off, &shape)
-                    + (elements as u64 + shape.get(q.ranking.axis).copied().unwrap_or(0) as u64) * 8;
-                (self.expr_deps(&q.expr, &off, &shape), chunks.block_len(block) as u64 * itemsize, scratch)
+                let lane = q.input.shape().get(q.ranking.axis).copied().unwrap_or(0);
+                let scratch = scratch + (elements + lane) as u64 * 8;
+                (deps, chunks.block_len(block) as u64 * itemsize, scratch)
             }
             Kernel::Histogram(h) => {
                 let source = h.source_block(block.first().copied().unwrap_or(0));
-                let (off, shape) = (h.input.block_offset(&source), h.input.block_shape(&source));
-                let elements: usize = shape.iter().product();
-                let scratch = scratch_bytes(&h.expr, elements) + stored_bytes(&h.expr, &off, &shape);
-                (self.expr_deps(&h.expr, &off, &shape), h.edges.bins() as u64 * 8, scratch)
+                let (deps, _, scratch) = self.block_reads(&h.expr, &h.input, &source);
+                (deps, h.edges.bins() as u64 * 8, scratch)
             }
             Kernel::Gather(g) => {
                 let chunks = l.chunks.as_ref().expect("gather layers have chunks");
@@ -639,6 +592,20 @@ impl Lowerer<'_> {
                 (deps, out, operands + stored)
             }
         }
+    }
+
+    /// What evaluating `expr` over block `block` of `chunks` reads: the input blocks,
+    /// the block's elements, and the scratch bytes (tiles and stored regions).
+    fn block_reads(
+        &self,
+        expr: &FusedExpr,
+        chunks: &Chunks,
+        block: &[usize],
+    ) -> (Vec<(LayerId, Vec<usize>)>, usize, u64) {
+        let (off, shape) = (chunks.block_offset(block), chunks.block_shape(block));
+        let elements: usize = shape.iter().product();
+        let scratch = scratch_bytes(expr, elements) + stored_bytes(expr, &off, &shape);
+        (self.expr_deps(expr, &off, &shape), elements, scratch)
     }
 
     /// The input blocks a gather task's parts read for its region `off`, `shape`.

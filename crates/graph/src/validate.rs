@@ -14,18 +14,16 @@ use crate::{FNode, FusedExpr, Kernel, LayerId, Leaf, ReduceStage, TaskGraph, Vie
 pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
     for (id, layer) in graph.layers.iter().enumerate() {
         let fail = |what: String| format!("layer {id} ({}): {what}", layer.name);
+        // A layer that makes array blocks has one task per block of its chunks.
         if let Some(chunks) = &layer.chunks
-            && chunks.ndim() != layer.grid.len()
+            && chunks.grid_shape() != layer.grid
         {
-            return Err(fail("its chunks and its grid have different dimensions".into()));
+            return Err(fail("its grid is not its chunks' grid".into()));
         }
         let array_chunks = || layer.chunks.as_ref().ok_or_else(|| fail("it has no chunks".into()));
         match &layer.kernel {
             Kernel::Blockwise(expr) => {
                 let chunks = array_chunks()?;
-                if chunks.grid_shape() != layer.grid {
-                    return Err(fail("its grid is not its chunks' grid".into()));
-                }
                 check_expr(graph, id, expr, &chunks.shape()).map_err(fail)?;
             }
             Kernel::Reduce(r) => {
@@ -55,41 +53,34 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
             }
             Kernel::Scan(s) => {
                 let chunks = array_chunks()?;
-                if chunks.grid_shape() != layer.grid || s.axis >= chunks.ndim() {
-                    return Err(fail("a scan needs its chunks' grid and an axis of them".into()));
+                if s.axis >= chunks.ndim() {
+                    return Err(fail("a scan needs an axis of its chunks".into()));
                 }
                 check_expr(graph, id, &s.expr, &chunks.shape()).map_err(fail)?;
             }
             Kernel::Reshape(r) => {
                 let chunks = array_chunks()?;
-                if chunks.grid_shape() != layer.grid {
-                    return Err(fail("its grid is not its chunks' grid".into()));
-                }
                 check_reshape(r, chunks).map_err(fail)?;
                 check_expr(graph, id, &r.expr, &r.input.shape()).map_err(fail)?;
             }
             Kernel::Quantile(q) => {
                 let chunks = array_chunks()?;
-                if chunks.grid_shape() != layer.grid {
-                    return Err(fail("its grid is not its chunks' grid".into()));
-                }
                 check_quantile(q, chunks).map_err(fail)?;
                 check_expr(graph, id, &q.expr, &q.input.shape()).map_err(fail)?;
             }
             Kernel::Histogram(h) => {
                 let chunks = array_chunks()?;
                 let bins = h.edges.bins();
-                let listed_ok = match &h.edges {
+                let edges_ok = match &h.edges {
                     crate::BinEdges::Listed(e) => e.windows(2).all(|w| w[0] <= w[1]),
                     crate::BinEdges::Uniform { lo, hi, .. } => lo.is_finite() && hi.is_finite() && lo < hi,
                 };
                 let rows = h.input.num_blocks().max(1);
-                if !listed_ok
+                if !edges_ok
                     || bins == 0
                     || bins > crate::MAX_BINS
                     || chunks.shape() != [rows, bins]
                     || chunks.grid_shape() != [rows, 1]
-                    || layer.grid != [rows, 1]
                 {
                     return Err(fail("a histogram layer that does not match its input".into()));
                 }
@@ -97,14 +88,11 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
             }
             Kernel::Gather(g) => {
                 let chunks = array_chunks()?;
-                if chunks.grid_shape() != layer.grid {
-                    return Err(fail("its grid is not its chunks' grid".into()));
-                }
                 check_gather(graph, id, g, &chunks.shape()).map_err(fail)?;
             }
             Kernel::MatMul(m) => {
                 let chunks = array_chunks()?;
-                if chunks.ndim() != 2 || m.inner.ndim() != 1 || chunks.grid_shape() != layer.grid {
+                if chunks.ndim() != 2 || m.inner.ndim() != 1 {
                     return Err(fail("a matrix product needs 2-D output and 1-D inner chunks".into()));
                 }
                 let (shape, inner) = (chunks.shape(), m.inner.shape()[0]);

@@ -70,17 +70,14 @@ impl Backend for CpuBackend {
             Kernel::Reshape(r) => {
                 let (_, shape) = region()?;
                 let source = tessera_graph::reshape_source_block(&r.groups, &t.block, r.input.ndim());
-                let (in_off, in_shape) = (r.input.block_offset(&source), r.input.block_shape(&source));
-                let values = Evaluator::new(&r.expr, &in_off, &in_shape, &inputs)?.block()?;
+                let values = source_block(&r.expr, &r.input, &source, &inputs)?;
                 let reshaped =
                     values.reshaped(&shape).ok_or_else(|| inputs.error("a reshape block of another size"))?;
                 Ok(Value::Block(reshaped))
             }
             Kernel::Quantile(q) => {
                 let (_, shape) = region()?;
-                let source = q.ranking.source_block(&t.block);
-                let (in_off, in_shape) = (q.input.block_offset(&source), q.input.block_shape(&source));
-                let values = Evaluator::new(&q.expr, &in_off, &in_shape, &inputs)?.block()?;
+                let values = source_block(&q.expr, &q.input, &q.ranking.source_block(&t.block), &inputs)?;
                 let ranked = quantile::block(&q.ranking, values, &shape, layer.dtype).map_err(|e| match e {
                     KernelError::Internal { message, .. } => inputs.error(message),
                     other => other,
@@ -89,8 +86,7 @@ impl Backend for CpuBackend {
             }
             Kernel::Histogram(h) => {
                 let source = h.source_block(t.block.first().copied().unwrap_or(0));
-                let (in_off, in_shape) = (h.input.block_offset(&source), h.input.block_shape(&source));
-                let values = Evaluator::new(&h.expr, &in_off, &in_shape, &inputs)?.block()?;
+                let values = source_block(&h.expr, &h.input, &source, &inputs)?;
                 let counts = histogram::counts(&h.edges, &values);
                 let shape = [1, counts.len()];
                 let block = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), counts)
@@ -127,4 +123,15 @@ impl Backend for CpuBackend {
             },
         }
     }
+}
+
+/// `expr` evaluated over block `block` of `chunks` (the input block a reshape, an order
+/// statistic or a histogram task reads).
+fn source_block(
+    expr: &tessera_graph::FusedExpr,
+    chunks: &tessera_graph::Chunks,
+    block: &[usize],
+    inputs: &Inputs,
+) -> Result<crate::Block, KernelError> {
+    Evaluator::new(expr, &chunks.block_offset(block), &chunks.block_shape(block), inputs)?.block()
 }
