@@ -28,6 +28,16 @@ struct Band {
     rows: usize,
 }
 
+/// A band of a reduction's region with work in it: its region, its kept and reduced
+/// element counts, and where its kept elements start in the partial.
+struct ReduceBand {
+    off: Vec<usize>,
+    shape: Vec<usize>,
+    kept: usize,
+    reduced: usize,
+    base: usize,
+}
+
 fn block_bytes(block: &Block) -> Cow<'_, [u8]> {
     fn raw<T: bytemuck::Pod>(a: &ndarray::ArrayD<T>) -> Cow<'_, [u8]> {
         // Blocks are always in standard layout, so the slice exists.
@@ -69,6 +79,29 @@ pub struct Task<'a> {
 }
 
 impl Task<'_> {
+    /// The region's shape without the reduced `axes`.
+    fn kept_shape(&self, axes: &[usize]) -> Vec<usize> {
+        (0..self.shape.len()).filter(|a| !axes.contains(a)).map(|a| self.shape[a]).collect()
+    }
+
+    /// The bands a reduction over `axes` dispatches, those with nothing to reduce left out.
+    fn reduce_bands(&self, axes: &[usize]) -> Result<Vec<ReduceBand>, KernelError> {
+        let ndim = self.shape.len();
+        let axis0_kept = ndim > 0 && !axes.contains(&0);
+        let mut out = Vec::new();
+        for band in self.bands(0)? {
+            let (off, shape) = self.band_region(band);
+            let kept: usize = (0..ndim).filter(|a| !axes.contains(a)).map(|a| shape[a]).product();
+            let reduced: usize = (0..ndim).filter(|a| axes.contains(a)).map(|a| shape[a]).product();
+            if kept == 0 || reduced == 0 {
+                continue;
+            }
+            let base = if axis0_kept { band.start * (kept / band.rows) } else { 0 };
+            out.push(ReduceBand { off, shape, kept, reduced, base });
+        }
+        Ok(out)
+    }
+
     fn band_region(&self, band: Band) -> (Vec<usize>, Vec<usize>) {
         let (mut off, mut shape) = (self.off.to_vec(), self.shape.to_vec());
         if !shape.is_empty() {
@@ -184,17 +217,9 @@ impl Task<'_> {
 
     /// The region reduced over `k.axes` into a partial, with `acc` accumulators.
     pub fn partial(&self, k: &ReduceKernel, acc: Acc) -> Result<Partial, KernelError> {
-        let ndim = self.shape.len();
-        let kept_shape: Vec<usize> = (0..ndim).filter(|a| !k.axes.contains(a)).map(|a| self.shape[a]).collect();
+        let kept_shape = self.kept_shape(&k.axes);
         let mut data = reduce::empty(k.op, k.input_dtype, kept_shape.iter().product());
-        let axis0_kept = ndim > 0 && !k.axes.contains(&0);
-        for band in self.bands(0)? {
-            let (off, shape) = self.band_region(band);
-            let kept: usize = (0..ndim).filter(|a| !k.axes.contains(a)).map(|a| shape[a]).product();
-            let reduced: usize = (0..ndim).filter(|a| k.axes.contains(a)).map(|a| shape[a]).product();
-            if kept == 0 || reduced == 0 {
-                continue;
-            }
+        for ReduceBand { off, shape, kept, reduced, base } in self.reduce_bands(&k.axes)? {
             let g = self.groups_per_kept(kept, reduced);
             let (params, uploads) = self.bind(&off, &shape, [kept as i64, reduced as i64, g as i64])?;
             let groups = kept as u64 * g;
@@ -203,8 +228,6 @@ impl Task<'_> {
                 Acc::F32 | Acc::Bool => 4,
             };
             let bytes = self.dispatch(&params, &uploads, groups * size, groups)?;
-            // Where this band's kept elements start in the partial.
-            let base = if axis0_kept { band.start * (kept / band.rows) } else { 0 };
             fold(k, acc, &mut data, &bytes, base, g as usize);
         }
         Ok(Partial { shape: kept_shape, data })
@@ -220,18 +243,10 @@ impl Task<'_> {
     /// is the CPU's, bit for bit. `None` when the CPU must compute it: a value that is
     /// not finite, bits below the fixed point, or magnitudes out of its range.
     pub fn exact_partial(&self, sum: &Shader, k: &ReduceKernel) -> Result<Option<Partial>, KernelError> {
-        let ndim = self.shape.len();
-        let kept_shape: Vec<usize> = (0..ndim).filter(|a| !k.axes.contains(a)).map(|a| self.shape[a]).collect();
+        let kept_shape = self.kept_shape(&k.axes);
         let mut states = vec![ExactSum::new(); kept_shape.iter().product()];
-        let axis0_kept = ndim > 0 && !k.axes.contains(&0);
         let words = LIMBS + 1;
-        for band in self.bands(0)? {
-            let (off, shape) = self.band_region(band);
-            let kept: usize = (0..ndim).filter(|a| !k.axes.contains(a)).map(|a| shape[a]).product();
-            let reduced: usize = (0..ndim).filter(|a| k.axes.contains(a)).map(|a| shape[a]).product();
-            if kept == 0 || reduced == 0 {
-                continue;
-            }
+        for ReduceBand { off, shape, kept, reduced, base } in self.reduce_bands(&k.axes)? {
             let g = self.groups_per_kept(kept, reduced);
             // A limb adds terms below 2^32 in an i64: at most 2^31 of them.
             if (reduced as u64).div_ceil(g) > 1 << 31 {
@@ -258,7 +273,6 @@ impl Task<'_> {
             let run = Task { shader: sum, ..*self };
             let bytes = run.dispatch(&params, &uploads, groups * words as u64 * 8, groups)?;
             let parts: Vec<i64> = bytemuck::pod_collect_to_vec(&bytes);
-            let base = if axis0_kept { band.start * (kept / band.rows) } else { 0 };
             for (i, per_kept) in parts.chunks(g as usize * words).enumerate() {
                 let e = exponents[i];
                 for group in per_kept.chunks(words) {
