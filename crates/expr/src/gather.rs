@@ -118,18 +118,7 @@ pub(crate) fn method(a: &Array, name: &str, mut args: Args, pos: Pos, auto_bytes
                 .map_err(graph_err(pos));
             };
             match i {
-                Value::Number(Scalar::Int(at)) => {
-                    let axis = if axis < 0 { axis + a.ndim() as i64 } else { axis };
-                    let index: Vec<_> =
-                        (0..a.ndim().max(1))
-                            .map(|d| {
-                                if d as i64 == axis { tessera_graph::Index::At(at) } else { tessera_graph::Index::FULL }
-                            })
-                            .collect();
-                    // `take` checks the axis and the index; the slice then drops the axis, as
-                    // numpy's take of one integer does.
-                    a.take(&[at], axis).and_then(|_| a.slice(&index))
-                }
+                Value::Number(Scalar::Int(at)) => a.take_at(at, axis),
                 other => a.take(&indices(&other, ip)?, axis),
             }
         }

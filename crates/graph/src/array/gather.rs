@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tessera_chunks::DType;
 
 use super::views::normalize_axis;
-use super::{Array, Op};
+use super::{Array, Index, Op};
 use crate::{GatherRun, GenKind, Generator, GraphError, Scalar};
 
 /// The most runs one gather may have (a `take` of scattered indices has one per
@@ -236,6 +236,14 @@ impl Array {
         let runs = vec![head, run(0, 0, n, 1), tail];
         let lengths = std::iter::once(before).chain(self.chunks().axis(axis).iter().copied()).chain([after]).collect();
         Array::gather("pad", parts, axis, runs, lengths)
+    }
+
+    /// numpy's `take(x, index, axis)` of one integer: the axis dropped, a view.
+    pub fn take_at(&self, index: i64, axis: i64) -> Result<Array, GraphError> {
+        let axis = normalize_axis(axis, self.ndim())?;
+        let entries: Vec<Index> =
+            (0..self.ndim()).map(|a| if a == axis { Index::At(index) } else { Index::FULL }).collect();
+        self.slice(&entries)
     }
 
     /// numpy's `take(x, indices, axis)` (and `x[[3, 1, 4]]`): the positions `indices`
