@@ -106,6 +106,8 @@ WORKLOADS = [
      f"x = {rng(18, (M, M))}; expr = da.einsum('ij,ij->i', x, x[::-1]).max()", (2000, 4000), {"philox": M * M}),
     ("np-api: histogram 10 bins", f"x = random(({M}, {M}), seed=20, chunks={{c}}); histogram(x, 10, range=(0, 1))[0].max()",
      f"x = {rng(20, (M, M))}; expr = da.histogram(x, bins=10, range=(0, 1))[0].max()", (2000, 4000), {"philox": M * M}),
+    ("np-api: boolean mask", f"x = random(({M}, {M}), seed=21, chunks={{c}}); x[x > 0.9].mean()",
+     f"x = {rng(21, (M, M))}; expr = x[x > 0.9].mean()", (2000, 4000), {"philox": 2 * M * M}),
     ("np-api: tensordot 6000²", "x = random((6000, 6000), seed=19, chunks={c}); tensordot(x, x, axes=([0], [0])).sum()",
      f"x = {rng(19, (6000, 6000))}; expr = da.tensordot(x, x, axes=([0], [0])).sum()", (1500, 3000), {"flops": 2 * 6000**3}),
 ]

@@ -131,6 +131,30 @@ fn a_reshape_that_would_blow_up_chunks_rechunks_and_warns() {
     assert!(whole.json().get("warnings").is_none(), "{}", whole.stdout);
 }
 
+/// `x[mask]`: the counting pass makes the length and chunks known before the values
+/// (Dask's are NaN), and every scheduler selects the same values.
+#[test]
+fn a_boolean_mask_has_its_length_before_its_values_and_the_same_bits_everywhere() {
+    let expr = "x = random((300, 200), seed=5, chunks=(70, 90)); y = x[x > 0.75]; y * 2";
+    let threads = tessera(&["run", "--json", expr]).json();
+    let n = threads["shape"][0].as_u64().expect("a 1-D result");
+    // About a quarter of 60000 uniform values, and one chunk per block that selects any.
+    assert!((14000..16000).contains(&n), "{threads}");
+    assert_eq!(threads["result"]["shape"][0].as_u64(), Some(n));
+    let sum = "x = random((300, 200), seed=5, chunks=(70, 90)); x[x > 0.75].sum()";
+    let want = tessera(&["run", "--json", sum]).json()["result"].clone();
+    for scheduler in ["single-threaded", "local-cluster"] {
+        let got = tessera(&["run", "--json", "--scheduler", scheduler, sum]).json();
+        assert_eq!(got["result"], want, "{scheduler}: {got}");
+    }
+    assert_one_line_error(
+        &["run", "x = ones((3, 4)); x[ones((4, 3)) > 0]"],
+        2,
+        "boolean index did not match indexed array along axis 0",
+    );
+    assert_one_line_error(&["run", "x = ones((3, 4)); x[x]"], 2, "must be bool masks");
+}
+
 #[test]
 fn resource_refusals_exit_3() {
     assert_one_line_error(

@@ -439,8 +439,42 @@ fn order_case() -> impl Strategy<Value = Case> {
         .prop_map(|expr| Case { expr, agree: Agree::Exactly })
 }
 
+/// Boolean masks over every input, with masks of other views and of comparisons.
+fn mask_case() -> impl Strategy<Value = Case> {
+    let mask = prop::sample::select(vec![
+        "b",
+        "b[::-1]",
+        "~b[:, ::-1]",
+        "isnan(x)",
+        "p > 0.5",
+        "i % 3 == 0",
+        "x > 10",
+        "(x > -1) & (i < 5)",
+    ]);
+    let fixed = [
+        "w[w > 0]",
+        "w[::-1][(w > 0.5)[::-1]]",
+        "v[v > 0]",
+        "v[v > 100]",
+        "x[x > 0].sum()",
+        "x[~isnan(x)].mean()",
+        "concatenate([x[b], v[v < 0]])",
+        "(i[b] * 2)[::-1]",
+        "y[y > 0].astype(float64)",
+    ];
+    prop_oneof![
+        (operand(), mask).prop_map(|((a, _), m)| format!("{a}[{m}]")),
+        prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
+    ]
+    .prop_map(|expr| Case {
+        agree: if expr.contains("sum") || expr.contains("mean") { Agree::Reduction } else { Agree::Exactly },
+        expr,
+    })
+}
+
 fn case() -> impl Strategy<Value = Case> {
     prop_oneof![
+        1 => mask_case(),
         1 => order_case(),
         1 => reshape_case(),
         2 => gather_case(),

@@ -142,6 +142,19 @@ impl Chunks {
         }
     }
 
+    /// The block at position `flat` of the row-major order of blocks (wrapping on
+    /// each axis, so never out of the grid).
+    pub fn block_at(&self, flat: usize) -> Vec<usize> {
+        let grid = self.grid_shape();
+        let mut rest = flat;
+        let mut block = vec![0; grid.len()];
+        for (b, &g) in block.iter_mut().zip(&grid).rev() {
+            *b = rest % g.max(1);
+            rest /= g.max(1);
+        }
+        block
+    }
+
     /// All block grid indices in row-major order.
     pub fn blocks(&self) -> BlockIter {
         BlockIter::new(self.grid_shape())

@@ -1,6 +1,7 @@
 //! Evaluation: from the syntax tree to lazy arrays.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tessera_chunks::{ChunkSpec, DEFAULT_CHUNK_BYTES, DType};
 use tessera_graph::{Array, BinaryOp, GenKind, GraphError, Index, MAX_GRAPH_DEPTH, ReduceOp, Scalar, UnaryOp};
@@ -10,18 +11,35 @@ use crate::error::{ExprError, Pos};
 use crate::parser::parse;
 use crate::value::Value;
 
+/// The counting pass of a boolean mask `x[m]`: computes the per-block counts that
+/// [`Array::block_counts`] describes (an error message if it cannot). Evaluation
+/// builds graphs but runs none, so whoever runs them supplies this.
+pub type CountPass = Arc<dyn Fn(&Array) -> Result<Vec<u64>, String> + Send + Sync>;
+
 /// Settings that apply to the whole expression.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EvalOptions {
     /// Replaces the `chunks=` of every constructor (the CLI's `--chunks`).
     pub chunks: Option<ChunkSpec>,
     /// Byte target of `auto` chunks.
     pub auto_bytes: u64,
+    /// Runs the counting pass of boolean masks; without it a mask is refused.
+    pub count_pass: Option<CountPass>,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { chunks: None, auto_bytes: DEFAULT_CHUNK_BYTES }
+        EvalOptions { chunks: None, auto_bytes: DEFAULT_CHUNK_BYTES, count_pass: None }
+    }
+}
+
+impl std::fmt::Debug for EvalOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalOptions")
+            .field("chunks", &self.chunks)
+            .field("auto_bytes", &self.auto_bytes)
+            .field("count_pass", &self.count_pass.as_ref().map(|_| "supplied"))
+            .finish()
     }
 }
 
@@ -371,6 +389,12 @@ impl Env<'_> {
                 for s in subs {
                     match s {
                         Subscript::At(e) => match self.eval(e)? {
+                            Value::Array(mask) => {
+                                if subs.len() != 1 {
+                                    return Err(ExprError::new(e.pos, "a boolean mask must be the only index"));
+                                }
+                                return self.masked(&a, &mask, pos).map(Value::Array);
+                            }
                             Value::Tuple(items) => {
                                 if list.is_some() {
                                     return Err(ExprError::new(e.pos, "only one integer-array index is supported"));
@@ -393,6 +417,26 @@ impl Env<'_> {
                 a.slice(&index).map(Value::Array).map_err(graph_err(pos))
             }
         }
+    }
+
+    /// `a[mask]`: counts the mask's true values per block (the counting pass), then
+    /// builds the selection with those counts as its chunks.
+    fn masked(&self, a: &Array, mask: &Array, pos: Pos) -> Result<Array, ExprError> {
+        if mask.dtype() != DType::Bool {
+            return Err(ExprError::new(
+                pos,
+                format!(
+                    "arrays used as indices must be bool masks here, not {}; index with a list of integers or take()",
+                    mask.dtype()
+                ),
+            ));
+        }
+        let (values, flat_mask) = a.mask_operands(mask).map_err(graph_err(pos))?;
+        let Some(count) = &self.options.count_pass else {
+            return Err(ExprError::new(pos, "a boolean mask needs a counting pass, which this evaluation cannot run"));
+        };
+        let counts = count(&flat_mask.block_counts().map_err(graph_err(pos))?).map_err(|m| ExprError::new(pos, m))?;
+        values.compress_blocks(&flat_mask, &counts).map_err(graph_err(pos))
     }
 
     fn name(&self, n: &str, pos: Pos) -> Result<Value, ExprError> {

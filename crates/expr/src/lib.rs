@@ -26,7 +26,7 @@ mod storage;
 mod value;
 
 pub use error::ExprError;
-pub use eval::{EvalOptions, Program, evaluate};
+pub use eval::{CountPass, EvalOptions, Program, evaluate};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES};
 pub use value::Value;
 

@@ -5,6 +5,7 @@ mod contract;
 mod elementwise;
 mod gather;
 mod histogram;
+mod mask;
 mod quantile;
 mod reduce;
 mod reshape;
@@ -26,6 +27,8 @@ use crate::{BinaryOp, Generator, ReduceOp, Scalar, UnaryOp, ViewMap};
 pub use contract::MAX_STACKED_MATRICES;
 pub use gather::{Gathering, MAX_GATHER_RUNS, PadMode};
 pub use histogram::{BinEdges, MAX_BINS};
+pub use mask::Compression;
+pub(crate) use mask::is_strips;
 pub use quantile::{QuantileMethod, Ranking};
 pub use reshape::{AxisGroup, Reshaping, reshape_source_block};
 pub use storage::write_grid;
@@ -69,6 +72,12 @@ pub enum Op {
     Quantile(Array, Ranking),
     /// Per block of the operand, its counts in the bins: a `(blocks, bins)` array.
     Histogram(Array, BinEdges),
+    /// Per block of a bool operand, its count of true values (one element each).
+    BlockCounts(Array),
+    /// The values of the first operand where the second (a bool of the same row-strip
+    /// chunks) is true, in row-major order; output block `b` selects from input block
+    /// `sources[b]`.
+    Compress(Array, Array, Compression),
     /// A stored array (Zarr, `.npy`, HDF5), read by the tasks that need it.
     Stored(StoredArray),
     /// Arrays written to stored targets (the value: chunks and bytes per target).
@@ -88,8 +97,9 @@ impl Op {
             | Op::Scan(_, a, _)
             | Op::Reshape(a, _)
             | Op::Quantile(a, _)
-            | Op::Histogram(a, _) => vec![a],
-            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
+            | Op::Histogram(a, _)
+            | Op::BlockCounts(a) => vec![a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Compress(a, b, _) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts.iter().collect(),
             Op::Write(writes) => writes.iter().map(|(a, _)| a).collect(),
@@ -108,8 +118,9 @@ impl Op {
             | Op::Scan(_, a, _)
             | Op::Reshape(a, _)
             | Op::Quantile(a, _)
-            | Op::Histogram(a, _) => vec![a],
-            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![a, b],
+            | Op::Histogram(a, _)
+            | Op::BlockCounts(a) => vec![a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) | Op::Compress(a, b, _) => vec![a, b],
             Op::Where(c, a, b) => vec![c, a, b],
             Op::Gather(parts, ..) => parts,
             Op::Write(writes) => writes.into_iter().map(|(a, _)| a).collect(),

@@ -45,8 +45,8 @@ mod validate;
 mod view;
 
 pub use array::{
-    Array, AxisGroup, BinEdges, Gathering, Index, MAX_BINS, MAX_GATHER_RUNS, MAX_GRAPH_DEPTH, MAX_STACKED_MATRICES, Op,
-    PadMode, QuantileMethod, Ranking, Reshaping, reshape_source_block, write_grid,
+    Array, AxisGroup, BinEdges, Compression, Gathering, Index, MAX_BINS, MAX_GATHER_RUNS, MAX_GRAPH_DEPTH,
+    MAX_STACKED_MATRICES, Op, PadMode, QuantileMethod, Ranking, Reshaping, reshape_source_block, write_grid,
 };
 pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};
@@ -56,8 +56,8 @@ pub use ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 pub use pairing::{PairRole, pair_role};
 pub use scalar::Scalar;
 pub use task::{
-    GatherKernel, GatherRun, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel, QuantileKernel, ReduceKernel,
-    ReduceStage, ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+    BlockCountKernel, CompressKernel, GatherKernel, GatherRun, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel,
+    QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
 };
 pub use tessera_chunks::{ChunkSpec, Chunks, DType};
 pub use tessera_store::{Compressor, Format, StoredArray, StoredType, WriteTarget};

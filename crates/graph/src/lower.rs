@@ -30,8 +30,8 @@ use tessera_chunks::{BlockIter, Chunks, DType, axis_overlaps};
 use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
-    GatherKernel, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel, QuantileKernel, ReduceKernel, ReduceStage,
-    ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+    BlockCountKernel, CompressKernel, GatherKernel, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel,
+    QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -178,6 +178,15 @@ impl Lowerer<'_> {
                     HistogramKernel { expr: self.operand_expr(x)?, input: x.chunks().clone(), edges: edges.clone() };
                 self.block_layer(a, "histogram", Kernel::Histogram(kernel))
             }
+            Op::BlockCounts(m) => {
+                let kernel = BlockCountKernel { expr: self.operand_expr(m)?, input: m.chunks().clone() };
+                self.block_layer(a, "count-true", Kernel::BlockCount(kernel))
+            }
+            Op::Compress(values, mask, c) => {
+                let (expr, values) = self.joint_expr(values, mask)?;
+                let kernel = CompressKernel { expr, values, input: mask.chunks().clone(), sources: c.sources.to_vec() };
+                self.block_layer(a, "compress", Kernel::Compress(kernel))
+            }
             Op::Gather(parts, g) => {
                 let lengths = parts.iter().map(|p| p.shape()[g.axis] as u64).collect();
                 let parts = parts.iter().map(|p| self.operand_expr(p)).collect::<Result<Vec<_>, _>>()?;
@@ -209,6 +218,28 @@ impl Lowerer<'_> {
     /// fusion) read from `x`'s own layer.
     fn operand_expr(&mut self, x: &Array) -> Result<FusedExpr, GraphError> {
         if self.options.fuse { self.expr(x) } else { self.input_expr(x) }
+    }
+
+    /// One expression for two operands of a layer, `root` its root and `first` at the
+    /// returned node: fused, the nodes both read are shared (evaluated once).
+    fn joint_expr(&mut self, first: &Array, root: &Array) -> Result<(FusedExpr, usize), GraphError> {
+        let mut b = Builder::default();
+        let (i, j) = if self.options.fuse {
+            let i = self.push(&mut b, first, ViewMap::identity(first.ndim()), true)?;
+            (i, self.push(&mut b, root, ViewMap::identity(root.ndim()), true)?)
+        } else {
+            let mut input = |a: &Array| -> Result<usize, GraphError> {
+                let leaf = Leaf::Input { layer: self.layer_for(a)?, view: ViewMap::identity(a.ndim()) };
+                b.expr.nodes.push((FNode::Leaf(leaf), a.dtype()));
+                Ok(b.expr.nodes.len() - 1)
+            };
+            (input(first)?, input(root)?)
+        };
+        // The root is the last node: if `root` was already there (x[x]), a no-op cast.
+        if j + 1 != b.expr.nodes.len() {
+            b.expr.nodes.push((FNode::Cast(j), root.dtype()));
+        }
+        Ok((b.expr, i))
     }
 
     fn add_layer(&mut self, layer: Layer) -> LayerId {
@@ -499,6 +530,18 @@ impl Lowerer<'_> {
                 let source = h.source_block(block.first().copied().unwrap_or(0));
                 let (deps, _, scratch) = self.block_reads(&h.expr, &h.input, &source);
                 (deps, h.edges.bins() as u64 * 8, scratch)
+            }
+            Kernel::BlockCount(k) => {
+                let (deps, _, scratch) = self.block_reads(&k.expr, &k.input, &k.input.block_at(block[0]));
+                (deps, 8, scratch)
+            }
+            Kernel::Compress(k) => {
+                let chunks = l.chunks.as_ref().expect("compress layers have chunks");
+                let source = k.input.block_at(k.sources.get(block[0]).copied().unwrap_or(0));
+                let (deps, _, scratch) = self.block_reads(&k.expr, &k.input, &source);
+                let bytes = chunks.block_len(block) as u64 * itemsize;
+                // The selected values are collected tile by tile into the block.
+                (deps, bytes, scratch + bytes)
             }
             Kernel::Gather(g) => {
                 let chunks = l.chunks.as_ref().expect("gather layers have chunks");

@@ -128,15 +128,35 @@ pub struct HistogramKernel {
 impl HistogramKernel {
     /// The input block that output row `row` counts.
     pub fn source_block(&self, row: usize) -> Vec<usize> {
-        let grid = self.input.grid_shape();
-        let mut rest = row;
-        let mut block = vec![0; grid.len()];
-        for (b, &g) in block.iter_mut().zip(&grid).rev() {
-            *b = rest % g.max(1);
-            rest /= g.max(1);
-        }
-        block
+        self.input.block_at(row)
     }
+}
+
+/// Per block of a bool array, its count of true values: output block `[b]` counts
+/// input block `b` of the row-major block order (the first pass of a boolean mask).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockCountKernel {
+    /// The mask, in its own coordinates.
+    pub expr: FusedExpr,
+    /// Its chunk grid.
+    pub input: Chunks,
+}
+
+/// The values where a mask is true (the second pass of a boolean mask): output block
+/// `[b]` holds, in row-major order, the values of input block `sources[b]` (of the
+/// row-major block order) where the mask is true. Blocks are whole along every axis
+/// but the first, so blocks in order are the elements in row-major order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompressKernel {
+    /// The mask (its root) and the values (node `values`) in one expression, so the
+    /// nodes both read are evaluated once.
+    pub expr: FusedExpr,
+    /// The node of `expr` that computes the values.
+    pub values: usize,
+    /// The input's chunk grid.
+    pub input: Chunks,
+    /// The input block of each output block, increasing.
+    pub sources: Vec<usize>,
 }
 
 /// One run of a [`GatherKernel`]: `len` consecutive positions of the output along the
@@ -226,6 +246,10 @@ pub enum Kernel {
     Quantile(QuantileKernel),
     /// Counts of each input block in histogram bins.
     Histogram(HistogramKernel),
+    /// Counts of true values per block of a mask.
+    BlockCount(BlockCountKernel),
+    /// Values selected by a mask, one input block per output block.
+    Compress(CompressKernel),
     /// The summary of writes: the task's dependencies are the write tasks, `counts[i]`
     /// of them for target `i`; the value is an int64 `(targets, 2)` block of stored
     /// chunks and bytes written per target.
@@ -323,6 +347,8 @@ impl TaskGraph {
                 }
                 Kernel::Quantile(q) => Some(&q.input),
                 Kernel::Histogram(h) => Some(&h.input),
+                Kernel::BlockCount(k) => Some(&k.input),
+                Kernel::Compress(k) => Some(&k.input),
                 Kernel::Write(w) => Some(&w.region),
                 Kernel::Reduce(_) | Kernel::Collect { .. } => None,
             })

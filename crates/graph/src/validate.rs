@@ -6,7 +6,7 @@
 //! kernel, where it would be an out-of-bounds panic. The rules are exactly what the
 //! kernels rely on; lowering produces only graphs that pass (checked in debug builds).
 
-use tessera_chunks::Chunks;
+use tessera_chunks::{Chunks, DType};
 
 use crate::{FNode, FusedExpr, Kernel, LayerId, Leaf, ReduceStage, TaskGraph, ViewMap};
 
@@ -85,6 +85,19 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
                     return Err(fail("a histogram layer that does not match its input".into()));
                 }
                 check_expr(graph, id, &h.expr, &h.input.shape()).map_err(fail)?;
+            }
+            Kernel::BlockCount(k) => {
+                let chunks = array_chunks()?;
+                let blocks = k.input.num_blocks();
+                if chunks.ndim() != 1 || chunks.axis(0) != vec![1; blocks].as_slice() || k.expr.dtype() != DType::Bool {
+                    return Err(fail("a count layer that does not match its bool input".into()));
+                }
+                check_expr(graph, id, &k.expr, &k.input.shape()).map_err(fail)?;
+            }
+            Kernel::Compress(k) => {
+                let chunks = array_chunks()?;
+                check_compress(k, chunks, layer.dtype).map_err(fail)?;
+                check_expr(graph, id, &k.expr, &k.input.shape()).map_err(fail)?;
             }
             Kernel::Gather(g) => {
                 let chunks = array_chunks()?;
@@ -174,6 +187,32 @@ fn check_quantile(q: &crate::QuantileKernel, chunks: &Chunks) -> Result<(), Stri
     }
     if (0..chunks.ndim()).any(|a| chunks.axis(a) != expected[a].as_slice()) || chunks.ndim() != expected.len() {
         return Err(fail());
+    }
+    Ok(())
+}
+
+/// A compression: input in row strips, output 1-D with each block no longer than the
+/// input block it selects from, sources increasing, a bool mask as the expression's
+/// root and values of the layer's dtype at an earlier node.
+fn check_compress(k: &crate::CompressKernel, chunks: &Chunks, dtype: DType) -> Result<(), String> {
+    let fail = || "a compress layer that does not match its input".to_string();
+    let values_dtype = k.expr.nodes.get(k.values).map(|(_, d)| *d);
+    if !crate::array::is_strips(&k.input)
+        || chunks.ndim() != 1
+        || k.expr.dtype() != DType::Bool
+        || k.values + 1 >= k.expr.nodes.len()
+        || values_dtype != Some(dtype)
+    {
+        return Err(fail());
+    }
+    let outputs = chunks.axis(0);
+    if outputs.len() != k.sources.len() || k.sources.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(fail());
+    }
+    for (&source, &len) in k.sources.iter().zip(outputs) {
+        if source >= k.input.num_blocks() || len > k.input.block_len(&k.input.block_at(source)) {
+            return Err(fail());
+        }
     }
     Ok(())
 }

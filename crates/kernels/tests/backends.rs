@@ -19,8 +19,21 @@ use tessera_kernels::{Backend, Block, Value};
 /// Largest relative difference allowed between a GPU and a CPU reduction.
 const REDUCTION_TOLERANCE: f64 = 1e-12;
 
+/// Boolean masks are counted on the CPU backend, as the facade counts them.
+fn count_on_cpu(counts: &tessera_graph::Array) -> Result<Vec<u64>, String> {
+    let g = lower(counts, &LowerOptions::default()).map_err(|e| e.to_string())?;
+    match compute(&g, &CpuBackend) {
+        Block::I64(c) => Ok(c.iter().map(|&n| n as u64).collect()),
+        other => Err(format!("counts of dtype {}", other.dtype())),
+    }
+}
+
 fn graph(src: &str, fused: bool) -> TaskGraph {
-    let options = tessera_expr::EvalOptions { chunks: None, auto_bytes: 1 << 20 };
+    let options = tessera_expr::EvalOptions {
+        auto_bytes: 1 << 20,
+        count_pass: Some(std::sync::Arc::new(count_on_cpu)),
+        ..Default::default()
+    };
     let array = match tessera_expr::evaluate(src, &options).unwrap_or_else(|e| panic!("{src}: {e}")) {
         tessera_expr::Value::Array(a) => a,
         other => panic!("{src}: not an array: {}", other.kind()),
@@ -170,6 +183,7 @@ suite! {
         reshapes: "x = random((60, 50), seed=3, chunks=(16, 20)); x.reshape(10, 6, 25, 2).sum(axis=(1, 3)) + x.T.ravel().reshape(50, 60)[:10, :25]",
         medians_and_quantiles: "x = random((60, 50), seed=3, chunks=(16, 20)); median(x, axis=0)[:40] + quantile(x[:, :40], [0.1, 0.9], axis=0).sum(axis=0) + nanpercentile(x, 90)",
         histograms: "x = random((60, 50), seed=3, chunks=(16, 20)); histogram(x, 7, range=(0.1, 0.9))[0] + histogram(x * 3, [0, 0.5, 1, 2, 2.5, 3, 4, 5])[0]",
+        boolean_masks: "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([x[x > 0.7], x.T[(x < 0.1).T] * 2, x[x > 2]])",
         einsum_with_batch_letters: "x = random((20, 30, 10), seed=3, chunks=(8, 16, 10)); einsum('bij,bkj->bik', x, x)",
     }
     Closely {
@@ -291,7 +305,7 @@ mod gpu_backend {
     #[test]
     fn layouts_and_order_statistics_run_on_the_cpu_counted() {
         let Ok(gpu) = GpuBackend::new() else { return eprintln!("skipped: no GPU adapter") };
-        let src = "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([pad(x, 1)[1:-1, :-2], x.reshape(50, 60).T]).sum() + median(x, axis=1).sum() + histogram(x, 4, range=(0, 1))[0].sum()";
+        let src = "x = random((60, 50), seed=3, chunks=(16, 20)); concatenate([pad(x, 1)[1:-1, :-2], x.reshape(50, 60).T]).sum() + median(x, axis=1).sum() + histogram(x, 4, range=(0, 1))[0].sum() + x[x > 0.5].sum()";
         let g = graph(src, true);
         let fallbacks = g
             .tasks
@@ -300,7 +314,11 @@ mod gpu_backend {
                 use tessera_graph::Kernel;
                 matches!(
                     g.layers[t.layer].kernel,
-                    Kernel::Gather(_) | Kernel::Reshape(_) | Kernel::Quantile(_) | Kernel::Histogram(_)
+                    Kernel::Gather(_)
+                        | Kernel::Reshape(_)
+                        | Kernel::Quantile(_)
+                        | Kernel::Histogram(_)
+                        | Kernel::Compress(_)
                 )
             })
             .count() as u64;

@@ -8,7 +8,7 @@ use tessera_kernels::cpu::CpuBackend;
 use tessera_kernels::{Backend, Block, Value};
 
 fn graph(src: &str) -> TaskGraph {
-    let options = tessera_expr::EvalOptions { chunks: None, auto_bytes: 1 << 20 };
+    let options = tessera_expr::EvalOptions { auto_bytes: 1 << 20, ..Default::default() };
     let array = match tessera_expr::evaluate(src, &options).unwrap_or_else(|e| panic!("{src}: {e}")) {
         tessera_expr::Value::Array(a) => a,
         other => panic!("{src}: not an array: {}", other.kind()),

@@ -51,7 +51,13 @@ fn seeds() -> Vec<TaskGraph> {
     let counted = x
         .histogram(tessera_graph::BinEdges::Uniform { lo: 0.0, hi: 1.0, bins: 5, dtype: tessera_graph::DType::Float64 })
         .expect("valid");
-    for a in [joined, shaped, ranked, counted] {
+    // Both passes of a boolean mask (counts made up: they need not be true to lower).
+    let mask = x.binary_scalar(tessera_graph::BinaryOp::Gt, tessera_graph::Scalar::Float(0.5)).expect("valid");
+    let (values, flat_mask) = x.mask_operands(&mask).expect("valid");
+    let block_counts = flat_mask.block_counts().expect("valid");
+    let made_up: Vec<u64> = (0..flat_mask.chunks().num_blocks() as u64).map(|b| b % 3).collect();
+    let selected = values.compress_blocks(&flat_mask, &made_up).expect("valid");
+    for a in [joined, shaped, ranked, counted, block_counts, selected] {
         graphs.push(lower(&a, &LowerOptions::default()).expect("lowers"));
     }
     graphs

@@ -26,12 +26,14 @@
 #[cfg(feature = "cluster")]
 pub use tessera_cluster as cluster;
 
+pub mod mask;
 pub mod observe;
 pub mod plan;
 pub mod writes;
 
 use std::time::{Duration, Instant};
 
+pub use mask::boolean_index;
 pub use plan::{Placement, Plan, PlanError, PlanOptions, Source, plan};
 pub use tessera_chunks::{
     AxisChunks, ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes,

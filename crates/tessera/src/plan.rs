@@ -109,7 +109,7 @@ pub enum PlanError {
 /// Evaluates `source` once and lowers it; refuses a graph whose largest task does not
 /// fit the memory limit, naming the largest chunks that would.
 pub fn plan(source: Source<'_>, options: &PlanOptions) -> Result<Plan, PlanError> {
-    let array = build(source, options.chunks.clone(), options.auto_bytes)?;
+    let array = build(source, options.chunks.clone(), options)?;
     let graph = lower(&array, &options.lower).map_err(|e| PlanError::BadInput(e.to_string()))?;
     let projected = graph.max_projected_bytes();
     if projected > options.memory_limit {
@@ -121,12 +121,18 @@ pub fn plan(source: Source<'_>, options: &PlanOptions) -> Result<Plan, PlanError
 }
 
 /// The array `source` computes with these chunks (a number becomes a 0-d array).
-fn build(source: Source<'_>, chunks: Option<ChunkSpec>, auto_bytes: u64) -> Result<Array, PlanError> {
+/// Boolean masks are counted on this process's threads, within the memory limit.
+fn build(source: Source<'_>, chunks: Option<ChunkSpec>, options: &PlanOptions) -> Result<Array, PlanError> {
     let program = match source {
         Source::Array(a) => return Ok(a.clone()),
         Source::Program(p) => p,
     };
-    match program.evaluate(&EvalOptions { chunks, auto_bytes }).map_err(|e| PlanError::BadInput(e.to_string()))? {
+    let eval = EvalOptions {
+        chunks,
+        auto_bytes: options.auto_bytes,
+        count_pass: Some(crate::mask::local_count_pass(options.memory_limit)),
+    };
+    match program.evaluate(&eval).map_err(|e| PlanError::BadInput(e.to_string()))? {
         Value::Array(a) => Ok(a),
         Value::Number(s) => Ok(Array::scalar(s, s.natural_dtype())),
         other => {
@@ -138,7 +144,7 @@ fn build(source: Source<'_>, chunks: Option<ChunkSpec>, auto_bytes: u64) -> Resu
 /// Whether every task fits when the program's constructors take square chunks of `edge`.
 fn fits(source: Source<'_>, edge: usize, options: &PlanOptions) -> bool {
     let chunks = ChunkSpec::Uniform(AxisChunks::Size(edge));
-    let Ok(array) = build(source, Some(chunks), options.auto_bytes) else { return false };
+    let Ok(array) = build(source, Some(chunks), options) else { return false };
     lower(&array, &options.lower).is_ok_and(|g| g.max_projected_bytes() <= options.memory_limit)
 }
 

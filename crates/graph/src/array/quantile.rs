@@ -91,11 +91,7 @@ impl Array {
         // numpy: a list of quantiles is a float64 array, which promotes float32 values.
         let out_dtype = if r.listed { DType::Float64 } else { dtype };
         let input_chunks = lane_chunks(&x, axis, auto_bytes);
-        let input = if &input_chunks == x.chunks() {
-            x
-        } else {
-            Array::new(Op::Rechunk(x.clone()), x.shape().to_vec(), dtype, input_chunks)
-        };
+        let input = x.with_chunks(input_chunks);
         let mut lengths: Vec<Vec<usize>> =
             (0..input.ndim()).filter(|&a| a != axis).map(|a| input.chunks().axis(a).to_vec()).collect();
         let mut shape: Vec<usize> = (0..input.ndim()).filter(|&a| a != axis).map(|a| input.shape()[a]).collect();

@@ -119,11 +119,7 @@ impl Array {
         }
         let groups = axis_groups(self.shape(), &shape);
         let (input_chunks, warning) = self.reshape_input_chunks(&groups, &shape, target_bytes);
-        let input = if &input_chunks == self.chunks() {
-            self.clone()
-        } else {
-            Array::new(Op::Rechunk(self.clone()), self.shape().to_vec(), self.dtype(), input_chunks)
-        };
+        let input = self.with_chunks(input_chunks);
         let mut lengths: Vec<Vec<usize>> = shape.iter().map(|&n| vec![n]).collect();
         for (gi, gj) in &groups {
             let (Some(&i0), Some(&j0)) = (gi.first(), gj.first()) else { continue };
@@ -152,6 +148,16 @@ impl Array {
     /// `ravel` with blocks kept under `target_bytes`.
     pub fn ravel_with(&self, target_bytes: u64) -> Result<Array, GraphError> {
         self.reshape_with(&[-1], target_bytes)
+    }
+
+    /// The chunks `ravel` reads this array with: every axis but the first whole, the
+    /// first cut so blocks stay under `target_bytes` (or their present size).
+    pub(crate) fn ravel_input_chunks(&self, target_bytes: u64) -> Chunks {
+        if self.is_empty() || self.ndim() == 0 {
+            return Chunks::from_lengths(self.shape().iter().map(|&n| vec![n]).collect());
+        }
+        let shape = [self.len()];
+        self.reshape_input_chunks(&axis_groups(self.shape(), &shape), &shape, target_bytes).0
     }
 
     /// The input's chunks for a reshape by `groups` to `shape`: Dask's where its blocks

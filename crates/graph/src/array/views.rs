@@ -133,11 +133,15 @@ impl Array {
 
     /// `self.rechunk(chunks)` with `auto` axes sized under `auto_bytes`.
     pub fn rechunk_with(&self, chunks: &ChunkSpec, auto_bytes: u64) -> Result<Array, GraphError> {
-        let grid = chunks.resolve(self.shape(), self.dtype(), auto_bytes)?;
-        if &grid == self.chunks() {
-            return Ok(self.clone());
+        Ok(self.with_chunks(chunks.resolve(self.shape(), self.dtype(), auto_bytes)?))
+    }
+
+    /// The array with `chunks` (of its shape): itself if it has them, else a rechunk.
+    pub(crate) fn with_chunks(&self, chunks: Chunks) -> Array {
+        if &chunks == self.chunks() {
+            return self.clone();
         }
-        Ok(Array::new(Op::Rechunk(self.clone()), self.shape().to_vec(), self.dtype(), grid))
+        Array::new(Op::Rechunk(self.clone()), self.shape().to_vec(), self.dtype(), chunks)
     }
 
     /// `self.rechunk(chunks)` with the default `auto` byte target.

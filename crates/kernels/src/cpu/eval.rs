@@ -75,6 +75,11 @@ impl<'a> Evaluator<'a> {
 
     /// The expression's values over one tile.
     pub fn tile(&self, tile: Tile) -> Result<TileVal, KernelError> {
+        self.nodes(tile)?.pop().ok_or_else(|| self.inputs.error("empty expression"))
+    }
+
+    /// Every node's values over one tile, the root's last.
+    pub fn nodes(&self, tile: Tile) -> Result<Vec<TileVal>, KernelError> {
         let mut values: Vec<TileVal> = Vec::with_capacity(self.expr.nodes.len());
         let bad = || self.inputs.error("operand dtypes do not match");
         for (i, (node, dtype)) in self.expr.nodes.iter().enumerate() {
@@ -97,7 +102,7 @@ impl<'a> Evaluator<'a> {
             };
             values.push(v);
         }
-        values.pop().ok_or_else(|| self.inputs.error("empty expression"))
+        Ok(values)
     }
 
     /// The expression's values over the whole region, as a dense block.

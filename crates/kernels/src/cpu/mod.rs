@@ -2,6 +2,7 @@
 //! the reads and writes of stored arrays.
 
 mod arg;
+mod compress;
 mod eval;
 mod formulas;
 mod gather;
@@ -92,6 +93,29 @@ impl Backend for CpuBackend {
                 let block = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), counts)
                     .map_err(|_| inputs.error("histogram counts of another size"))?;
                 Ok(Value::Block(crate::Block::I64(block)))
+            }
+            Kernel::BlockCount(k) => {
+                let block = k.input.block_at(t.block.first().copied().unwrap_or(0));
+                let eval =
+                    Evaluator::new(&k.expr, &k.input.block_offset(&block), &k.input.block_shape(&block), &inputs)?;
+                let count = compress::count_true(&eval).map_err(|e| match e {
+                    KernelError::Internal { message, .. } => inputs.error(message),
+                    other => other,
+                })?;
+                Ok(Value::Block(crate::Block::I64(ndarray::arr1(&[count]).into_dyn())))
+            }
+            Kernel::Compress(k) => {
+                let (_, shape) = region()?;
+                let source = k.sources.get(t.block[0]).copied().ok_or_else(|| inputs.error("no source block"))?;
+                let block = k.input.block_at(source);
+                let eval =
+                    Evaluator::new(&k.expr, &k.input.block_offset(&block), &k.input.block_shape(&block), &inputs)?;
+                let selected = compress::select(&eval, k.values, layer.dtype, shape[0]).map_err(|e| match e {
+                    compress::SelectError::Malformed(m) => inputs.error(m),
+                    compress::SelectError::Changed(m) => inputs.value_error(&m),
+                    compress::SelectError::Kernel(e) => e,
+                })?;
+                Ok(Value::Block(selected))
             }
             Kernel::Gather(g) => {
                 let (off, shape) = region()?;

@@ -157,7 +157,9 @@ impl Backend for GpuBackend {
             | Kernel::Gather(_)
             | Kernel::Reshape(_)
             | Kernel::Quantile(_)
-            | Kernel::Histogram(_) => {
+            | Kernel::Histogram(_)
+            | Kernel::BlockCount(_)
+            | Kernel::Compress(_) => {
                 return self.on_cpu(graph, task, values);
             }
             Kernel::Collect { .. } => return CpuBackend.execute(graph, task, values),
