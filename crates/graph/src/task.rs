@@ -336,10 +336,13 @@ impl TaskGraph {
     }
 
     /// The chunk size of the widest layer of blocks the computation walks (Dask's
-    /// `chunksize` of the arrays it is built from), e.g. `[2000, 2000]` for a sum.
+    /// `chunksize` of the arrays it is built from), e.g. `[2000, 2000]` for a sum. Of
+    /// layers as wide, the first (nearest the leaves: a histogram's input, not the
+    /// rows of counts made from it).
     pub fn work_chunksize(&self) -> Vec<usize> {
         self.layers
             .iter()
+            .rev()
             .filter_map(|l| match &l.kernel {
                 Kernel::Reduce(ReduceKernel { stage: ReduceStage::Partial { input, .. }, .. }) => Some(input),
                 Kernel::Blockwise(_) | Kernel::MatMul(_) | Kernel::Scan(_) | Kernel::Gather(_) | Kernel::Reshape(_) => {

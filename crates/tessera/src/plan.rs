@@ -187,6 +187,10 @@ mod tests {
         let plan = plan(Source::Program(&program), &opts).expect("plans");
         assert_eq!(plan.graph.work_chunksize(), vec![250, 250]);
         assert_eq!(plan.array.shape(), &[] as &[usize]);
+        // A histogram's chunks are its input's, not those of its rows of counts.
+        let counted = Program::parse("histogram(random((1000, 1000)), 10, range=(0, 1))[0]").expect("parses");
+        let plan = super::plan(Source::Program(&counted), &opts).expect("plans");
+        assert_eq!(plan.graph.work_chunksize(), vec![250, 250]);
     }
 
     #[test]
