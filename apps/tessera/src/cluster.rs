@@ -2,43 +2,22 @@
 
 use std::net::SocketAddr;
 
-use tessera::cluster::{ClusterError, LocalCluster, WorkerOptions, run_worker, serve_scheduler};
-use tessera_transport::{ClusterFile, ClusterIdentity, server_endpoint};
+use tessera::cluster::{ClusterError, LocalCluster, WorkerOptions, scheduler_until_stopped, worker_until_stopped};
+use tessera_transport::ClusterFile;
 
 use crate::cli::{SchedulerArgs, WorkerArgs};
 use crate::device::Chosen;
 use crate::error::CliError;
-
-/// One event-loop thread: scheduler and worker loops are message pumps, and on a small
-/// machine extra runtime threads only add context switches. Kernels run on blocking
-/// threads of their own.
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failed(format!("cannot start the network runtime: {e}")))
-}
 
 /// Runs a scheduler until it is interrupted.
 pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
     let listen: SocketAddr = args.listen.parse().map_err(|_| {
         CliError::BadInput(format!("--listen {}: expected host:port such as 0.0.0.0:7878", args.listen))
     })?;
-    let rt = runtime()?;
-    rt.block_on(async {
-        let identity = ClusterIdentity::generate().map_err(|e| CliError::Failed(e.to_string()))?;
-        let endpoint = server_endpoint(&identity, listen).map_err(|e| CliError::Failed(e.to_string()))?;
-        let address = endpoint.local_addr().map_err(|e| CliError::Failed(e.to_string()))?;
-        identity.cluster_file(address).write(&args.cluster_file).map_err(|e| CliError::Failed(e.to_string()))?;
+    scheduler_until_stopped(listen, &args.cluster_file, |address| {
         warn!("scheduler: listening on {address}; cluster file {}", args.cluster_file.display());
-        tokio::select! {
-            _ = serve_scheduler(endpoint, identity.secret) => Ok(()),
-            _ = tokio::signal::ctrl_c() => {
-                warn!("scheduler: interrupted, shutting down");
-                Ok(())
-            }
-        }
     })
+    .map_err(|e| CliError::Failed(e.to_string()))
 }
 
 /// Runs a worker until the scheduler goes away.
@@ -58,8 +37,7 @@ pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     let name = args.name.clone().unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let device = Chosen::open(args.device)?;
     let options = WorkerOptions { name, threads, memory_limit, backend: device.shared(), gpu: device.gpu() };
-    let rt = runtime()?;
-    rt.block_on(run_worker(file, options)).map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
+    worker_until_stopped(file, options).map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
 }
 
 /// Starts a local cluster of this binary: a scheduler and `workers` workers of

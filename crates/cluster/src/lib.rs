@@ -37,6 +37,7 @@ mod local;
 mod peers;
 mod protocol;
 mod scheduler;
+mod serve;
 mod standalone;
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,7 @@ mod worker_counters;
 
 pub use client::{Client, ClusterRun, NoWatch, Watch};
 pub use local::LocalCluster;
+pub use serve::{scheduler_until_stopped, worker_until_stopped};
 pub use standalone::Standalone;
 
 /// A lock that a panicked holder left is still usable: every state behind one here

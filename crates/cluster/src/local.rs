@@ -4,6 +4,7 @@
 //! when their parent dies, so none is ever orphaned). Children are stopped with SIGTERM
 //! first, so each removes its own spill folder.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,15 +27,18 @@ pub struct LocalCluster {
     next_worker: usize,
     /// `--device` of its workers.
     device: String,
-    /// The program started for the scheduler and each worker.
-    program: PathBuf,
+    /// The program (and its leading arguments) started for the scheduler and each worker.
+    command: Vec<OsString>,
 }
 
-fn spawn(program: &Path, args: &[&str], log: &Path) -> Result<Child, ClusterError> {
+fn spawn(command: &[OsString], args: &[&str], log: &Path) -> Result<Child, ClusterError> {
     let log = std::fs::File::create(log)
         .map_err(|e| ClusterError::Failed(format!("cannot create {}: {e}", log.display())))?;
+    let Some((program, leading)) = command.split_first() else {
+        return Err(ClusterError::Failed("no program to start workers with".into()));
+    };
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    cmd.args(leading).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
@@ -48,7 +52,7 @@ fn spawn(program: &Path, args: &[&str], log: &Path) -> Result<Child, ClusterErro
     }
     let child = cmd
         .spawn()
-        .map_err(|e| ClusterError::Failed(format!("cannot start {} {}: {e}", program.display(), args[0])))?;
+        .map_err(|e| ClusterError::Failed(format!("cannot start {} {}: {e}", program.to_string_lossy(), args[0])))?;
     cleanup::register_child(child.id());
     Ok(child)
 }
@@ -59,6 +63,18 @@ impl LocalCluster {
     /// `tessera` binary, or any program with its `scheduler` and `worker` commands.
     pub fn start(
         program: &Path,
+        workers: usize,
+        threads: usize,
+        memory_limit: u64,
+        device: &str,
+    ) -> Result<LocalCluster, ClusterError> {
+        Self::start_command(&[program.as_os_str().to_owned()], workers, threads, memory_limit, device)
+    }
+
+    /// [`LocalCluster::start`] with a program given leading arguments (`python -m
+    /// tessera._serve`: a program whose `scheduler` and `worker` follow them).
+    pub fn start_command(
+        command: &[OsString],
         workers: usize,
         threads: usize,
         memory_limit: u64,
@@ -75,12 +91,12 @@ impl LocalCluster {
             memory_limit,
             next_worker: 0,
             device: device.to_string(),
-            program: program.to_path_buf(),
+            command: command.to_vec(),
         };
         let file = cluster.cluster_file();
         let file_arg = file.to_string_lossy().into_owned();
         cluster.children.push(spawn(
-            &cluster.program,
+            &cluster.command,
             &["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &file_arg],
             &cluster.dir.join("scheduler.log"),
         )?);
@@ -121,7 +137,7 @@ impl LocalCluster {
             "--device",
             &self.device,
         ];
-        let child = spawn(&self.program, &args, &self.dir.join(format!("{name}.log")))?;
+        let child = spawn(&self.command, &args, &self.dir.join(format!("{name}.log")))?;
         self.children.push(child);
         Ok(())
     }

@@ -17,6 +17,21 @@ impl fmt::Display for Pos {
     }
 }
 
+/// What kind of mistake an error is, as numpy would raise it (the Python package maps
+/// these to `ValueError`, `TypeError`, `IndexError` and numpy's `AxisError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// A wrong value: a shape, a chunk spec, a syntax error.
+    #[default]
+    Value,
+    /// A wrong type: a float where an integer is needed, an operation a dtype lacks.
+    Type,
+    /// A wrong index.
+    Index,
+    /// An axis out of range.
+    Axis,
+}
+
 /// An error in an expression: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{pos}: {message}")]
@@ -25,10 +40,17 @@ pub struct ExprError {
     pub pos: Pos,
     /// What is wrong, e.g. "expected ')' but found ','".
     pub message: String,
+    /// What kind of mistake it is.
+    pub kind: ErrorKind,
 }
 
 impl ExprError {
     pub(crate) fn new(pos: Pos, message: impl Into<String>) -> ExprError {
-        ExprError { pos, message: message.into() }
+        ExprError { pos, message: message.into(), kind: ErrorKind::Value }
+    }
+
+    pub(crate) fn of_kind(mut self, kind: ErrorKind) -> ExprError {
+        self.kind = kind;
+        self
     }
 }

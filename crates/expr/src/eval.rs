@@ -7,7 +7,7 @@ use tessera_chunks::{ChunkSpec, DEFAULT_CHUNK_BYTES, DType};
 use tessera_graph::{Array, BinaryOp, GenKind, GraphError, Index, MAX_GRAPH_DEPTH, ReduceOp, Scalar, UnaryOp};
 
 use crate::ast::{Expr, ExprKind, Stmt, Subscript};
-use crate::error::{ExprError, Pos};
+use crate::error::{ErrorKind, ExprError, Pos};
 use crate::parser::parse;
 use crate::value::Value;
 
@@ -63,12 +63,19 @@ impl Program {
 
     /// Evaluates the program; the value of its last statement is the result.
     pub fn evaluate(&self, options: &EvalOptions) -> Result<Value, ExprError> {
-        run(&self.stmts, options)
+        run(&self.stmts, options, HashMap::new())
+    }
+
+    /// Evaluates the program with variables already bound: how a host language (the
+    /// Python package) calls the language's functions, methods, operators and
+    /// indexing on values it holds, with the same semantics and errors as programs.
+    pub fn evaluate_with(&self, options: &EvalOptions, vars: HashMap<String, Value>) -> Result<Value, ExprError> {
+        run(&self.stmts, options, vars)
     }
 }
 
-fn run(stmts: &[Stmt], options: &EvalOptions) -> Result<Value, ExprError> {
-    let mut env = Env { vars: HashMap::new(), options, writes: Vec::new() };
+fn run(stmts: &[Stmt], options: &EvalOptions, vars: HashMap<String, Value>) -> Result<Value, ExprError> {
+    let mut env = Env { vars, options, writes: Vec::new() };
     let mut last = Value::None;
     let mut last_pos = crate::error::Pos::default();
     for stmt in stmts {
@@ -177,11 +184,19 @@ impl Args {
 }
 
 pub(crate) fn graph_err(pos: Pos) -> impl Fn(GraphError) -> ExprError {
-    move |e| ExprError::new(pos, e.to_string())
+    move |e| {
+        let kind = match &e {
+            GraphError::Type(_) => ErrorKind::Type,
+            GraphError::Index(_) | GraphError::TooManyIndices { .. } => ErrorKind::Index,
+            GraphError::Axis { .. } => ErrorKind::Axis,
+            _ => ErrorKind::Value,
+        };
+        ExprError::new(pos, e.to_string()).of_kind(kind)
+    }
 }
 
 pub(crate) fn expected(pos: Pos, what: &str, got: &Value) -> ExprError {
-    ExprError::new(pos, format!("expected {what} but got {}", got.kind()))
+    ExprError::new(pos, format!("expected {what} but got {}", got.kind())).of_kind(ErrorKind::Type)
 }
 
 /// A `True`/`False` keyword argument; absent is `False`.

@@ -25,7 +25,7 @@ mod stats;
 mod storage;
 mod value;
 
-pub use error::ExprError;
+pub use error::{ErrorKind, ExprError};
 pub use eval::{CountPass, EvalOptions, Program, evaluate};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES};
 pub use value::Value;
