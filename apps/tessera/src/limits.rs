@@ -14,8 +14,6 @@ pub const MAX_LOCAL_WORKERS: usize = 256;
 /// The smallest `--memory-limit`: below it not even the process's own code and
 /// buffers fit, so a plan is refused at once instead of searched for chunks that fit.
 pub const MIN_MEMORY_LIMIT: u64 = 1 << 20;
-/// Share of available memory used as the default limit.
-const DEFAULT_MEMORY_SHARE: f64 = 0.8;
 /// Memory a worker process needs to start and hold its runtime.
 const WORKER_START_BYTES: u64 = 64 << 20;
 
@@ -66,7 +64,7 @@ pub fn memory_limit(given: Option<&str>) -> Result<u64, CliError> {
             }
             Ok(limit)
         }
-        None => Ok(available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64)),
+        None => Ok(tessera::default_memory_limit()),
     }
 }
 

@@ -44,7 +44,14 @@ pub struct Client {
     recv: RecvStream,
     peers: PeerPool,
     next_request: u64,
+    /// A cancelled run left a message half read: the stream cannot be read again.
+    desynchronized: bool,
 }
+
+/// How often a run's watcher is asked whether to cancel, between messages.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a cancelled run waits for the message being read to finish.
+const CANCEL_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Client {
     /// Reads the cluster file, connects, and proves the secret.
@@ -61,7 +68,15 @@ impl Client {
             let (send, recv) = send_hello(&conn, &file.secret, Role::Client).await?;
             Ok::<_, ClusterError>((endpoint, send, recv))
         })?;
-        Ok(Client { runtime, _endpoint: endpoint, send, recv, peers: PeerPool::new(file.secret), next_request: 1 })
+        Ok(Client {
+            runtime,
+            _endpoint: endpoint,
+            send,
+            recv,
+            peers: PeerPool::new(file.secret),
+            next_request: 1,
+            desynchronized: false,
+        })
     }
 
     /// The workers connected now, as the scheduler knows them.
@@ -111,16 +126,37 @@ impl Client {
         watch: &dyn Watch,
         gpu_only: bool,
     ) -> Result<ClusterRun, ClusterError> {
+        if self.desynchronized {
+            return Err(ClusterError::Failed(
+                "this client's connection was cut by a cancelled run; connect again".into(),
+            ));
+        }
         let request = self.next_request;
         self.next_request += 1;
         let tasks = rmp_serde::to_vec_named(graph).map_err(|e| ClusterError::Failed(e.to_string()))?;
-        let Client { runtime, send, recv, peers, .. } = self;
+        let Client { runtime, send, recv, peers, desynchronized, .. } = self;
         runtime.block_on(async {
             write_frame(send, &ToScheduler::Submit { request, tasks, gpu_only }).await?;
+            let mut poll = tokio::time::interval(CANCEL_POLL);
             loop {
-                let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
-                    .await
-                    .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
+                // Cancellation is checked between messages and every CANCEL_POLL while
+                // one is awaited; a message being read is finished first, so the
+                // stream stays whole for the client's next run.
+                let read = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT);
+                tokio::pin!(read);
+                let message = loop {
+                    tokio::select! {
+                        message = &mut read => break message,
+                        _ = poll.tick() => if watch.cancelled() {
+                            write_frame(send, &ToScheduler::Cancel { request }).await?;
+                            if tokio::time::timeout(CANCEL_DRAIN, &mut read).await.is_err() {
+                                *desynchronized = true;
+                            }
+                            return Err(ClusterError::Cancelled);
+                        },
+                    }
+                };
+                let message = message.map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
                 if watch.cancelled() {
                     write_frame(send, &ToScheduler::Cancel { request }).await?;
                     return Err(ClusterError::Cancelled);

@@ -32,6 +32,22 @@ pub enum ErrorKind {
     Axis,
 }
 
+impl ErrorKind {
+    /// The kind of a graph error: numpy's exception for the same mistake.
+    pub fn of(e: &tessera_graph::GraphError) -> ErrorKind {
+        use tessera_graph::GraphError;
+        match e {
+            GraphError::Type(_) => ErrorKind::Type,
+            GraphError::Index(_)
+            | GraphError::TooManyIndices { .. }
+            | GraphError::Chunks(tessera_chunks::ChunkError::IndexOutOfBounds { .. }) => ErrorKind::Index,
+            GraphError::Chunks(tessera_chunks::ChunkError::BadDType(_)) => ErrorKind::Type,
+            GraphError::Axis { .. } => ErrorKind::Axis,
+            _ => ErrorKind::Value,
+        }
+    }
+}
+
 /// An error in an expression: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{pos}: {message}")]

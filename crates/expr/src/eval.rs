@@ -158,8 +158,10 @@ impl Args {
     }
 
     pub(crate) fn required(&mut self, index: usize, name: &str) -> Result<(Value, Pos), ExprError> {
-        self.take(index, name)
-            .ok_or_else(|| ExprError::new(self.pos, format!("{}() missing required argument '{name}'", self.what)))
+        self.take(index, name).ok_or_else(|| {
+            ExprError::new(self.pos, format!("{}() missing required argument '{name}'", self.what))
+                .of_kind(ErrorKind::Type)
+        })
     }
 
     /// The first argument, removed so that the rest count from 0: the array a
@@ -174,25 +176,19 @@ impl Args {
 
     pub(crate) fn finish(self) -> Result<(), ExprError> {
         if let Some((k, _, p)) = self.keywords.first() {
-            return Err(ExprError::new(*p, format!("{}() got an unexpected keyword argument '{k}'", self.what)));
+            return Err(ExprError::new(*p, format!("{}() got an unexpected keyword argument '{k}'", self.what))
+                .of_kind(ErrorKind::Type));
         }
         if let Some((_, p)) = self.positional.iter().flatten().next() {
-            return Err(ExprError::new(*p, format!("{}() got too many positional arguments", self.what)));
+            return Err(ExprError::new(*p, format!("{}() got too many positional arguments", self.what))
+                .of_kind(ErrorKind::Type));
         }
         Ok(())
     }
 }
 
 pub(crate) fn graph_err(pos: Pos) -> impl Fn(GraphError) -> ExprError {
-    move |e| {
-        let kind = match &e {
-            GraphError::Type(_) => ErrorKind::Type,
-            GraphError::Index(_) | GraphError::TooManyIndices { .. } => ErrorKind::Index,
-            GraphError::Axis { .. } => ErrorKind::Axis,
-            _ => ErrorKind::Value,
-        };
-        ExprError::new(pos, e.to_string()).of_kind(kind)
-    }
+    move |e| ExprError::new(pos, e.to_string()).of_kind(ErrorKind::of(&e))
 }
 
 pub(crate) fn expected(pos: Pos, what: &str, got: &Value) -> ExprError {

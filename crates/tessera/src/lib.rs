@@ -45,12 +45,21 @@ pub use tessera_graph::{
 #[cfg(feature = "gpu")]
 pub use tessera_kernels::gpu;
 pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
-pub use tessera_metrics::{Lane, NoSink, RunProgress, Sink, TaskEvent, WorkerRun, WorkerStatus};
+pub use tessera_metrics::{Lane, NoSink, RunProgress, Sink, TaskEvent, WorkerRun, WorkerStatus, current_rss_bytes};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 pub use tessera_store::{
     Compressor, Format, StoreError, StoredArray, StoredType, WriteTarget, bytes_read, bytes_written, info,
 };
 pub use writes::{WriteSummary, Writes, summaries};
+
+/// Share of available memory a run may use when no limit is given.
+pub const DEFAULT_MEMORY_SHARE: f64 = 0.8;
+
+/// The memory limit when none is given: [`DEFAULT_MEMORY_SHARE`] of the memory
+/// available now (no limit where that is unknown).
+pub fn default_memory_limit() -> u64 {
+    tessera_metrics::available_memory_bytes().map_or(u64::MAX, |m| (m as f64 * DEFAULT_MEMORY_SHARE) as u64)
+}
 
 /// Everything needed to build and compute arrays.
 pub mod prelude {

@@ -64,8 +64,29 @@ impl Array {
                 mask.shape()[axis]
             )));
         }
-        let strips = self.ravel_input_chunks(tessera_chunks::chunk_byte_target()?);
+        let strips = self.strips(tessera_chunks::chunk_byte_target()?);
         Ok((self.with_chunks(strips.clone()), mask.with_chunks(strips)))
+    }
+
+    /// Row strips of this array: every axis but the first whole, the first in the
+    /// array's own chunks if such strips stay under `target_bytes`, else cut evenly so
+    /// that they do (at least one row each).
+    fn strips(&self, target_bytes: u64) -> Chunks {
+        let shape = self.shape();
+        if self.is_empty() {
+            return Chunks::from_lengths(shape.iter().map(|&n| vec![n]).collect());
+        }
+        let row_bytes = shape[1..].iter().map(|&n| n as u128).product::<u128>() * self.dtype().itemsize() as u128;
+        let own = self.chunks().axis(0);
+        let first = if own.iter().all(|&c| c as u128 * row_bytes <= target_bytes as u128) {
+            own.to_vec()
+        } else {
+            let rows = (target_bytes as u128 / row_bytes.max(1)).clamp(1, shape[0] as u128) as usize;
+            super::reshape::regular(shape[0], rows)
+        };
+        let mut lengths = vec![first];
+        lengths.extend(shape[1..].iter().map(|&n| vec![n]));
+        Chunks::from_lengths(lengths)
     }
 
     /// Per block of a bool array, how many of its values are true: a 1-D int64 array
@@ -135,6 +156,11 @@ mod tests {
         assert_eq!(values.chunks().axis(1), &[200], "row strips");
         let counts = flat.block_counts().expect("counts");
         assert_eq!(counts.shape(), &[values.chunks().num_blocks()]);
+        // A leading axis of length 1 still gives strips whole along the rest.
+        let row = random(&[1, 2], "1");
+        let (values, _) =
+            row.mask_operands(&row.binary_scalar(BinaryOp::Gt, Scalar::Float(0.5)).expect("ok")).expect("ok");
+        assert_eq!(values.chunks().axis(1), &[2]);
     }
 
     #[test]

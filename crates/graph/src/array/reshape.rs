@@ -95,7 +95,7 @@ fn product(shape: &[usize], axes: &[usize]) -> u128 {
 }
 
 /// Regular chunk lengths of `size` along an axis of `len`.
-fn regular(len: usize, size: usize) -> Vec<usize> {
+pub(crate) fn regular(len: usize, size: usize) -> Vec<usize> {
     let size = size.clamp(1, len.max(1));
     (0..len.div_ceil(size)).map(|i| size.min(len - i * size)).collect()
 }
@@ -148,16 +148,6 @@ impl Array {
     /// `ravel` with blocks kept under `target_bytes`.
     pub fn ravel_with(&self, target_bytes: u64) -> Result<Array, GraphError> {
         self.reshape_with(&[-1], target_bytes)
-    }
-
-    /// The chunks `ravel` reads this array with: every axis but the first whole, the
-    /// first cut so blocks stay under `target_bytes` (or their present size).
-    pub(crate) fn ravel_input_chunks(&self, target_bytes: u64) -> Chunks {
-        if self.is_empty() || self.ndim() == 0 {
-            return Chunks::from_lengths(self.shape().iter().map(|&n| vec![n]).collect());
-        }
-        let shape = [self.len()];
-        self.reshape_input_chunks(&axis_groups(self.shape(), &shape), &shape, target_bytes).0
     }
 
     /// The input's chunks for a reshape by `groups` to `shape`: Dask's where its blocks

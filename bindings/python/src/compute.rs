@@ -1,0 +1,270 @@
+//! Computing arrays from Python: planned against the memory limit, run off the GIL on
+//! a thread of its own while the calling thread reports progress and polls for Ctrl-C
+//! (which cancels the run), and returned as numpy arrays that own the result's buffer.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use numpy::IntoPyArray;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use tessera::cluster::{Client, LocalCluster, Standalone, WorkerOptions};
+use tessera::observe::{SinkObserver, SinkWatch};
+use tessera::{Backend, Block, CpuBackend, LowerOptions, PlanOptions, Scheduler, Sink, Source, TaskEvent, TaskGraph};
+
+use crate::errors;
+use crate::values::Handle;
+
+/// How often the waiting thread reports progress and checks for Ctrl-C.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The memory limit runs are planned and admitted under: 80 % of what is available.
+pub fn memory_limit() -> u64 {
+    tessera::default_memory_limit()
+}
+
+/// Tasks done, and whether to stop: fed by the run, read by the waiting thread.
+#[derive(Default)]
+struct Progress {
+    done: AtomicU64,
+    /// Tasks of the graphs already finished (cluster counts restart per graph).
+    before: AtomicU64,
+    cancel: AtomicBool,
+}
+
+impl Sink for Progress {
+    fn task(&self, _event: &TaskEvent) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn layer_counts(&self, done: &[u64]) {
+        self.done.store(self.before.load(Ordering::Relaxed) + done.iter().sum::<u64>(), Ordering::Relaxed);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Where graphs run.
+enum Placement {
+    Local { scheduler: Scheduler, backend: Arc<dyn Backend> },
+    Cluster { file: PathBuf, gpu_only: bool },
+}
+
+/// Opens the GPU backend, or says why there is none.
+fn gpu_backend() -> PyResult<Arc<dyn Backend>> {
+    tessera::gpu::GpuBackend::new()
+        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+        .map_err(|e| errors::DeviceError::new_err(format!("no GPU adapter: {e}")))
+}
+
+/// Whether a GPU adapter can be opened here (and if not, why).
+#[pyfunction]
+pub fn gpu_available() -> (bool, String) {
+    match tessera::gpu::GpuBackend::new() {
+        Ok(_) => (true, String::new()),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+fn placement(
+    scheduler: &str,
+    threads: Option<usize>,
+    cluster_file: Option<PathBuf>,
+    device: &str,
+) -> PyResult<Placement> {
+    if !matches!(device, "cpu" | "gpu") {
+        return Err(PyValueError::new_err(format!("device must be 'cpu' or 'gpu', not {device:?}")));
+    }
+    if let Some(file) = cluster_file {
+        return Ok(Placement::Cluster { file, gpu_only: device == "gpu" });
+    }
+    let scheduler = match (scheduler, threads) {
+        ("single-threaded" | "sync" | "synchronous", _) => Scheduler::SingleThreaded,
+        ("threads" | "threading", Some(0)) => return Err(PyValueError::new_err("num_workers must be at least 1")),
+        ("threads" | "threading", Some(n)) => Scheduler::Threads(n),
+        ("threads" | "threading", None) => Scheduler::threads(),
+        (other, _) => {
+            return Err(PyValueError::new_err(format!(
+                "unknown scheduler {other:?}: 'single-threaded', 'threads', or a tessera.distributed.Client"
+            )));
+        }
+    };
+    let backend: Arc<dyn Backend> = if device == "gpu" { gpu_backend()? } else { Arc::new(CpuBackend) };
+    Ok(Placement::Local { scheduler, backend })
+}
+
+/// Runs every graph in turn; the results' blocks, or the first failure.
+fn run_all(graphs: &[TaskGraph], placement: &Placement, progress: &Progress, limit: u64) -> PyResult<Vec<Block>> {
+    let start = Instant::now();
+    let mut blocks = Vec::with_capacity(graphs.len());
+    let mut client = match placement {
+        Placement::Cluster { file, .. } => Some(Client::connect(file).map_err(errors::from_cluster)?),
+        Placement::Local { .. } => None,
+    };
+    for graph in graphs {
+        progress.before.store(progress.done.load(Ordering::Relaxed), Ordering::Relaxed);
+        let computed = match (placement, client.as_mut()) {
+            (Placement::Cluster { gpu_only, .. }, Some(client)) => {
+                let watch = SinkWatch::new(progress, start);
+                tessera::run_graph_on_cluster(graph, client, &watch, start, *gpu_only).map_err(errors::from_cluster)?
+            }
+            (Placement::Local { scheduler, backend }, _) => {
+                let observer = SinkObserver::new(progress, start);
+                let budget = limit.saturating_sub(tessera::current_rss_bytes());
+                tessera::run_graph_on(graph, backend.as_ref(), *scheduler, &observer, start, budget)
+                    .map_err(errors::from_run)?
+            }
+            (Placement::Cluster { .. }, None) => return Err(errors::ClusterError::new_err("no cluster client")),
+        };
+        blocks.push(computed.block);
+    }
+    Ok(blocks)
+}
+
+/// A result block as a numpy array that owns its buffer.
+fn to_numpy(py: Python<'_>, block: Block) -> Py<PyAny> {
+    match block {
+        Block::F64(a) => a.into_pyarray(py).into_any().unbind(),
+        Block::F32(a) => a.into_pyarray(py).into_any().unbind(),
+        Block::I64(a) => a.into_pyarray(py).into_any().unbind(),
+        Block::Bool(a) => a.into_pyarray(py).into_any().unbind(),
+    }
+}
+
+/// Computes `arrays` (in one run, one graph each) and returns numpy arrays.
+/// `progress(done, total, seconds, finished)` is called from this thread while it runs
+/// and once when it has finished;
+/// Ctrl-C (or an exception from `progress`) cancels the run and is raised.
+#[pyfunction]
+#[pyo3(signature = (arrays, scheduler="threads", num_workers=None, cluster_file=None, device="cpu", progress=None))]
+pub fn compute(
+    py: Python<'_>,
+    arrays: Vec<Py<Handle>>,
+    scheduler: &str,
+    num_workers: Option<usize>,
+    cluster_file: Option<PathBuf>,
+    device: &str,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let limit = memory_limit();
+    let options = PlanOptions { chunks: None, auto_bytes: 0, lower: LowerOptions::default(), memory_limit: limit };
+    let mut graphs = Vec::with_capacity(arrays.len());
+    for handle in &arrays {
+        let array = &handle.get().array;
+        let plan = py.detach(|| tessera::plan(Source::Array(array), &options)).map_err(errors::from_plan)?;
+        graphs.push(plan.graph);
+    }
+    let placement = placement(scheduler, num_workers, cluster_file, device)?;
+    let total: u64 = graphs.iter().map(|g| g.tasks.len() as u64).sum();
+    let state = Progress::default();
+    let start = Instant::now();
+    let (sender, receiver) = mpsc::channel();
+    // Waited on without the GIL, so shared with the detached closure.
+    let receiver = Mutex::new(receiver);
+    let wait = |timeout: Duration| receiver.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(timeout);
+    let outcome = std::thread::scope(|scope| -> PyResult<Vec<Block>> {
+        let (graphs, placement, state) = (&graphs, &placement, &state);
+        scope.spawn(move || {
+            let _ = sender.send(run_all(graphs, placement, state, limit));
+        });
+        loop {
+            match py.detach(|| wait(POLL)) {
+                Ok(result) => return result,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(errors::ClusterError::new_err("the run's thread ended without a result"));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            let report = || -> PyResult<()> {
+                if let Some(p) = &progress {
+                    let done = state.done.load(Ordering::Relaxed).min(total);
+                    p.call1((done, total, start.elapsed().as_secs_f64(), false))?;
+                }
+                py.check_signals()
+            };
+            if let Err(interrupt) = report() {
+                state.cancel.store(true, Ordering::Relaxed);
+                // The run stops before its next task; wait for it, then raise.
+                let _ = py.detach(|| wait(Duration::MAX));
+                return Err(interrupt);
+            }
+        }
+    });
+    let blocks = outcome?;
+    if let Some(p) = &progress {
+        p.call1((total, total, start.elapsed().as_secs_f64(), true))?;
+    }
+    Ok(blocks.into_iter().map(|b| to_numpy(py, b)).collect())
+}
+
+/// A cluster started from Python: worker processes (`processes=True`, like Dask's
+/// `LocalCluster`) or workers inside this process, talking QUIC on loopback either way.
+#[pyclass(module = "tessera._core", frozen)]
+pub struct Cluster {
+    inner: Mutex<Option<Running>>,
+    file: PathBuf,
+}
+
+enum Running {
+    Processes(LocalCluster),
+    InProcess(Standalone),
+}
+
+#[pymethods]
+impl Cluster {
+    /// Starts `n_workers` workers of `threads` threads and `memory_limit` bytes each;
+    /// with `command`, as processes of that program (`python -m tessera._serve`).
+    #[new]
+    #[pyo3(signature = (n_workers, threads, memory_limit, command=None))]
+    fn new(
+        py: Python<'_>,
+        n_workers: usize,
+        threads: usize,
+        memory_limit: u64,
+        command: Option<Vec<String>>,
+    ) -> PyResult<Cluster> {
+        if n_workers == 0 || threads == 0 {
+            return Err(PyValueError::new_err("n_workers and threads_per_worker must be at least 1"));
+        }
+        let running = py
+            .detach(|| match &command {
+                Some(command) => {
+                    let command: Vec<std::ffi::OsString> = command.iter().map(Into::into).collect();
+                    LocalCluster::start_command(&command, n_workers, threads, memory_limit, "cpu")
+                        .map(Running::Processes)
+                }
+                None => {
+                    let options = WorkerOptions {
+                        name: "worker".into(),
+                        threads,
+                        memory_limit,
+                        backend: Arc::new(CpuBackend),
+                        gpu: None,
+                    };
+                    Standalone::start(n_workers, options).map(Running::InProcess)
+                }
+            })
+            .map_err(errors::from_cluster)?;
+        let file = match &running {
+            Running::Processes(c) => c.cluster_file(),
+            Running::InProcess(c) => c.cluster_file().to_path_buf(),
+        };
+        Ok(Cluster { inner: Mutex::new(Some(running)), file })
+    }
+
+    /// The cluster file clients connect with.
+    #[getter]
+    fn cluster_file(&self) -> PathBuf {
+        self.file.clone()
+    }
+
+    /// Stops every worker and the scheduler (processes get SIGTERM, then SIGKILL).
+    fn close(&self, py: Python<'_>) {
+        let running = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        py.detach(move || drop(running));
+    }
+}
