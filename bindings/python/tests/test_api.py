@@ -101,7 +101,8 @@ def test_errors_are_the_exceptions_numpy_users_expect():
 def test_the_notebook_shows_daskss_table_and_the_grid_of_chunks():
     x = ta.ones((20000, 20000), chunks=(2000, 4000))
     page = x._repr_html_()
-    for cell in ("Bytes", "2.98 GiB", "61.04 MiB", "Shape", "(20000, 20000)", "(2000, 4000)", "50 chunks", "float64"):
+    cells = ("Bytes", "2.98 GiB", "61.04 MiB", "Shape", "(20000, 20000)", "(2000, 4000)", "50 Tasks", "50 Chunks")
+    for cell in cells + ("float64", "numpy.ndarray"):
         assert cell in page, cell
     svg = re.search(r"<svg.*</svg>", page).group(0)
     # One line per chunk boundary: 11 across the rows, 6 across the columns.

@@ -1,5 +1,6 @@
 """Schedulers, clusters and Ctrl-C: the same bits everywhere, nothing left behind."""
 
+import json
 import os
 import time
 
@@ -96,3 +97,27 @@ def test_gpu_is_used_or_refused_with_the_reason():
             x.sum().compute(device="gpu")
         pytest.skip(f"no GPU adapter: {reason}")
     assert x.sum().compute(device="gpu") == x.sum().compute()
+
+
+def test_the_seed_example_runs_at_ci_size(run_python):
+    seed = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", "seed.py")
+    with open(seed) as f:
+        source = f.read()
+    done = run_python(source, timeout=600, env=dict(os.environ, SEED_SIZE="4000"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout.replace("\r", "\n")
+    assert out.count("Total size: 16000000.0") == 4, out
+    assert "refused before running: a task would need about" in out
+    assert "elements out of place after parallel writes: 0" in out
+    assert "3-worker cluster" in out
+
+
+def test_the_seed_notebook_holds_the_example_s_code():
+    examples = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples")
+    with open(os.path.join(examples, "seed.py")) as f:
+        script = f.read()
+    with open(os.path.join(examples, "seed.ipynb")) as f:
+        notebook = json.load(f)
+    cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    code = script[script.index('"""', 3) + 3 :]
+    assert "".join(code.split()) == "".join("".join(cells).split())

@@ -63,8 +63,8 @@ def array_html(a):
     rows = [
         ("Bytes", _bytes(a.nbytes), _bytes(chunk_bytes)),
         ("Shape", a.shape, chunksize),
-        ("Count", f"{a.npartitions} chunks", ""),
-        ("Data type", f"{a.dtype} numpy.ndarray", ""),
+        ("Count", f"{a._h.tasks} Tasks", f"{a.npartitions} Chunks"),
+        ("Type", str(a.dtype), "numpy.ndarray"),
     ]
     body = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td><td>{html.escape(str(c))}</td></tr>"

@@ -442,22 +442,28 @@ def _placement(scheduler, kwargs):
 
     device = kwargs.pop("device", None)
     num_workers = kwargs.pop("num_workers", None)
+    limit = kwargs.pop("memory_limit", None)
+    limit = _core.parse_bytes(limit) if isinstance(limit, str) else limit
     if kwargs:
         raise TypeError(f"compute() got an unexpected keyword argument {next(iter(kwargs))!r}")
     if scheduler is None:
         scheduler = current_client() or "threads"
     if isinstance(scheduler, Client):
-        return dict(scheduler="threads", cluster_file=scheduler.cluster_file, device=device or scheduler.device)
-    if scheduler in ("processes", "distributed"):
+        where = dict(scheduler="threads", cluster_file=scheduler.cluster_file, device=device or scheduler.device)
+    elif scheduler in ("processes", "distributed"):
         raise ValueError(f"scheduler={scheduler!r}: use a tessera.distributed.Client (LocalCluster) instead")
-    return dict(scheduler=scheduler, num_workers=num_workers, device=device or "cpu")
+    else:
+        where = dict(scheduler=scheduler, num_workers=num_workers, device=device or "cpu")
+    return dict(where, memory_limit=limit)
 
 
 def compute(*args, scheduler=None, **kwargs):
     """Computes every array among ``args`` (others pass through), as numpy arrays or
     numpy scalars, on ``scheduler`` (``"threads"``, ``"single-threaded"``, a
-    ``Client``; the open ``Client`` if any) and ``device`` (``"cpu"``, ``"gpu"``).
-    Returns a tuple, like ``dask.compute``."""
+    ``Client``; the open ``Client`` if any) and ``device`` (``"cpu"``, ``"gpu"``),
+    planned under ``memory_limit`` (bytes or ``"4GiB"``; 80 % of available memory by
+    default): a task that cannot fit is refused with ``ResourceError`` before anything
+    runs. Returns a tuple, like ``dask.compute``; each array is its own graph."""
     from .diagnostics import progress_callback
 
     where = _placement(scheduler, dict(kwargs))
