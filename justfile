@@ -13,6 +13,10 @@ ui *FLAGS:
 expr EXPR *FLAGS:
     cargo run --release -- run {{FLAGS}} "{{EXPR}}"
 
+# The Python package into the active Python (a release build): `import tessera.array as ta`.
+python:
+    pip install ./bindings/python
+
 # Everything CI runs.
 test:
     cargo test --workspace
