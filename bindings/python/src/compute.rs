@@ -12,7 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use tessera::cluster::{Client, LocalCluster, Standalone, WorkerOptions};
 use tessera::observe::{SinkObserver, SinkWatch};
-use tessera::{Backend, Block, CpuBackend, LowerOptions, PlanOptions, Scheduler, Sink, Source, TaskEvent, TaskGraph};
+use tessera::{Backend, Block, CpuBackend, LowerOptions, PlanOptions, Scheduler, Sink, TaskEvent, TaskGraph};
 
 use crate::errors;
 use crate::values::Handle;
@@ -29,8 +29,6 @@ pub fn memory_limit() -> u64 {
 #[derive(Default)]
 struct Progress {
     done: AtomicU64,
-    /// Tasks of the graphs already finished (cluster counts restart per graph).
-    before: AtomicU64,
     cancel: AtomicBool,
 }
 
@@ -40,7 +38,7 @@ impl Sink for Progress {
     }
 
     fn layer_counts(&self, done: &[u64]) {
-        self.done.store(self.before.load(Ordering::Relaxed) + done.iter().sum::<u64>(), Ordering::Relaxed);
+        self.done.store(done.iter().sum::<u64>(), Ordering::Relaxed);
     }
 
     fn cancelled(&self) -> bool {
@@ -97,32 +95,23 @@ fn placement(
     Ok(Placement::Local { scheduler, backend })
 }
 
-/// Runs every graph in turn; the results' blocks, or the first failure.
-fn run_all(graphs: &[TaskGraph], placement: &Placement, progress: &Progress, limit: u64) -> PyResult<Vec<Block>> {
+/// Runs the graph; its results' blocks, or the failure.
+fn run(graph: &TaskGraph, placement: &Placement, progress: &Progress, limit: u64) -> PyResult<Vec<Block>> {
     let start = Instant::now();
-    let mut blocks = Vec::with_capacity(graphs.len());
-    let mut client = match placement {
-        Placement::Cluster { file, .. } => Some(Client::connect(file).map_err(errors::from_cluster)?),
-        Placement::Local { .. } => None,
+    let computed = match placement {
+        Placement::Cluster { file, gpu_only } => {
+            let mut client = Client::connect(file).map_err(errors::from_cluster)?;
+            let watch = SinkWatch::new(progress, start);
+            tessera::run_graph_on_cluster(graph, &mut client, &watch, start, *gpu_only).map_err(errors::from_cluster)?
+        }
+        Placement::Local { scheduler, backend } => {
+            let observer = SinkObserver::new(progress, start);
+            let budget = limit.saturating_sub(tessera::current_rss_bytes());
+            tessera::run_graph_on(graph, backend.as_ref(), *scheduler, &observer, start, budget)
+                .map_err(errors::from_run)?
+        }
     };
-    for graph in graphs {
-        progress.before.store(progress.done.load(Ordering::Relaxed), Ordering::Relaxed);
-        let computed = match (placement, client.as_mut()) {
-            (Placement::Cluster { gpu_only, .. }, Some(client)) => {
-                let watch = SinkWatch::new(progress, start);
-                tessera::run_graph_on_cluster(graph, client, &watch, start, *gpu_only).map_err(errors::from_cluster)?
-            }
-            (Placement::Local { scheduler, backend }, _) => {
-                let observer = SinkObserver::new(progress, start);
-                let budget = limit.saturating_sub(tessera::current_rss_bytes());
-                tessera::run_graph_on(graph, backend.as_ref(), *scheduler, &observer, start, budget)
-                    .map_err(errors::from_run)?
-            }
-            (Placement::Cluster { .. }, None) => return Err(errors::ClusterError::new_err("no cluster client")),
-        };
-        blocks.push(computed.block);
-    }
-    Ok(blocks)
+    Ok(std::iter::once(computed.block).chain(computed.more).collect())
 }
 
 /// A result block as a numpy array that owns its buffer.
@@ -135,7 +124,8 @@ fn to_numpy(py: Python<'_>, block: Block) -> Py<PyAny> {
     }
 }
 
-/// Computes `arrays` (in one run, one graph each) and returns numpy arrays.
+/// Computes `arrays` in one graph (what they share is computed once) and returns
+/// numpy arrays.
 /// `progress(done, total, seconds, finished)` is called from this thread while it runs
 /// and once when it has finished;
 /// Ctrl-C (or an exception from `progress`) cancels the run and is raised.
@@ -154,14 +144,13 @@ pub fn compute(
 ) -> PyResult<Vec<Py<PyAny>>> {
     let limit = memory_limit.unwrap_or_else(self::memory_limit);
     let options = PlanOptions { chunks: None, auto_bytes: 0, lower: LowerOptions::default(), memory_limit: limit };
-    let mut graphs = Vec::with_capacity(arrays.len());
-    for handle in &arrays {
-        let array = &handle.get().array;
-        let plan = py.detach(|| tessera::plan(Source::Array(array), &options)).map_err(errors::from_plan)?;
-        graphs.push(plan.graph);
+    if arrays.is_empty() {
+        return Ok(Vec::new());
     }
+    let arrays: Vec<tessera::Array> = arrays.iter().map(|h| h.get().array.clone()).collect();
+    let graph = py.detach(|| tessera::plan_arrays(&arrays, &options)).map_err(errors::from_plan)?;
     let placement = placement(scheduler, num_workers, cluster_file, device)?;
-    let total: u64 = graphs.iter().map(|g| g.tasks.len() as u64).sum();
+    let total = graph.tasks.len() as u64;
     let state = Progress::default();
     let start = Instant::now();
     let (sender, receiver) = mpsc::channel();
@@ -169,9 +158,9 @@ pub fn compute(
     let receiver = Mutex::new(receiver);
     let wait = |timeout: Duration| receiver.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(timeout);
     let outcome = std::thread::scope(|scope| -> PyResult<Vec<Block>> {
-        let (graphs, placement, state) = (&graphs, &placement, &state);
+        let (graph, placement, state) = (&graph, &placement, &state);
         scope.spawn(move || {
-            let _ = sender.send(run_all(graphs, placement, state, limit));
+            let _ = sender.send(run(graph, placement, state, limit));
         });
         loop {
             match py.detach(|| wait(POLL)) {

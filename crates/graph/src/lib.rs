@@ -51,13 +51,14 @@ pub use array::{
 pub use error::GraphError;
 pub use fused::{FNode, FusedExpr, Leaf};
 pub use generator::{GenKind, Generator};
-pub use lower::{LowerOptions, lower};
+pub use lower::{LowerOptions, lower, lower_all};
 pub use ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 pub use pairing::{PairRole, pair_role};
 pub use scalar::Scalar;
 pub use task::{
     BlockCountKernel, CompressKernel, GatherKernel, GatherRun, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel,
-    QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+    QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel, ResultArray, ScanKernel, Task, TaskGraph, TaskId,
+    WriteKernel,
 };
 pub use tessera_chunks::{ChunkSpec, Chunks, DType};
 pub use tessera_store::{Compressor, Format, StoredArray, StoredType, WriteTarget};

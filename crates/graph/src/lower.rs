@@ -31,7 +31,8 @@ use crate::array::{Array, MAX_GRAPH_DEPTH, Op};
 use crate::fused::{FNode, FusedExpr, Leaf};
 use crate::task::{
     BlockCountKernel, CompressKernel, GatherKernel, HistogramKernel, Kernel, Layer, LayerId, MatMulKernel,
-    QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel, ScanKernel, Task, TaskGraph, TaskId, WriteKernel,
+    QuantileKernel, ReduceKernel, ReduceStage, ReshapeKernel, ResultArray, ScanKernel, Task, TaskGraph, TaskId,
+    WriteKernel,
 };
 use crate::{GraphError, PairRole, ReduceOp, SPLIT_EVERY, ViewMap};
 
@@ -72,8 +73,19 @@ impl LowerOptions {
 
 /// Lowers `array` to a task graph with only the tasks its result needs.
 pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphError> {
-    if array.depth() > MAX_GRAPH_DEPTH {
-        return Err(GraphError::TooDeep { depth: array.depth() });
+    lower_all(std::slice::from_ref(array), options)
+}
+
+/// Lowers several arrays into one graph: what they share (a common operand, a
+/// generator read by two of them) is one layer computed once. The outputs are the
+/// first array's blocks, then the next array's, and so on; the graph's `shape`,
+/// `dtype` and `chunks` are the first array's, [`TaskGraph::more`] the others'.
+pub fn lower_all(arrays: &[Array], options: &LowerOptions) -> Result<TaskGraph, GraphError> {
+    let Some(first) = arrays.first() else {
+        return Err(GraphError::Shape("nothing to compute".into()));
+    };
+    if let Some(deep) = arrays.iter().find(|a| a.depth() > MAX_GRAPH_DEPTH) {
+        return Err(GraphError::TooDeep { depth: deep.depth() });
     }
     let mut l = Lowerer {
         options,
@@ -84,22 +96,31 @@ pub fn lower(array: &Array, options: &LowerOptions) -> Result<TaskGraph, GraphEr
         tasks: Vec::new(),
         task_of: HashMap::new(),
     };
-    let out = l.layer_for(array)?;
+    let outs = arrays.iter().map(|a| l.layer_for(a)).collect::<Result<Vec<_>, _>>()?;
     let planned: u128 = l.layers.iter().map(|layer| layer.grid.iter().map(|&g| g as u128).product::<u128>()).sum();
     if planned > MAX_TASKS as u128 {
         return Err(GraphError::Shape(format!(
             "the computation would need about {planned} tasks, more than the limit of {MAX_TASKS}; use larger chunks"
         )));
     }
-    let grid = array.chunks().grid_shape();
-    let outputs = BlockIter::new(grid).map(|b| l.task(out, b)).collect();
+    let mut outputs = Vec::new();
+    for (a, &out) in arrays.iter().zip(&outs) {
+        for b in BlockIter::new(a.chunks().grid_shape()) {
+            outputs.push(l.task(out, b));
+        }
+    }
+    let more = arrays[1..]
+        .iter()
+        .map(|a| ResultArray { shape: a.shape().to_vec(), dtype: a.dtype(), chunks: a.chunks().clone() })
+        .collect();
     let graph = TaskGraph {
         layers: l.layers,
         tasks: l.tasks,
         outputs,
-        shape: array.shape().to_vec(),
-        dtype: array.dtype(),
-        chunks: array.chunks().clone(),
+        shape: first.shape().to_vec(),
+        dtype: first.dtype(),
+        chunks: first.chunks().clone(),
+        more,
     };
     // What a worker checks on a graph from the network, every lowered graph passes.
     #[cfg(debug_assertions)]

@@ -307,9 +307,29 @@ pub struct TaskGraph {
     pub dtype: DType,
     /// The result's chunks.
     pub chunks: Chunks,
+    /// Further results of a graph that computes several arrays at once (their blocks
+    /// follow the first result's in `outputs`, each in row-major block order).
+    #[serde(default)]
+    pub more: Vec<ResultArray>,
+}
+
+/// One more array a graph computes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultArray {
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its dtype.
+    pub dtype: DType,
+    /// Its chunks.
+    pub chunks: Chunks,
 }
 
 impl TaskGraph {
+    /// Every result's chunks, in order (the first result's, then [`TaskGraph::more`]).
+    pub fn result_chunks(&self) -> Vec<&Chunks> {
+        std::iter::once(&self.chunks).chain(self.more.iter().map(|r| &r.chunks)).collect()
+    }
+
     /// A stable, Dask-style key for a task, e.g. `('mul-random-sum-partial-1', 0, 3)`.
     pub fn key(&self, task: TaskId) -> String {
         let t = &self.tasks[task];

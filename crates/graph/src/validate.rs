@@ -146,6 +146,13 @@ pub(crate) fn validate(graph: &TaskGraph) -> Result<(), String> {
     if graph.chunks.ndim() != graph.shape.len() || graph.chunks.shape() != graph.shape {
         return Err("the result's chunks do not match its shape".into());
     }
+    if graph.more.iter().any(|r| r.chunks.shape() != r.shape) {
+        return Err("a further result's chunks do not match its shape".into());
+    }
+    let blocks = graph.result_chunks().iter().try_fold(0usize, |n, c| n.checked_add(c.num_blocks()));
+    if blocks != Some(graph.outputs.len()) {
+        return Err("the outputs are not one per block of the results".into());
+    }
     Ok(())
 }
 

@@ -73,3 +73,24 @@ fn absurd_plans_are_refused() {
     let err = lower(&y.sum(None).expect("ok"), &LowerOptions::unfused()).expect_err("too many tasks");
     assert!(err.to_string().contains("tasks, more than the limit"), "{err}");
 }
+
+#[test]
+fn several_arrays_lower_into_one_graph_that_computes_what_they_share_once() {
+    let x = Array::random(&[300, 300], 1, &ChunkSpec::parse("100").expect("valid")).expect("valid");
+    let product = x.matmul(&x.t()).expect("a product");
+    let total = product.sum(None).expect("a sum");
+    let largest = product.reduce(tessera_graph::ReduceOp::Max, None).expect("a max");
+    let both = tessera_graph::lower_all(&[total.clone(), largest.clone()], &LowerOptions::default()).expect("lowers");
+    let products = |g: &TaskGraph| g.layers.iter().filter(|l| matches!(l.kernel, Kernel::MatMul(_))).count();
+    assert_eq!(products(&both), 1, "the product is one layer for both reductions");
+    let apart = lower(&total, &LowerOptions::default()).expect("lowers").tasks.len()
+        + lower(&largest, &LowerOptions::default()).expect("lowers").tasks.len();
+    assert!(both.tasks.len() < apart, "{} tasks together, {apart} apart", both.tasks.len());
+    // The outputs: one block of each reduction, then the blocks of x.
+    let three = tessera_graph::lower_all(&[total, largest, x.clone()], &LowerOptions::default()).expect("lowers");
+    assert_eq!(three.outputs.len(), 1 + 1 + x.chunks().num_blocks());
+    assert_eq!(three.more.len(), 2);
+    assert_eq!(three.more[1].shape, x.shape());
+    assert_topological(&three);
+    three.validate().expect("valid");
+}

@@ -34,13 +34,13 @@ pub mod writes;
 use std::time::{Duration, Instant};
 
 pub use mask::boolean_index;
-pub use plan::{Placement, Plan, PlanError, PlanOptions, Source, plan};
+pub use plan::{Placement, Plan, PlanError, PlanOptions, Source, plan, plan_arrays};
 pub use tessera_chunks::{
     AxisChunks, ChunkError, ChunkSpec, Chunks, DType, chunk_byte_target, format_bytes, parse_bytes,
 };
 pub use tessera_expr::{EvalOptions, Program};
 pub use tessera_graph::{
-    Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower,
+    Array, BinaryOp, GraphError, Index, LowerOptions, ReduceOp, Scalar, TaskGraph, UnaryOp, lower, lower_all,
 };
 #[cfg(feature = "gpu")]
 pub use tessera_kernels::gpu;
@@ -117,6 +117,8 @@ impl Default for ComputeOptions {
 pub struct Computed {
     /// The whole result as one dense block.
     pub block: Block,
+    /// The further results of a graph of several arrays ([`lower_all`]), in order.
+    pub more: Vec<Block>,
     /// Tasks executed.
     pub tasks: usize,
     /// Time each scheduler thread spent computing.
@@ -192,8 +194,10 @@ pub fn run_graph_on(
     let writes = Writes::prepare(graph)?;
     let done = tessera_runtime::run_within(graph, backend, scheduler, observer, memory_limit)?;
     writes.finish()?;
+    let (block, more) = assemble(graph, &done.outputs)?;
     Ok(Computed {
-        block: assemble(graph, &done.outputs)?,
+        block,
+        more,
         tasks: done.tasks,
         busy: done.busy,
         wall: start.elapsed(),
@@ -222,9 +226,10 @@ pub fn run_graph_on_cluster(
     let writes = Writes::prepare(graph).map_err(store_error)?;
     let run = client.compute_on(graph, watch, gpu_only)?;
     writes.finish().map_err(store_error)?;
-    let block = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
+    let (block, more) = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
     Ok(Computed {
         block,
+        more,
         tasks: graph.tasks.len(),
         busy: Vec::new(),
         wall: start.elapsed(),
@@ -233,8 +238,9 @@ pub fn run_graph_on_cluster(
     })
 }
 
-/// Joins the output values of a graph into the result block.
-fn assemble(graph: &TaskGraph, outputs: &[tessera_kernels::Value]) -> Result<Block, Error> {
+/// Joins the output values of a graph into its result blocks: the first result, and
+/// those of [`TaskGraph::more`].
+fn assemble(graph: &TaskGraph, outputs: &[tessera_kernels::Value]) -> Result<(Block, Vec<Block>), Error> {
     let blocks = outputs
         .iter()
         .map(|v| match v {
@@ -243,5 +249,14 @@ fn assemble(graph: &TaskGraph, outputs: &[tessera_kernels::Value]) -> Result<Blo
         })
         .collect::<Option<Vec<_>>>()
         .ok_or(Error::Assemble)?;
-    Block::assemble(&graph.chunks, &blocks).ok_or(Error::Assemble)
+    let mut results = Vec::new();
+    let mut rest = blocks.as_slice();
+    for chunks in graph.result_chunks() {
+        let (these, after) = rest.split_at_checked(chunks.num_blocks()).ok_or(Error::Assemble)?;
+        results.push(Block::assemble(chunks, these).ok_or(Error::Assemble)?);
+        rest = after;
+    }
+    let mut results = results.into_iter();
+    let first = results.next().ok_or(Error::Assemble)?;
+    Ok((first, results.collect()))
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use tessera_chunks::{AxisChunks, ChunkSpec, format_bytes};
 use tessera_expr::{EvalOptions, Program, Value};
-use tessera_graph::{Array, LowerOptions, TaskGraph, lower};
+use tessera_graph::{Array, LowerOptions, TaskGraph, lower, lower_all};
 
 /// Where a graph runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +118,17 @@ pub fn plan(source: Source<'_>, options: &PlanOptions) -> Result<Plan, PlanError
         return Err(PlanError::TooBig { projected, limit: options.memory_limit, fits });
     }
     Ok(Plan { array, graph })
+}
+
+/// Lowers several arrays built through the API into one graph (what they share is
+/// computed once); refuses it if its largest task does not fit the memory limit.
+pub fn plan_arrays(arrays: &[Array], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
+    let graph = lower_all(arrays, &options.lower).map_err(|e| PlanError::BadInput(e.to_string()))?;
+    let projected = graph.max_projected_bytes();
+    if projected > options.memory_limit {
+        return Err(PlanError::TooBig { projected, limit: options.memory_limit, fits: None });
+    }
+    Ok(graph)
 }
 
 /// The array `source` computes with these chunks (a number becomes a 0-d array).
@@ -226,5 +237,22 @@ mod tests {
         let plan = plan(Source::Array(&x), &options(u64::MAX)).expect("plans");
         assert_eq!(plan.graph.tasks.len(), 10);
         assert_eq!(Placement::LocalCluster { workers: 2, threads_per_worker: 1 }.name(), "local-cluster");
+    }
+
+    #[test]
+    fn several_arrays_are_planned_and_computed_as_one_graph() {
+        use crate::Compute;
+        let x = Array::random(&[200, 100], 3, &ChunkSpec::Uniform(AxisChunks::Size(30))).expect("valid");
+        let sum = x.sum(None).expect("a sum");
+        let column = x.slice(&[crate::Index::FULL, crate::Index::At(7)]).expect("a column");
+        let graph = plan_arrays(&[sum.clone(), column.clone(), x.clone()], &options(u64::MAX)).expect("plans");
+        let run = crate::run_graph(&graph, crate::Scheduler::threads(), &crate::NoObserver, std::time::Instant::now())
+            .expect("runs");
+        assert_eq!(run.block, sum.compute(crate::Scheduler::SingleThreaded).expect("computes").block);
+        assert_eq!(run.more.len(), 2);
+        assert_eq!(run.more[0], column.compute(crate::Scheduler::SingleThreaded).expect("computes").block);
+        assert_eq!(run.more[1].shape(), &[200, 100]);
+        let refused = plan_arrays(&[x.matmul(&x.t()).expect("a product")], &options(1 << 10));
+        assert!(matches!(refused, Err(PlanError::TooBig { fits: None, .. })));
     }
 }

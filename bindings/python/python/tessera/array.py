@@ -463,7 +463,8 @@ def compute(*args, scheduler=None, **kwargs):
     ``Client``; the open ``Client`` if any) and ``device`` (``"cpu"``, ``"gpu"``),
     planned under ``memory_limit`` (bytes or ``"4GiB"``; 80 % of available memory by
     default): a task that cannot fit is refused with ``ResourceError`` before anything
-    runs. Returns a tuple, like ``dask.compute``; each array is its own graph."""
+    runs. Returns a tuple, like ``dask.compute``: all the arrays are one graph, so what
+    they share is computed once."""
     from .diagnostics import progress_callback
 
     where = _placement(scheduler, dict(kwargs))
