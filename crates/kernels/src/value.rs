@@ -151,13 +151,16 @@ impl Value {
 
 impl Block {
     /// Joins blocks laid out on `chunks` (row-major block order) into one block.
-    /// Returns `None` if a block's dtype or shape does not fit the grid.
-    pub fn assemble(chunks: &tessera_chunks::Chunks, blocks: &[&Block]) -> Option<Block> {
-        let first = blocks.first()?;
-        if blocks.len() == 1 {
-            return Some((*first).clone());
+    /// Returns `None` if a block's dtype or shape does not fit the grid. A lone block
+    /// is the result as it is; otherwise each block is dropped once copied, so the
+    /// memory held stays near one result's worth (the result's pages are zeroed lazily
+    /// by the system, and are touched only as blocks are copied in).
+    pub fn assemble(chunks: &tessera_chunks::Chunks, blocks: Vec<Block>) -> Option<Block> {
+        if blocks.len() == 1 && chunks.num_blocks() == 1 {
+            return blocks.into_iter().next().filter(|b| b.shape() == chunks.shape().as_slice());
         }
-        fn join<T: Clone + Default>(chunks: &tessera_chunks::Chunks, parts: Vec<&ArrayD<T>>) -> Option<ArrayD<T>> {
+        let first = blocks.first()?.dtype();
+        fn join<T: Clone + Default>(chunks: &tessera_chunks::Chunks, parts: Vec<ArrayD<T>>) -> Option<ArrayD<T>> {
             let mut out = ArrayD::from_elem(IxDyn(&chunks.shape()), T::default());
             for (block, part) in chunks.blocks().zip(parts) {
                 let off = chunks.block_offset(&block);
@@ -169,14 +172,14 @@ impl Block {
                     let a = d.axis.index();
                     ndarray::Slice::from(off[a]..off[a] + shape[a])
                 })
-                .assign(part);
+                .assign(&part);
             }
             Some(out)
         }
         macro_rules! gather {
             ($variant:ident) => {{
                 let parts = blocks
-                    .iter()
+                    .into_iter()
                     .map(|b| match b {
                         Block::$variant(a) => Some(a),
                         _ => None,
@@ -186,10 +189,10 @@ impl Block {
             }};
         }
         Some(match first {
-            Block::F64(_) => gather!(F64),
-            Block::F32(_) => gather!(F32),
-            Block::I64(_) => gather!(I64),
-            Block::Bool(_) => gather!(Bool),
+            DType::Float64 => gather!(F64),
+            DType::Float32 => gather!(F32),
+            DType::Int64 => gather!(I64),
+            DType::Bool => gather!(Bool),
         })
     }
 }

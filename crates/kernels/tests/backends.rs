@@ -58,7 +58,7 @@ fn compute(graph: &TaskGraph, backend: &dyn Backend) -> Block {
             Value::Partial(_) => panic!("an output is a partial"),
         })
         .collect();
-    Block::assemble(&graph.chunks, &blocks).expect("the outputs form the result")
+    Block::assemble(&graph.chunks, blocks.into_iter().cloned().collect()).expect("the outputs form the result")
 }
 
 fn as_f64(b: &Block) -> Vec<f64> {

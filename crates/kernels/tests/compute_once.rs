@@ -46,7 +46,7 @@ fn compute(graph: &TaskGraph) -> Block {
             Value::Partial(_) => panic!("an output is a partial"),
         })
         .collect();
-    Block::assemble(&graph.chunks, &blocks).expect("the outputs form the result")
+    Block::assemble(&graph.chunks, blocks.into_iter().cloned().collect()).expect("the outputs form the result")
 }
 
 fn bits(b: &Block) -> Vec<u64> {

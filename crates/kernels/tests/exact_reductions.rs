@@ -30,7 +30,7 @@ fn compute(src: &str) -> Vec<u64> {
             Value::Partial(_) => panic!("an output is a partial"),
         })
         .collect();
-    let b = Block::assemble(&g.chunks, &blocks).expect("the outputs form the result");
+    let b = Block::assemble(&g.chunks, blocks.into_iter().cloned().collect()).expect("the outputs form the result");
     (0..b.shape().iter().product()).map(|i| b.get_f64(i).unwrap_or(f64::NAN).to_bits()).collect()
 }
 

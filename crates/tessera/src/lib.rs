@@ -194,7 +194,7 @@ pub fn run_graph_on(
     let writes = Writes::prepare(graph)?;
     let done = tessera_runtime::run_within(graph, backend, scheduler, observer, memory_limit)?;
     writes.finish()?;
-    let (block, more) = assemble(graph, &done.outputs)?;
+    let (block, more) = assemble(graph, done.outputs)?;
     Ok(Computed {
         block,
         more,
@@ -226,7 +226,7 @@ pub fn run_graph_on_cluster(
     let writes = Writes::prepare(graph).map_err(store_error)?;
     let run = client.compute_on(graph, watch, gpu_only)?;
     writes.finish().map_err(store_error)?;
-    let (block, more) = assemble(graph, &run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
+    let (block, more) = assemble(graph, run.values).map_err(|e| cluster::ClusterError::Failed(e.to_string()))?;
     Ok(Computed {
         block,
         more,
@@ -239,22 +239,24 @@ pub fn run_graph_on_cluster(
 }
 
 /// Joins the output values of a graph into its result blocks: the first result, and
-/// those of [`TaskGraph::more`].
-fn assemble(graph: &TaskGraph, outputs: &[tessera_kernels::Value]) -> Result<(Block, Vec<Block>), Error> {
-    let blocks = outputs
-        .iter()
-        .map(|v| match v {
-            tessera_kernels::Value::Block(b) => Some(b),
-            tessera_kernels::Value::Partial(_) => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or(Error::Assemble)?;
+/// those of [`TaskGraph::more`]. Each output is dropped once copied.
+fn assemble(graph: &TaskGraph, outputs: Vec<tessera_kernels::Value>) -> Result<(Block, Vec<Block>), Error> {
+    let mut outputs = outputs.into_iter();
     let mut results = Vec::new();
-    let mut rest = blocks.as_slice();
     for chunks in graph.result_chunks() {
-        let (these, after) = rest.split_at_checked(chunks.num_blocks()).ok_or(Error::Assemble)?;
-        results.push(Block::assemble(chunks, these).ok_or(Error::Assemble)?);
-        rest = after;
+        let blocks = outputs
+            .by_ref()
+            .take(chunks.num_blocks())
+            .map(|v| match v {
+                tessera_kernels::Value::Block(b) => Some(b),
+                tessera_kernels::Value::Partial(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Error::Assemble)?;
+        if blocks.len() != chunks.num_blocks() {
+            return Err(Error::Assemble);
+        }
+        results.push(Block::assemble(chunks, blocks).ok_or(Error::Assemble)?);
     }
     let mut results = results.into_iter();
     let first = results.next().ok_or(Error::Assemble)?;
