@@ -52,11 +52,19 @@ enum Placement {
     Cluster { file: PathBuf, gpu_only: bool },
 }
 
-/// Opens the GPU backend, or says why there is none.
+/// The most threads one run may ask for (as the CLI's `--threads`): past a thread per
+/// core nothing is faster, and the stacks alone take gigabytes.
+const MAX_THREADS: usize = 1024;
+
+/// The GPU backend, opened once per process (opening a device takes a fraction of a
+/// second), or why there is none.
 fn gpu_backend() -> PyResult<Arc<dyn Backend>> {
-    tessera::gpu::GpuBackend::new()
-        .map(|b| Arc::new(b) as Arc<dyn Backend>)
-        .map_err(|e| errors::DeviceError::new_err(format!("no GPU adapter: {e}")))
+    static GPU: std::sync::OnceLock<Result<Arc<dyn Backend>, String>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| {
+        tessera::gpu::GpuBackend::new().map(|b| Arc::new(b) as Arc<dyn Backend>).map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(|e| errors::DeviceError::new_err(format!("no GPU adapter: {e}")))
 }
 
 /// Whether a GPU adapter can be opened here (and if not, why).
@@ -82,7 +90,9 @@ fn placement(
     }
     let scheduler = match (scheduler, threads) {
         ("single-threaded" | "sync" | "synchronous", _) => Scheduler::SingleThreaded,
-        ("threads" | "threading", Some(0)) => return Err(PyValueError::new_err("num_workers must be at least 1")),
+        ("threads" | "threading", Some(n)) if n == 0 || n > MAX_THREADS => {
+            return Err(PyValueError::new_err(format!("num_workers must be between 1 and {MAX_THREADS}, not {n}")));
+        }
         ("threads" | "threading", Some(n)) => Scheduler::Threads(n),
         ("threads" | "threading", None) => Scheduler::threads(),
         (other, _) => {

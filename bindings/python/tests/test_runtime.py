@@ -23,6 +23,11 @@ def test_every_scheduler_gives_the_same_bits():
     want = s2().compute(scheduler="threads")
     assert s2().compute(scheduler="single-threaded") == want
     assert s2().compute(scheduler="threads", num_workers=1) == want
+    for bad in (0, 10**9):
+        with pytest.raises(ValueError, match="num_workers must be between 1 and 1024"):
+            s2().compute(num_workers=bad)
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        s2().compute(scheduler="fast")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
         assert s2().compute(scheduler=client) == want
 
