@@ -6,6 +6,8 @@
 use tessera_graph::{BinEdges, GenKind};
 
 use super::formulas;
+use super::tile::{Col, TileVal};
+#[cfg(test)]
 use crate::Block;
 
 /// The edges' values, as float64 (float32 edges widen exactly).
@@ -21,23 +23,31 @@ pub(crate) fn edge_values(edges: &BinEdges) -> Vec<f64> {
     }
 }
 
-/// The counts of `block`'s values in the bins.
-pub(crate) fn counts(edges: &BinEdges, block: &Block) -> Vec<i64> {
-    let e = edge_values(edges);
-    let bins = e.len().saturating_sub(1);
-    let mut counts = vec![0i64; bins];
-    if bins == 0 {
-        return counts;
+/// Counts values into the bins, a tile or a block at a time.
+pub(crate) struct Counter {
+    edges: Vec<f64>,
+    uniform: bool,
+    scale: f64,
+    counts: Vec<i64>,
+}
+
+impl Counter {
+    pub(crate) fn new(edges: &BinEdges) -> Counter {
+        let e = edge_values(edges);
+        let bins = e.len().saturating_sub(1);
+        let scale = if bins > 0 { bins as f64 / (e[bins] - e[0]) } else { 0.0 };
+        Counter { uniform: matches!(edges, BinEdges::Uniform { .. }), scale, counts: vec![0; bins], edges: e }
     }
-    let (first, last) = (e[0], e[bins]);
-    let uniform = matches!(edges, BinEdges::Uniform { .. });
-    let scale = bins as f64 / (last - first);
-    let mut add = |v: f64| {
-        if !(v >= first && v <= last) {
-            return;
+
+    /// The bin of `v`, if it falls in one.
+    #[inline]
+    fn bin(&self, v: f64) -> Option<usize> {
+        let (e, bins) = (&self.edges, self.counts.len());
+        if bins == 0 || !(v >= e[0] && v <= e[bins]) {
+            return None;
         }
-        let mut k = if uniform {
-            (((v - first) * scale) as usize).min(bins - 1)
+        let mut k = if self.uniform {
+            (((v - e[0]) * self.scale) as usize).min(bins - 1)
         } else {
             e.partition_point(|&edge| edge <= v).saturating_sub(1).min(bins - 1)
         };
@@ -47,15 +57,50 @@ pub(crate) fn counts(edges: &BinEdges, block: &Block) -> Vec<i64> {
         while k + 1 < bins && v >= e[k + 1] {
             k += 1;
         }
-        counts[k] += 1;
-    };
-    match block {
-        Block::F64(a) => a.iter().for_each(|&v| add(v)),
-        Block::F32(a) => a.iter().for_each(|&v| add(f64::from(v))),
-        Block::I64(a) => a.iter().for_each(|&v| add(v as f64)),
-        Block::Bool(a) => a.iter().for_each(|&v| add(f64::from(u8::from(v)))),
+        Some(k)
     }
-    counts
+
+    #[inline]
+    fn add(&mut self, v: f64, times: i64) {
+        if let Some(k) = self.bin(v) {
+            self.counts[k] += times;
+        }
+    }
+
+    fn add_col<T: Copy>(&mut self, col: &Col<T>, n: usize, f64_of: impl Fn(T) -> f64) {
+        match col {
+            Col::Const(v) => self.add(f64_of(*v), n as i64),
+            Col::Vec(values) => values.iter().for_each(|&v| self.add(f64_of(v), 1)),
+        }
+    }
+
+    /// Counts the `n` values of one tile.
+    pub(crate) fn add_tile(&mut self, tile: &TileVal, n: usize) {
+        match tile {
+            TileVal::F64(c) => self.add_col(c, n, |v| v),
+            TileVal::F32(c) => self.add_col(c, n, f64::from),
+            TileVal::I64(c) => self.add_col(c, n, |v| v as f64),
+            TileVal::Bool(c) => self.add_col(c, n, |v| f64::from(u8::from(v))),
+        }
+    }
+
+    /// The counts per bin.
+    pub(crate) fn finish(self) -> Vec<i64> {
+        self.counts
+    }
+}
+
+/// The counts of `block`'s values in the bins.
+#[cfg(test)]
+fn counts(edges: &BinEdges, block: &Block) -> Vec<i64> {
+    let mut counter = Counter::new(edges);
+    match block {
+        Block::F64(a) => a.iter().for_each(|&v| counter.add(v, 1)),
+        Block::F32(a) => a.iter().for_each(|&v| counter.add(f64::from(v), 1)),
+        Block::I64(a) => a.iter().for_each(|&v| counter.add(v as f64, 1)),
+        Block::Bool(a) => a.iter().for_each(|&v| counter.add(f64::from(u8::from(v)), 1)),
+    }
+    counter.finish()
 }
 
 #[cfg(test)]

@@ -86,9 +86,15 @@ impl Backend for CpuBackend {
                 Ok(Value::Block(ranked))
             }
             Kernel::Histogram(h) => {
+                // Counted tile by tile: the block's values are never held whole.
                 let source = h.source_block(t.block.first().copied().unwrap_or(0));
-                let values = source_block(&h.expr, &h.input, &source, &inputs)?;
-                let counts = histogram::counts(&h.edges, &values);
+                let (off, shape) = (h.input.block_offset(&source), h.input.block_shape(&source));
+                let eval = Evaluator::new(&h.expr, &off, &shape, &inputs)?;
+                let mut counter = histogram::Counter::new(&h.edges);
+                for tile in tile::tiles(&shape) {
+                    counter.add_tile(&eval.tile(tile)?, tile.elements());
+                }
+                let counts = counter.finish();
                 let shape = [1, counts.len()];
                 let block = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), counts)
                     .map_err(|_| inputs.error("histogram counts of another size"))?;
