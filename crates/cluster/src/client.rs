@@ -51,7 +51,7 @@ pub struct Client {
 /// How often a run's watcher is asked whether to cancel, between messages.
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// How long a cancelled run waits for the message being read to finish.
-const CANCEL_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+const CANCEL_DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Client {
     /// Reads the cluster file, connects, and proves the secret.
