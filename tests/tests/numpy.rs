@@ -53,6 +53,14 @@ struct Case {
     agree: Agree,
 }
 
+impl Case {
+    /// A case of exact values, unless it sums or averages (then within numpy's rounding).
+    fn judged(expr: String) -> Case {
+        let reduces = expr.contains("sum") || expr.contains("mean");
+        Case { agree: if reduces { Agree::Reduction } else { Agree::Exactly }, expr }
+    }
+}
+
 /// The inputs, made by numpy: name and expression over `r`, a seeded generator.
 const INPUTS: [(&str, &str); 7] = [
     ("x", "np.where(r.random((12, 10)) < 0.05, np.nan, (r.random((12, 10)) - 0.5) * 6)"),
@@ -376,7 +384,7 @@ fn gather_case() -> impl Strategy<Value = Case> {
         (operand(), list).prop_map(|((a, _), l)| format!("{a}[{l}]")),
         prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
     ]
-    .prop_map(|expr| Case { agree: if expr.contains("sum") { Agree::Reduction } else { Agree::Exactly }, expr })
+    .prop_map(Case::judged)
 }
 
 /// Reshapes (and what flattens through them) over the inputs' chunkings.
@@ -415,7 +423,7 @@ fn reshape_case() -> impl Strategy<Value = Case> {
         (operand(), shapes).prop_map(|((a, _), s)| format!("({a}){s}")),
         prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
     ]
-    .prop_map(|expr| Case { agree: if expr.contains("sum") { Agree::Reduction } else { Agree::Exactly }, expr })
+    .prop_map(Case::judged)
 }
 
 /// Medians and quantiles, which numpy computes by selection, exactly as tessera does.
@@ -466,10 +474,7 @@ fn mask_case() -> impl Strategy<Value = Case> {
         (operand(), mask).prop_map(|((a, _), m)| format!("{a}[{m}]")),
         prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
     ]
-    .prop_map(|expr| Case {
-        agree: if expr.contains("sum") || expr.contains("mean") { Agree::Reduction } else { Agree::Exactly },
-        expr,
-    })
+    .prop_map(Case::judged)
 }
 
 fn case() -> impl Strategy<Value = Case> {

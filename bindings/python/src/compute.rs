@@ -20,11 +20,6 @@ use crate::values::Handle;
 /// How often the waiting thread reports progress and checks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The memory limit runs are planned and admitted under: 80 % of what is available.
-pub fn memory_limit() -> u64 {
-    tessera::default_memory_limit()
-}
-
 /// Tasks done, and whether to stop: fed by the run, read by the waiting thread.
 #[derive(Default)]
 struct Progress {
@@ -152,7 +147,7 @@ pub fn compute(
     progress: Option<Bound<'_, PyAny>>,
     memory_limit: Option<u64>,
 ) -> PyResult<Vec<Py<PyAny>>> {
-    let limit = memory_limit.unwrap_or_else(self::memory_limit);
+    let limit = memory_limit.unwrap_or_else(tessera::default_memory_limit);
     let options = PlanOptions { chunks: None, auto_bytes: 0, lower: LowerOptions::default(), memory_limit: limit };
     if arrays.is_empty() {
         return Ok(Vec::new());

@@ -33,7 +33,7 @@ fn evaluate(py: Python<'_>, source: &str, vars: HashMap<String, Bound<'_, PyAny>
     let options = tessera::EvalOptions {
         chunks: None,
         auto_bytes: tessera::chunk_byte_target().map_err(errors::value_error)?,
-        count_pass: Some(tessera::mask::local_count_pass(compute::memory_limit())),
+        count_pass: Some(tessera::mask::local_count_pass(tessera::default_memory_limit())),
     };
     // A boolean mask's counting pass computes: without the GIL.
     let value = py.detach(|| program.evaluate_with(&options, bound)).map_err(errors::from_expr)?;

@@ -28,7 +28,18 @@ def _memory_bytes(limit, n_workers):
     return _core.parse_bytes(str(limit))
 
 
-class LocalCluster:
+class _ClosedOnExit:
+    """A context manager that calls ``close()`` at the end of its ``with`` block."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class LocalCluster(_ClosedOnExit):
     """A scheduler and ``n_workers`` workers of ``threads_per_worker`` threads and
     ``memory_limit`` each (``"auto"``: 80 % of available memory shared out).
 
@@ -61,13 +72,6 @@ class LocalCluster:
         self.closed = True
         self._cluster.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     def __repr__(self):
         return (
             f"LocalCluster(n_workers={self.n_workers}, threads_per_worker={self.threads_per_worker}, "
@@ -75,7 +79,7 @@ class LocalCluster:
         )
 
 
-class Client:
+class Client(_ClosedOnExit):
     """Computes on a cluster: ``Client(LocalCluster(...))``, ``Client("cluster.json")``
     (a running cluster's file), or ``Client()`` (starts a ``LocalCluster``).
 
@@ -119,13 +123,6 @@ class Client:
                 _clients.remove(self)
         if self._owned is not None:
             self._owned.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return f"Client(cluster_file={self.cluster_file!r})"

@@ -9,17 +9,18 @@ use super::eval::Evaluator;
 use super::tile::{Col, TileVal, tiles};
 use crate::{Block, KernelError};
 
-/// The true values of the (bool) expression over the evaluator's region.
-pub(crate) fn count_true(eval: &Evaluator) -> Result<i64, KernelError> {
+/// The true values of the expression over the evaluator's region, or `None` if it is
+/// not bool.
+pub(crate) fn count_true(eval: &Evaluator) -> Result<Option<i64>, KernelError> {
     let mut count = 0usize;
     for t in tiles(eval.shape()) {
         count += match eval.tile(t)? {
             TileVal::Bool(Col::Const(keep)) => usize::from(keep) * t.elements(),
             TileVal::Bool(Col::Vec(m)) => m.iter().filter(|&&keep| keep).count(),
-            _ => return Err(KernelError::Internal { task: String::new(), message: "a mask that is not bool".into() }),
+            _ => return Ok(None),
         };
     }
-    Ok(count as i64)
+    Ok(Some(count as i64))
 }
 
 /// Why a block could not be selected from.

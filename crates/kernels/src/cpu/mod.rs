@@ -88,10 +88,9 @@ impl Backend for CpuBackend {
             Kernel::Histogram(h) => {
                 // Counted tile by tile: the block's values are never held whole.
                 let source = h.source_block(t.block.first().copied().unwrap_or(0));
-                let (off, shape) = (h.input.block_offset(&source), h.input.block_shape(&source));
-                let eval = Evaluator::new(&h.expr, &off, &shape, &inputs)?;
+                let eval = source_eval(&h.expr, &h.input, &source, &inputs)?;
                 let mut counter = histogram::Counter::new(&h.edges);
-                for tile in tile::tiles(&shape) {
+                for tile in tile::tiles(eval.shape()) {
                     counter.add_tile(&eval.tile(tile)?, tile.elements());
                 }
                 let counts = counter.finish();
@@ -102,20 +101,14 @@ impl Backend for CpuBackend {
             }
             Kernel::BlockCount(k) => {
                 let block = k.input.block_at(t.block.first().copied().unwrap_or(0));
-                let eval =
-                    Evaluator::new(&k.expr, &k.input.block_offset(&block), &k.input.block_shape(&block), &inputs)?;
-                let count = compress::count_true(&eval).map_err(|e| match e {
-                    KernelError::Internal { message, .. } => inputs.error(message),
-                    other => other,
-                })?;
+                let eval = source_eval(&k.expr, &k.input, &block, &inputs)?;
+                let count = compress::count_true(&eval)?.ok_or_else(|| inputs.error("a mask that is not bool"))?;
                 Ok(Value::Block(crate::Block::I64(ndarray::arr1(&[count]).into_dyn())))
             }
             Kernel::Compress(k) => {
                 let (_, shape) = region()?;
                 let source = k.sources.get(t.block[0]).copied().ok_or_else(|| inputs.error("no source block"))?;
-                let block = k.input.block_at(source);
-                let eval =
-                    Evaluator::new(&k.expr, &k.input.block_offset(&block), &k.input.block_shape(&block), &inputs)?;
+                let eval = source_eval(&k.expr, &k.input, &k.input.block_at(source), &inputs)?;
                 let selected = compress::select(&eval, k.values, layer.dtype, shape[0]).map_err(|e| match e {
                     compress::SelectError::Malformed(m) => inputs.error(m),
                     compress::SelectError::Changed(m) => inputs.value_error(&m),
@@ -155,13 +148,23 @@ impl Backend for CpuBackend {
     }
 }
 
-/// `expr` evaluated over block `block` of `chunks` (the input block a reshape, an order
-/// statistic or a histogram task reads).
+/// `expr` bound to block `block` of `chunks` (the input block a reshape, an order
+/// statistic, a histogram or a mask task reads), to evaluate tile by tile.
+fn source_eval<'a>(
+    expr: &'a tessera_graph::FusedExpr,
+    chunks: &tessera_graph::Chunks,
+    block: &[usize],
+    inputs: &'a Inputs,
+) -> Result<Evaluator<'a>, KernelError> {
+    Evaluator::new(expr, &chunks.block_offset(block), &chunks.block_shape(block), inputs)
+}
+
+/// `expr` evaluated over block `block` of `chunks`, as a dense block.
 fn source_block(
     expr: &tessera_graph::FusedExpr,
     chunks: &tessera_graph::Chunks,
     block: &[usize],
     inputs: &Inputs,
 ) -> Result<crate::Block, KernelError> {
-    Evaluator::new(expr, &chunks.block_offset(block), &chunks.block_shape(block), inputs)?.block()
+    source_eval(expr, chunks, block, inputs)?.block()
 }
