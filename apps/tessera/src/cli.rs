@@ -28,6 +28,105 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Show what a stored array (Zarr, .npy, HDF5) or group holds, as Dask's repr does.
     Info(InfoArgs),
+    /// Start a scheduler here and workers through Slurm or over SSH; stop them again.
+    Launch(LaunchArgs),
+}
+
+/// `tessera launch`
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Which launcher.
+    #[command(subcommand)]
+    pub how: Launcher,
+}
+
+/// The launchers.
+#[derive(Debug, Subcommand)]
+pub enum Launcher {
+    /// Workers as Slurm batch jobs (one `sbatch` job per worker), like dask-jobqueue's SLURMCluster.
+    Slurm(SlurmArgs),
+    /// Workers started over ssh on the given hosts, like Dask's SSHCluster.
+    Ssh(SshArgs),
+    /// Stop what `tessera launch` started for a cluster file: cancel its jobs, stop its
+    /// workers and its scheduler.
+    Stop(StopArgs),
+}
+
+/// Where the launcher's scheduler listens and writes its cluster file.
+#[derive(Debug, Clone, Args)]
+pub struct LaunchPlace {
+    /// Where to write the cluster file (mode 0600); workers must be able to read it.
+    #[arg(long, default_value = "tessera-cluster.json")]
+    pub cluster_file: PathBuf,
+    /// Address the scheduler listens on (default: this host's address on its default
+    /// route, port chosen by the system).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// `tessera launch slurm`
+#[derive(Debug, Clone, Args)]
+pub struct SlurmArgs {
+    /// Worker jobs to submit.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Cores per job (the worker's threads).
+    #[arg(long, default_value_t = 1)]
+    pub cores: usize,
+    /// Memory per job (`--mem`; the worker's memory limit), e.g. 4GiB.
+    #[arg(long)]
+    pub memory: String,
+    /// Walltime per job (`--time`), e.g. 1:00:00.
+    #[arg(long)]
+    pub walltime: Option<String>,
+    /// Slurm partition (`--partition`).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Slurm account (`--account`).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Another `#SBATCH` line for the job script (repeatable), e.g. "--qos=debug".
+    #[arg(long, allow_hyphen_values = true)]
+    pub job_extra: Vec<String>,
+    /// The tessera program on the compute nodes (default: this one's path).
+    #[arg(long)]
+    pub program: Option<PathBuf>,
+    /// Print the job script and submit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Scheduler address and cluster file.
+    #[command(flatten)]
+    pub place: LaunchPlace,
+}
+
+/// `tessera launch ssh`
+#[derive(Debug, Clone, Args)]
+pub struct SshArgs {
+    /// Hosts to start one worker on each, comma-separated (names from your ssh config work).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub hosts: Vec<String>,
+    /// Threads per worker (default: one per core of its host).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Memory limit per worker (default: 80% of its host's available memory).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// The tessera program on the hosts (default: this one's path).
+    #[arg(long)]
+    pub program: Option<PathBuf>,
+    /// An ssh config file to use instead of ~/.ssh/config (`ssh -F`).
+    #[arg(long)]
+    pub ssh_config: Option<PathBuf>,
+    /// Scheduler address and cluster file.
+    #[command(flatten)]
+    pub place: LaunchPlace,
+}
+
+/// `tessera launch stop`
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The cluster file of the launched cluster.
+    pub cluster_file: PathBuf,
 }
 
 /// `tessera info`

@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use tessera::cluster::{ClusterError, LocalCluster, WorkerOptions, scheduler_until_stopped, worker_until_stopped};
+use tessera::cluster::{
+    ClusterError, LocalCluster, Retirement, WorkerOptions, scheduler_until_stopped, worker_until_stopped,
+};
 use tessera_transport::ClusterFile;
 
 use crate::cli::{SchedulerArgs, WorkerArgs};
@@ -20,7 +22,8 @@ pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
     .map_err(|e| CliError::Failed(e.to_string()))
 }
 
-/// Runs a worker until the scheduler goes away.
+/// Runs a worker until the scheduler goes away, or until SIGTERM or SIGINT and it has
+/// handed over what it holds (exit 0; a second signal ends it at once).
 pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     let file = ClusterFile::read(&args.cluster_file).map_err(|e| CliError::BadInput(e.to_string()))?;
     let threads = match args.threads {
@@ -36,8 +39,14 @@ pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     }
     let name = args.name.clone().unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let device = Chosen::open(args.device)?;
-    let options = WorkerOptions { name, threads, memory_limit, backend: device.shared(), gpu: device.gpu() };
-    worker_until_stopped(file, options).map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
+    let options =
+        WorkerOptions { name: name.clone(), threads, memory_limit, backend: device.shared(), gpu: device.gpu() };
+    let retirement = Retirement::new();
+    let asked = retirement.clone();
+    crate::signals::on_first_stop(move || asked.request());
+    let joined = |scheduler| warn!("worker {name}: joined {scheduler} ({threads} threads, {})", device.describe());
+    worker_until_stopped(file, options, retirement, joined)
+        .map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
 }
 
 /// Starts a local cluster of this binary: a scheduler and `workers` workers of

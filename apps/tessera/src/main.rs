@@ -19,6 +19,7 @@ mod cluster;
 mod device;
 mod error;
 mod info;
+mod launch;
 mod limits;
 mod logging;
 mod output;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Some(Command::Scheduler(args)) => cluster::scheduler(&args),
         Some(Command::Worker(args)) => cluster::worker(&args),
         Some(Command::Info(args)) => info::info(&args),
+        Some(Command::Launch(args)) => launch::launch(&args),
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
             let args = cli::UiArgs {
                 expr: None,

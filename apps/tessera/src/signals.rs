@@ -1,8 +1,10 @@
 //! SIGINT, SIGTERM and SIGHUP end the process cleanly: the terminal is restored if the
 //! UI has it, the processes it started are stopped, the folders it wrote are removed
 //! (see `tessera_runtime::cleanup`), and it exits with 128 + the signal's number, as a
-//! shell reports a process killed by it.
+//! shell reports a process killed by it. A worker asks to hear the first SIGTERM or
+//! SIGINT instead ([`on_first_stop`]): it leaves gracefully, and a second one ends it.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -13,6 +15,14 @@ use tessera_runtime::spill::SpillDir;
 /// Set while the UI holds the terminal in raw mode.
 pub static UI_ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// Heard instead of exiting on the first SIGTERM or SIGINT.
+static FIRST_STOP: OnceLock<Box<dyn Fn() + Send + Sync>> = OnceLock::new();
+
+/// Makes the first SIGTERM or SIGINT call `hook` instead of ending the process.
+pub fn on_first_stop(hook: impl Fn() + Send + Sync + 'static) {
+    let _ = FIRST_STOP.set(Box::new(hook));
+}
+
 /// Installs the handler (a thread that waits for the signals) and removes what
 /// processes killed with SIGKILL left behind.
 pub fn install() {
@@ -20,7 +30,16 @@ pub fn install() {
     cleanup::remove_stale(&std::env::temp_dir(), "tessera-local-");
     let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
     let _ = std::thread::Builder::new().name("tessera-signals".into()).spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        let mut heard = false;
+        for signal in signals.forever() {
+            if let Some(hook) = FIRST_STOP.get()
+                && !heard
+                && signal != SIGHUP
+            {
+                heard = true;
+                hook();
+                continue;
+            }
             if UI_ACTIVE.load(Ordering::Relaxed) {
                 ratatui::restore();
             }

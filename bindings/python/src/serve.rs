@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use tessera::cluster::{WorkerOptions, scheduler_until_stopped, worker_until_stopped};
+use tessera::cluster::{Retirement, WorkerOptions, scheduler_until_stopped, worker_until_stopped};
 use tessera::{Backend, CpuBackend};
 
 use crate::errors;
@@ -43,5 +43,5 @@ pub fn serve_worker(
         _ => (Arc::new(CpuBackend), None),
     };
     let options = WorkerOptions { name, threads: threads.max(1), memory_limit, backend, gpu };
-    py.detach(|| worker_until_stopped(file, options)).map_err(errors::from_cluster)
+    py.detach(|| worker_until_stopped(file, options, Retirement::new(), |_| {})).map_err(errors::from_cluster)
 }

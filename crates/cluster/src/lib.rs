@@ -46,7 +46,7 @@ mod worker_counters;
 
 pub use client::{Client, ClusterRun, NoWatch, Watch};
 pub use local::LocalCluster;
-pub use serve::{scheduler_until_stopped, worker_until_stopped};
+pub use serve::{EmbeddedScheduler, scheduler_until_stopped, worker_until_stopped};
 pub use standalone::Standalone;
 
 /// A lock that a panicked holder left is still usable: every state behind one here
@@ -58,7 +58,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// How long connecting to the scheduler or a peer may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub use scheduler::serve_scheduler;
-pub use worker::{WorkerOptions, run_worker};
+pub use worker::{RETIRE_GRACE, Retirement, WorkerOptions, run_worker, run_worker_until};
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -64,6 +64,18 @@ pub enum ToScheduler {
         /// Its class (the exit code the user sees).
         kind: FailureKind,
     },
+    /// Worker: it is leaving (SIGTERM: its job ends); it takes no more tasks and waits
+    /// for [`FromScheduler::Retire`] while what it holds is copied off it.
+    Retiring,
+    /// Worker: the answer to a [`FromScheduler::Copy`].
+    Copied {
+        /// The graph.
+        graph: u64,
+        /// The task whose value it is.
+        task: u64,
+        /// It holds the value now.
+        copied: bool,
+    },
     /// Client: compute this graph (rmp-serde encoded `TaskGraph`).
     Submit {
         /// The client's id for the request.
@@ -105,6 +117,8 @@ impl ToScheduler {
             | ToScheduler::Heartbeat(_)
             | ToScheduler::StealAnswer { .. }
             | ToScheduler::InputsLost { .. }
+            | ToScheduler::Retiring
+            | ToScheduler::Copied { .. }
             | ToScheduler::Failed { .. } => Sender::Worker,
             ToScheduler::Submit { .. }
             | ToScheduler::Cancel { .. }
@@ -121,6 +135,8 @@ impl ToScheduler {
             ToScheduler::StealAnswer { .. } => "StealAnswer",
             ToScheduler::InputsLost { .. } => "InputsLost",
             ToScheduler::Failed { .. } => "Failed",
+            ToScheduler::Retiring => "Retiring",
+            ToScheduler::Copied { .. } => "Copied",
             ToScheduler::Submit { .. } => "Submit",
             ToScheduler::Cancel { .. } => "Cancel",
             ToScheduler::Delivered { .. } => "Delivered",
@@ -234,6 +250,17 @@ pub enum FromScheduler {
         /// The graph.
         graph: u64,
     },
+    /// Worker: copy a value from a leaving worker and hold it.
+    Copy {
+        /// The graph.
+        graph: u64,
+        /// The task whose value it is.
+        task: u64,
+        /// The leaving worker.
+        from: Peer,
+    },
+    /// Worker: you asked to leave and have handed everything over: go.
+    Retire,
     /// Worker: drop a value.
     Release {
         /// The graph.

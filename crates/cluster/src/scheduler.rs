@@ -53,6 +53,8 @@ struct Worker {
     beat_cpu: f64,
     /// Finished tasks heard of since the last status sent, with when they were heard.
     recent: Vec<(tessera_metrics::TaskSpan, Instant)>,
+    /// It was told it may leave: its going is not a loss.
+    retired: bool,
 }
 
 struct Graph {
@@ -164,6 +166,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                         beat_at: Instant::now(),
                         beat_cpu: 0.0,
                         recent: Vec::new(),
+                        retired: false,
                     },
                 );
                 let info = WorkerInfo { name, threads: threads as usize, memory_limit, gpu: gpu.is_some() };
@@ -186,7 +189,11 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Lost { id } => {
                 if let Some(w) = workers.remove(&id) {
-                    tracing::warn!("scheduler: lost worker {}; recomputing what it held", w.status.name);
+                    if w.retired {
+                        tracing::info!("scheduler: worker {} left", w.status.name);
+                    } else {
+                        tracing::warn!("scheduler: lost worker {}; recomputing what it held", w.status.name);
+                    }
                     vec![Event::WorkerLost { worker: id }]
                 } else if clients.remove(&id).is_some() {
                     let before = graphs.len();
@@ -241,6 +248,15 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 }
                 ToScheduler::Failed { graph, task, error, kind } => {
                     vec![Event::TaskFailed { worker: id, graph, task: task as usize, error, kind }]
+                }
+                ToScheduler::Retiring => {
+                    if let Some(w) = workers.get(&id) {
+                        tracing::info!("scheduler: worker {} is leaving; handing over what it holds", w.status.name);
+                    }
+                    vec![Event::WorkerRetiring { worker: id }]
+                }
+                ToScheduler::Copied { graph, task, copied } => {
+                    vec![Event::ValueCopied { worker: id, graph, task: task as usize, copied }]
                 }
                 // Decoded on the connection's task: it arrives as `Input::Submitted`.
                 ToScheduler::Submit { .. } => vec![],
@@ -355,8 +371,20 @@ fn dispatch(
 ) {
     if let Command::Disconnect { worker } = command {
         if let Some(w) = workers.remove(&worker) {
-            tracing::warn!("scheduler: worker {} missed its heartbeats; recomputing what it held", w.status.name);
+            if w.retired {
+                tracing::info!("scheduler: worker {} left", w.status.name);
+            } else {
+                tracing::warn!("scheduler: worker {} missed its heartbeats; recomputing what it held", w.status.name);
+            }
             w.conn.close(2u32.into(), b"missed heartbeats");
+        }
+        return;
+    }
+    if let Command::Retire { worker } = command {
+        if let Some(w) = workers.get_mut(&worker) {
+            tracing::info!("scheduler: worker {} has handed everything over and may go", w.status.name);
+            w.retired = true;
+            let _ = w.tx.send(FromScheduler::Retire);
         }
         return;
     }
@@ -386,7 +414,12 @@ fn dispatch(
         }
         Command::Steal { worker, graph, task } => to_worker(worker, FromScheduler::Steal { graph, task: task as u64 }),
         Command::Forget { worker, graph } => to_worker(worker, FromScheduler::Forget { graph }),
-        Command::Disconnect { .. } => {}
+        Command::Copy { worker, graph, task, from } => {
+            if let Some(from) = workers.get(&from).map(|w| w.peer.clone()) {
+                to_worker(worker, FromScheduler::Copy { graph, task: task as u64, from });
+            }
+        }
+        Command::Disconnect { .. } | Command::Retire { .. } => {}
         Command::Progress { client, graph, done, total, layers } => {
             if let (Some(c), Some(g)) = (clients.get(&client), graphs.get_mut(&graph)) {
                 // At most ~200 progress messages per graph.

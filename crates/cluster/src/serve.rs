@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tessera_transport::{ClusterFile, ClusterIdentity, server_endpoint};
 
-use crate::{ClusterError, WorkerOptions, run_worker, serve_scheduler};
+use crate::{ClusterError, Retirement, WorkerOptions, run_worker_until, serve_scheduler};
 
 /// One event-loop thread: scheduler and worker loops are message pumps, and on a small
 /// machine extra runtime threads only add context switches. Kernels run on blocking
@@ -45,7 +45,74 @@ pub fn scheduler_until_stopped(
     })
 }
 
-/// Runs a worker of the cluster in `file` until the scheduler goes away.
-pub fn worker_until_stopped(file: ClusterFile, options: WorkerOptions) -> Result<(), ClusterError> {
-    runtime()?.block_on(run_worker(file, options))
+/// Runs a worker of the cluster in `file` until the scheduler goes away (an error) or
+/// `retirement` is requested and it has handed over what it holds (`Ok`);
+/// `on_joined` hears the scheduler's address once the worker has joined.
+pub fn worker_until_stopped(
+    file: ClusterFile,
+    options: WorkerOptions,
+    retirement: Retirement,
+    on_joined: impl FnOnce(SocketAddr),
+) -> Result<(), ClusterError> {
+    runtime()?.block_on(run_worker_until(file, options, retirement, on_joined))
+}
+
+/// A scheduler served by a thread of this process (a launcher's: dask-jobqueue's
+/// scheduler lives in the launching process too), stopped when dropped.
+pub struct EmbeddedScheduler {
+    address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmbeddedScheduler {
+    /// Listens on `listen` and writes the cluster file to `cluster_file` (mode 0600).
+    pub fn start(listen: SocketAddr, cluster_file: &Path) -> Result<EmbeddedScheduler, ClusterError> {
+        let identity = ClusterIdentity::generate()?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let file = cluster_file.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("tessera-scheduler".into())
+            .spawn(move || {
+                let served = runtime().and_then(|rt| {
+                    rt.block_on(async {
+                        let endpoint = server_endpoint(&identity, listen)?;
+                        let address = endpoint
+                            .local_addr()
+                            .map_err(|e| ClusterError::Failed(format!("cannot read the scheduler's address: {e}")))?;
+                        identity.cluster_file(address).write(&file)?;
+                        let _ = ready_tx.send(Ok(address));
+                        tokio::select! {
+                            _ = serve_scheduler(endpoint, identity.secret) => {}
+                            _ = stopped => {}
+                        }
+                        Ok(())
+                    })
+                });
+                if let Err(e) = served {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| ClusterError::Failed(format!("cannot start the scheduler's thread: {e}")))?;
+        let address =
+            ready_rx.recv().map_err(|_| ClusterError::Failed("the scheduler's thread ended at start".into()))??;
+        Ok(EmbeddedScheduler { address, stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// The address workers and clients reach it at.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for EmbeddedScheduler {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

@@ -94,6 +94,15 @@ fn handle(shared: &Arc<Shared>, event: WorkerEvent<Peer>) {
                     handle(&shared, WorkerEvent::Fetched { graph, task, dep, value });
                 });
             }
+            WorkerCommand::Copy { graph, task, from } => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    shared.counters.fetch_started();
+                    let value = shared.peers.fetch(&from, graph, task as u64).await;
+                    shared.counters.fetch_ended(value.as_ref().map_or(0, |v| v.nbytes() as u64));
+                    handle(&shared, WorkerEvent::Copied { graph, task, value });
+                });
+            }
             WorkerCommand::Run { graph, tasks, task, inputs } => {
                 let shared = shared.clone();
                 tokio::spawn(async move { run_task(shared, graph, tasks, task, inputs).await });
@@ -111,6 +120,7 @@ fn report_to_scheduler(shared: &Shared, report: Report) {
         }
         Report::StealAnswer { graph, task, stolen } => ToScheduler::StealAnswer { graph, task: task as u64, stolen },
         Report::InputsLost { graph, task } => ToScheduler::InputsLost { graph, task: task as u64 },
+        Report::Copied { graph, task, copied } => ToScheduler::Copied { graph, task: task as u64, copied },
         Report::Failed { graph, task, error, kind } => ToScheduler::Failed { graph, task: task as u64, error, kind },
     };
     let _ = shared.to_scheduler.send(message);
@@ -163,8 +173,50 @@ fn local_ip_towards(target: SocketAddr) -> std::net::IpAddr {
         .unwrap_or(target.ip())
 }
 
+/// Asks a running worker to leave gracefully: it stops taking tasks, hands the values
+/// others still need to workers that stay, and returns once the scheduler lets it go
+/// (or after [`RETIRE_GRACE`]). What SIGTERM means to `tessera worker`: a batch job's
+/// end (walltime, `scancel`, preemption) or a Kubernetes pod's stop.
+#[derive(Clone, Default)]
+pub struct Retirement(Arc<tokio::sync::Notify>);
+
+impl Retirement {
+    /// A retirement nobody has asked for yet.
+    pub fn new() -> Retirement {
+        Retirement::default()
+    }
+
+    /// Asks the worker to leave (from any thread, before or after it joined).
+    pub fn request(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// How long a leaving worker waits to be let go before it leaves anyway (under Slurm's
+/// default `KillWait` and Kubernetes' default grace period, both 30 s); what it still
+/// holds is then recomputed.
+pub const RETIRE_GRACE: Duration = Duration::from_secs(20);
+
+/// Closes the connection to the scheduler so that it hears at once that this worker
+/// left (a process that just exits is noticed only when its heartbeats stop).
+async fn leave(conn: &quinn::Connection, endpoint: &quinn::Endpoint) {
+    conn.close(0u32.into(), b"left");
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+}
+
 /// Joins the cluster and works until the scheduler goes away (which is an error).
 pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(), ClusterError> {
+    run_worker_until(file, options, Retirement::new(), |_| {}).await
+}
+
+/// [`run_worker`] that leaves gracefully when `retirement` is requested (returning
+/// `Ok`), and tells `on_joined` the scheduler's address once it has joined.
+pub async fn run_worker_until(
+    file: ClusterFile,
+    options: WorkerOptions,
+    retirement: Retirement,
+    on_joined: impl FnOnce(SocketAddr),
+) -> Result<(), ClusterError> {
     // The peer endpoint has its own certificate; peers prove the cluster secret to it.
     let mut identity = ClusterIdentity::generate()?;
     identity.secret = file.secret;
@@ -190,7 +242,8 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
     };
     let (mut send, mut recv) = send_hello(&conn, &file.secret, role).await?;
     let device = options.gpu.as_deref().map_or_else(|| "CPU".to_string(), |g| format!("GPU {g}"));
-    tracing::info!("worker {}: joined {} ({} threads, {device})", options.name, file.address, options.threads);
+    tracing::debug!("worker {}: joined {} ({} threads, {device})", options.name, file.address, options.threads);
+    on_joined(file.address);
 
     let (out_tx, mut out_rx) = unbounded_channel::<ToScheduler>();
     tokio::spawn(async move { while let Ok(true) = write_batch(&mut send, &mut out_rx).await {} });
@@ -218,10 +271,44 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             }
         }
     });
+    // Frames are read on a task of their own: a frame read half-way must not be dropped
+    // when a retirement request wakes the loop.
+    let (frames_tx, mut frames) = unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let frame = read_frame::<_, FromScheduler>(&mut recv, GRAPH_FRAME_LIMIT).await;
+            let failed = frame.is_err();
+            if frames_tx.send(frame).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut leaving: Option<tokio::time::Instant> = None;
     loop {
-        let message = read_frame::<_, FromScheduler>(&mut recv, GRAPH_FRAME_LIMIT)
-            .await
-            .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
+        let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+        let message = tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Ok(message)) => message,
+                // A leaving worker whose scheduler stopped has nothing left to hand over.
+                _ if leaving.is_some() => return Ok(leave(&conn, &endpoint).await),
+                Some(Err(e)) => return Err(ClusterError::SchedulerLost(e.to_string())),
+                None => return Err(ClusterError::SchedulerLost("the connection closed".into())),
+            },
+            () = retirement.0.notified(), if leaving.is_none() => {
+                tracing::info!("worker {}: leaving; handing over what it holds", options.name);
+                leaving = Some(tokio::time::Instant::now() + RETIRE_GRACE);
+                let _ = out_tx.send(ToScheduler::Retiring);
+                continue;
+            }
+            () = tokio::time::sleep_until(leaving.unwrap_or(far)), if leaving.is_some() => {
+                tracing::warn!(
+                    "worker {}: not let go within {} s; leaving, what it holds will be recomputed",
+                    options.name,
+                    RETIRE_GRACE.as_secs()
+                );
+                return Ok(leave(&conn, &endpoint).await);
+            }
+        };
         let event = match message {
             FromScheduler::Graph { graph, tasks } => {
                 // A big graph takes a while to decode: off the event loop, so heartbeats go on.
@@ -245,6 +332,11 @@ pub async fn run_worker(file: ClusterFile, options: WorkerOptions) -> Result<(),
             },
             FromScheduler::Steal { graph, task } => WorkerEvent::Steal { graph, task: task as usize },
             FromScheduler::Release { graph, task } => WorkerEvent::Release { graph, task: task as usize },
+            FromScheduler::Copy { graph, task, from } => WorkerEvent::Copy { graph, task: task as usize, from },
+            FromScheduler::Retire => {
+                tracing::info!("worker {}: handed everything over; leaving", options.name);
+                return Ok(leave(&conn, &endpoint).await);
+            }
             FromScheduler::Forget { graph } => {
                 lock(&shared.small_blocks).remove(&graph);
                 WorkerEvent::Forget { graph }

@@ -58,6 +58,26 @@ pub enum Event {
         /// Its id.
         worker: WorkerId,
     },
+    /// A worker is leaving (its job ends, it was told to stop): it takes no more
+    /// tasks, gives up those it has not started, and goes once the values it alone
+    /// holds that are still needed have been copied to other workers
+    /// ([`Command::Copy`], then [`Command::Retire`]).
+    WorkerRetiring {
+        /// Its id.
+        worker: WorkerId,
+    },
+    /// A worker asked with [`Command::Copy`] now holds a copy of a value, or could not
+    /// get it.
+    ValueCopied {
+        /// The worker that copied.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task whose value it is.
+        task: TaskId,
+        /// It holds the copy now (false: the copy failed).
+        copied: bool,
+    },
     /// A client submitted a graph.
     Submitted {
         /// The client.
@@ -204,6 +224,23 @@ pub enum Command {
     },
     /// The worker missed its heartbeats and is treated as lost: close its connection.
     Disconnect {
+        /// The worker.
+        worker: WorkerId,
+    },
+    /// Copy a value from a retiring worker and hold it; answer with
+    /// [`Event::ValueCopied`].
+    Copy {
+        /// The worker that copies and will hold the value.
+        worker: WorkerId,
+        /// The graph.
+        graph: GraphId,
+        /// The task whose value it is.
+        task: TaskId,
+        /// The retiring worker that holds it.
+        from: WorkerId,
+    },
+    /// A retiring worker has handed over everything still needed: it may go.
+    Retire {
         /// The worker.
         worker: WorkerId,
     },

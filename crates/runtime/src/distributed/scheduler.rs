@@ -1,5 +1,7 @@
 //! The state machine.
 
+mod retire;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -57,11 +59,29 @@ struct Worker {
     assigned: BTreeMap<(GraphId, TaskId), bool>,
     /// Its last heartbeat (`None` until the first tick or beat).
     last_seen_ms: Option<u64>,
+    /// It is leaving: it takes no tasks, and goes once told [`Command::Retire`].
+    retiring: Retiring,
+}
+
+/// Where a worker stands in leaving the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retiring {
+    /// It stays.
+    No,
+    /// It asked to leave and is handing over what others still need.
+    HandingOver,
+    /// It was told it may go.
+    Released,
 }
 
 impl Worker {
     fn capacity(&self) -> usize {
         self.info.threads.max(1) * IN_FLIGHT_PER_THREAD
+    }
+
+    /// It takes tasks (it is not leaving).
+    fn staying(&self) -> bool {
+        self.retiring == Retiring::No
     }
 }
 
@@ -74,6 +94,11 @@ pub struct ClusterScheduler {
     /// Steals asked for: the task and the idle worker that will run it.
     stealing: BTreeMap<(GraphId, TaskId), WorkerId>,
     last_tick_ms: Option<u64>,
+    /// Values being copied off retiring workers: the value, its copier and its holder.
+    copying: BTreeMap<(GraphId, TaskId), (WorkerId, WorkerId)>,
+    /// Values a retiring worker could not hand over (the copy failed): they are not
+    /// waited for, and are recomputed if needed once it has gone.
+    not_copied: BTreeSet<(WorkerId, GraphId, TaskId)>,
 }
 
 impl ClusterScheduler {
@@ -103,6 +128,8 @@ impl ClusterScheduler {
         | Event::InputsLost { worker, .. }
         | Event::TaskFailed { worker, .. }
         | Event::StealAnswered { worker, .. }
+        | Event::ValueCopied { worker, .. }
+        | Event::WorkerRetiring { worker }
         | Event::Heartbeat { worker, .. } = &event
             && !self.workers.contains_key(worker)
         {
@@ -111,7 +138,8 @@ impl ClusterScheduler {
         if let Event::TaskFinished { graph, task, .. }
         | Event::InputsLost { graph, task, .. }
         | Event::TaskFailed { graph, task, .. }
-        | Event::StealAnswered { graph, task, .. } = &event
+        | Event::StealAnswered { graph, task, .. }
+        | Event::ValueCopied { graph, task, .. } = &event
             && self.graphs.get(graph).is_some_and(|g| *task >= g.state.len())
         {
             return out;
@@ -119,9 +147,15 @@ impl ClusterScheduler {
         match event {
             Event::WorkerJoined { worker, info } => {
                 let last_seen_ms = self.last_tick_ms;
-                self.workers.insert(worker, Worker { info, in_flight: 0, assigned: BTreeMap::new(), last_seen_ms });
+                let retiring = Retiring::No;
+                let w = Worker { info, in_flight: 0, assigned: BTreeMap::new(), last_seen_ms, retiring };
+                self.workers.insert(worker, w);
             }
             Event::WorkerLost { worker } => self.worker_lost(worker),
+            Event::WorkerRetiring { worker } => self.retiring(worker, &mut out),
+            Event::ValueCopied { worker, graph, task, copied } => {
+                self.value_copied(worker, graph, task, copied, &mut out)
+            }
             Event::Heartbeat { worker, at_ms } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.last_seen_ms = Some(at_ms);
@@ -172,6 +206,7 @@ impl ClusterScheduler {
         self.fail_gpu_graphs_without_gpu(&mut out);
         self.assign(&mut out);
         self.steal(&mut out);
+        self.hand_over(&mut out);
         out
     }
 
@@ -204,6 +239,8 @@ impl ClusterScheduler {
     /// of it is released, and every worker it was shared with forgets it, dropping the
     /// tasks it has queued, so that none of its work goes on.
     fn forget(&mut self, graph: GraphId, g: &GraphState, out: &mut Vec<Command>) {
+        self.copying.retain(|&(gid, _), _| gid != graph);
+        self.not_copied.retain(|&(_, gid, _)| gid != graph);
         for (task, s) in g.state.iter().enumerate() {
             if let State::Memory(holders) = s {
                 for &worker in holders {
@@ -281,6 +318,7 @@ impl ClusterScheduler {
         let thieves: Vec<(WorkerId, usize)> = self
             .workers
             .iter()
+            .filter(|(_, w)| w.staying())
             .map(|(&id, w)| (id, w.info.threads.max(1).saturating_sub(w.in_flight + pending(id, &self.stealing))))
             .filter(|&(_, want)| want > 0)
             .collect();
@@ -446,6 +484,10 @@ impl ClusterScheduler {
             }
         }
         self.stealing.retain(|_, thief| *thief != worker);
+        // Copies to it failed; copies from it end with its connection (a copy that
+        // arrives anyway is released: its task is being recomputed).
+        self.copying.retain(|_, &mut (copier, holder)| copier != worker && holder != worker);
+        self.not_copied.retain(|&(holder, ..)| holder != worker);
         for g in self.graphs.values_mut() {
             g.shared_with.remove(&worker);
             g.preferred.retain(|_, thief| *thief != worker);
@@ -486,7 +528,7 @@ impl ClusterScheduler {
         let graph_ids: Vec<GraphId> = self.graphs.keys().copied().collect();
         for id in graph_ids {
             loop {
-                if self.workers.values().all(|w| w.in_flight >= w.capacity()) {
+                if self.workers.values().filter(|w| w.staying()).all(|w| w.in_flight >= w.capacity()) {
                     return;
                 }
                 let Some(g) = self.graphs.get_mut(&id) else { break };
@@ -504,7 +546,7 @@ impl ClusterScheduler {
                 let candidates: Vec<(WorkerId, u64, usize, bool)> = self
                     .workers
                     .iter()
-                    .filter(|(_, w)| w.info.gpu || !g.gpu_only)
+                    .filter(|(_, w)| w.staying() && (w.info.gpu || !g.gpu_only))
                     .filter(|(_, w)| w.info.memory_limit >= need && w.in_flight < 2 * w.capacity())
                     .map(|(&id, w)| (id, local_bytes(id), w.in_flight, w.in_flight < w.capacity()))
                     .collect();

@@ -32,6 +32,8 @@ struct Sim {
     failed: Option<(String, FailureKind)>,
     /// Workers told to forget the graph.
     forgotten: Vec<WorkerId>,
+    /// Workers told they may go.
+    retired: Vec<WorkerId>,
     graph: Arc<TaskGraph>,
 }
 
@@ -45,6 +47,7 @@ impl Sim {
             finished: None,
             failed: None,
             forgotten: Vec::new(),
+            retired: Vec::new(),
             graph,
         };
         for &w in workers {
@@ -122,6 +125,24 @@ impl Sim {
                 return true;
             }
             Command::ShareGraph { .. } => return true,
+            Command::Copy { worker, graph, task, from } => {
+                let value = self.stores.get(&from).and_then(|s| s.get(&task)).cloned();
+                let copied = value.is_some();
+                match (self.stores.get_mut(&worker), value) {
+                    (Some(store), Some(v)) => {
+                        store.insert(task, v);
+                    }
+                    (None, _) => return true,
+                    _ => {}
+                }
+                Event::ValueCopied { worker, graph, task, copied }
+            }
+            Command::Retire { worker } => {
+                // It goes: its connection closes.
+                self.retired.push(worker);
+                self.kill(worker);
+                return true;
+            }
             Command::Forget { worker, .. } => {
                 // The graph is gone: queued computes for it are dropped by the worker.
                 if let Some(s) = self.stores.get_mut(&worker) {

@@ -86,6 +86,25 @@ pub enum WorkerEvent<P> {
         /// Its value, or why it failed.
         result: Result<Value, (String, FailureKind)>,
     },
+    /// The scheduler asks to copy a value from a worker that is leaving, and hold it.
+    Copy {
+        /// The graph.
+        graph: GraphId,
+        /// The task whose value it is.
+        task: TaskId,
+        /// The leaving worker.
+        from: P,
+    },
+    /// A value asked for with [`WorkerCommand::Copy`] arrived (`None`: it could not
+    /// be had).
+    Copied {
+        /// The graph.
+        graph: GraphId,
+        /// The task whose value it is.
+        task: TaskId,
+        /// The value.
+        value: Option<Value>,
+    },
     /// A local input of a [`WorkerCommand::Run`] could not be read back from disk.
     InputUnreadable {
         /// The graph.
@@ -123,6 +142,15 @@ pub enum Report {
         /// The task.
         task: TaskId,
     },
+    /// A value asked for with [`WorkerEvent::Copy`] is held here now (or not).
+    Copied {
+        /// The graph.
+        graph: GraphId,
+        /// The task whose value it is.
+        task: TaskId,
+        /// It is held here.
+        copied: bool,
+    },
     /// The task failed for good.
     Failed {
         /// The graph.
@@ -147,6 +175,16 @@ pub enum WorkerCommand<P> {
         task: TaskId,
         /// The input.
         dep: TaskId,
+        /// Its holder.
+        from: P,
+    },
+    /// Fetch the value of `(graph, task)` from `from`; answer with
+    /// [`WorkerEvent::Copied`].
+    Copy {
+        /// The graph.
+        graph: GraphId,
+        /// The task whose value it is.
+        task: TaskId,
         /// Its holder.
         from: P,
     },
@@ -269,6 +307,19 @@ impl<P: Clone> WorkerCore<P> {
             }
             WorkerEvent::Fetched { graph, task, dep, value } => self.fetched((graph, task), dep, value, &mut out),
             WorkerEvent::Computed { graph, task, result } => self.computed((graph, task), result, &mut out),
+            WorkerEvent::Copy { graph, task, from } => {
+                if self.store.get(&(graph, task)).is_some() {
+                    out.push(WorkerCommand::Report(Report::Copied { graph, task, copied: true }));
+                } else if self.graphs.get(&graph).is_some_and(|g| task < g.tasks.tasks.len()) {
+                    out.push(WorkerCommand::Copy { graph, task, from });
+                } else {
+                    out.push(WorkerCommand::Report(Report::Copied { graph, task, copied: false }));
+                }
+            }
+            WorkerEvent::Copied { graph, task, value } => {
+                let copied = self.keep_copy((graph, task), value);
+                out.push(WorkerCommand::Report(Report::Copied { graph, task, copied }));
+            }
             WorkerEvent::InputUnreadable { graph, task } => {
                 if self.end(&(graph, task)) {
                     out.push(WorkerCommand::Report(Report::InputsLost { graph, task }));
@@ -361,6 +412,14 @@ impl<P: Clone> WorkerCore<P> {
         let (Some(known), Some(admitted)) = (self.graphs.get(&key.0), self.admitted.get_mut(&key)) else { return };
         let inputs = std::mem::take(&mut admitted.inputs).into_iter().flatten().collect();
         out.push(WorkerCommand::Run { graph: key.0, tasks: known.tasks.clone(), task: key.1, inputs });
+    }
+
+    /// Holds a copied value (spilled if the budget is full); false if it did not come,
+    /// its graph ended meanwhile, or it cannot be kept.
+    fn keep_copy(&mut self, key: ValueKey, value: Option<Value>) -> bool {
+        let (Some(value), Some(known)) = (value, self.graphs.get(&key.0)) else { return false };
+        let Some(&next_reader) = known.first_readers.get(key.1) else { return false };
+        self.store.insert(key, value, next_reader).is_ok()
     }
 
     fn computed(

@@ -51,6 +51,8 @@ struct Sim {
     failed: Option<(String, FailureKind)>,
     runs: BTreeMap<WorkerId, usize>,
     stolen: usize,
+    /// Workers told they may go.
+    retired: Vec<WorkerId>,
     now_ms: u64,
     rng: u64,
     budget: u64,
@@ -68,6 +70,7 @@ impl Sim {
             failed: None,
             runs: BTreeMap::new(),
             stolen: 0,
+            retired: Vec::new(),
             now_ms: 0,
             rng: seed | 1,
             budget,
@@ -121,6 +124,13 @@ impl Sim {
             Command::Release { worker, graph, task } => to(worker, WorkerEvent::Release { graph, task }),
             Command::Steal { worker, graph, task } => to(worker, WorkerEvent::Steal { graph, task }),
             Command::Forget { worker, graph } => to(worker, WorkerEvent::Forget { graph }),
+            Command::Copy { worker, graph, task, from } => to(worker, WorkerEvent::Copy { graph, task, from }),
+            Command::Retire { worker } => {
+                // It goes once told: what it still held leaves with it.
+                self.retired.push(worker);
+                self.kill(worker);
+                return;
+            }
             Command::Disconnect { worker } => {
                 // Cut off: nothing more reaches it or comes from it.
                 self.workers.remove(&worker);
@@ -157,6 +167,7 @@ impl Sim {
                             Event::StealAnswered { worker: w, graph, task, stolen }
                         }
                         Report::InputsLost { graph, task } => Event::InputsLost { worker: w, graph, task },
+                        Report::Copied { graph, task, copied } => Event::ValueCopied { worker: w, graph, task, copied },
                         Report::Failed { graph, task, error, kind } => {
                             Event::TaskFailed { worker: w, graph, task, error, kind }
                         }
@@ -187,6 +198,16 @@ impl Sim {
                     .and_then(|held| held.load().ok())
                     .map(|v| (*v).clone());
                 WorkerEvent::Fetched { graph, task, dep, value }
+            }
+            WorkerCommand::Copy { graph, task, from } => {
+                let value = self
+                    .workers
+                    .get(&from)
+                    .filter(|_| !self.frozen.contains(&from))
+                    .and_then(|core| core.value(&(graph, task)))
+                    .and_then(|held| held.load().ok())
+                    .map(|v| (*v).clone());
+                WorkerEvent::Copied { graph, task, value }
             }
             WorkerCommand::Run { graph, tasks, task, inputs } => {
                 *self.runs.entry(w).or_default() += 1;
@@ -277,7 +298,9 @@ fn sender(event: &Event) -> WorkerId {
         Event::TaskFinished { worker, .. }
         | Event::InputsLost { worker, .. }
         | Event::TaskFailed { worker, .. }
-        | Event::StealAnswered { worker, .. } => *worker,
+        | Event::StealAnswered { worker, .. }
+        | Event::ValueCopied { worker, .. }
+        | Event::WorkerRetiring { worker } => *worker,
         _ => 0,
     }
 }
@@ -378,4 +401,43 @@ fn a_client_that_leaves_stops_the_work_on_every_worker() {
     for (w, core) in &sim.workers {
         assert_eq!((core.queued(), core.held_bytes()), (0, 0), "worker {w} kept work or values");
     }
+}
+
+#[test]
+fn a_retiring_worker_hands_its_values_over_and_nothing_is_recomputed() {
+    let want = local(&graph());
+    let n = graph().tasks.len();
+    for (seed, retire_after) in [(1, 3), (2, n / 3), (3, n / 2), (4, n - 5)] {
+        let mut sim = Sim::new(&[1, 2, 3], seed, 1 << 30);
+        sim.submit();
+        while sim.tasks_run() < retire_after && sim.step() {}
+        sim.pending.push_back(Pending::ToScheduler(Event::WorkerRetiring { worker: 2 }));
+        sim.run_to_end();
+        assert_eq!(sim.result(), want, "retired after {retire_after} tasks");
+        assert_eq!(sim.retired, [2], "worker 2 was let go");
+        assert!(!sim.workers.contains_key(&2));
+        assert_eq!(sim.tasks_run(), n, "a value was recomputed (retired after {retire_after} tasks)");
+    }
+}
+
+#[test]
+fn a_retiring_worker_takes_no_new_tasks_and_a_lone_one_waits_for_newcomers() {
+    let want = local(&graph());
+    let mut sim = Sim::new(&[1], 9, 1 << 30);
+    sim.submit();
+    while sim.tasks_run() < 10 && sim.step() {}
+    sim.tell_scheduler(Event::WorkerRetiring { worker: 1 });
+    // Nobody stays to take its values: it goes, and the run waits for workers.
+    let mut steps = 0;
+    while sim.step() {
+        steps += 1;
+        assert!(steps < 100_000);
+    }
+    assert_eq!(sim.retired, [1]);
+    assert!(sim.outputs.is_none());
+    let before = sim.tasks_run();
+    sim.join(2);
+    sim.run_to_end();
+    assert_eq!(sim.result(), want);
+    assert!(sim.tasks_run() > before);
 }

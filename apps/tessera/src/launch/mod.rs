@@ -1,0 +1,163 @@
+//! `tessera launch slurm|ssh|stop`: a scheduler in this process and workers started
+//! through the site's own launcher, Slurm batch jobs or ssh sessions, watched in the
+//! foreground until Ctrl-C or `tessera launch stop`, which stop everything launched.
+//!
+//! Both launchers have one shape ([`Workers`]): start the workers, look at them
+//! again every [`POLL`] (printing each change as one line: a job's state, a worker
+//! that joined or left), stop them. What was started is written to a record next to
+//! the cluster file ([`record`]) as soon as it exists, so `tessera launch stop` finds
+//! it even if this process is gone.
+
+mod record;
+mod slurm;
+mod ssh;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tessera::cluster::{Client, EmbeddedScheduler};
+
+use crate::cli::{LaunchArgs, LaunchPlace, Launcher};
+use crate::error::CliError;
+
+pub use record::Record;
+
+/// How often the launcher looks at its workers.
+const POLL: Duration = Duration::from_millis(200);
+
+/// How long stopped workers get to hand over and leave before the scheduler stops.
+const LEAVE_WAIT: Duration = Duration::from_secs(25);
+
+/// `tessera launch ...`
+pub fn launch(args: &LaunchArgs) -> Result<(), CliError> {
+    match &args.how {
+        Launcher::Slurm(a) => slurm::launch(a),
+        Launcher::Ssh(a) => ssh::launch(a),
+        Launcher::Stop(a) => record::stop(&a.cluster_file),
+    }
+}
+
+/// Workers a launcher started, as the foreground loop drives them.
+pub trait Workers {
+    /// How many workers were asked for.
+    fn expected(&self) -> usize;
+    /// Looks at them again, given the names of the workers the scheduler has now:
+    /// prints what changed; an error ends the launch.
+    fn poll(&mut self, joined: &[String]) -> Result<(), CliError>;
+    /// Stops every one of them (they leave gracefully); safe to call twice.
+    fn stop(&mut self);
+}
+
+/// A scheduler in this process, its cluster file and the record of what was launched
+/// for it; dropping it stops the scheduler and removes both files.
+pub struct Launched {
+    scheduler: Option<EmbeddedScheduler>,
+    file: PathBuf,
+    pub record: Record,
+    stop: Arc<AtomicBool>,
+}
+
+impl Launched {
+    /// Starts the scheduler as `place` says and prints its one line.
+    pub fn start(place: &LaunchPlace, kind: &str) -> Result<Launched, CliError> {
+        // From here, Ctrl-C and SIGTERM stop what was launched instead of ending the process.
+        let stop = Arc::new(AtomicBool::new(false));
+        let asked = stop.clone();
+        crate::signals::on_first_stop(move || asked.store(true, Ordering::Relaxed));
+        let listen = listen_address(place.listen.as_deref())?;
+        let file = absolute(&place.cluster_file)?;
+        let scheduler = EmbeddedScheduler::start(listen, &file)?;
+        warn!("scheduler: listening on {}; cluster file {}", scheduler.address(), file.display());
+        let record = Record::new(&file, kind);
+        record.save()?;
+        Ok(Launched { scheduler: Some(scheduler), file, record, stop })
+    }
+
+    /// The cluster file, as an absolute path.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Whether Ctrl-C, SIGTERM or `tessera launch stop` asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Watches `workers` until asked to stop or one fails for good, then stops them
+    /// and waits (up to [`LEAVE_WAIT`]) until they have left the scheduler.
+    pub fn foreground(&mut self, workers: &mut dyn Workers, started: Instant) -> Result<(), CliError> {
+        let result = self.watch(workers, started);
+        workers.stop();
+        if let Ok(mut client) = Client::connect(&self.file) {
+            let deadline = Instant::now() + LEAVE_WAIT;
+            while client.workers().is_ok_and(|w| !w.is_empty()) && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
+        }
+        result
+    }
+
+    fn watch(&mut self, workers: &mut dyn Workers, started: Instant) -> Result<(), CliError> {
+        let mut client = Client::connect(&self.file)?;
+        let mut ready = false;
+        while !self.stopping() {
+            let joined: Vec<String> = client.workers()?.into_iter().map(|w| w.name).collect();
+            workers.poll(&joined)?;
+            if !ready && joined.len() >= workers.expected() {
+                ready = true;
+                let file = self.file.display();
+                warn!(
+                    "cluster ready: {} workers in {:.1} s; run with --cluster-file {file}; stop with Ctrl-C or `tessera launch stop {file}`",
+                    joined.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        drop(self.scheduler.take());
+        let _ = std::fs::remove_file(&self.file);
+        self.record.remove();
+    }
+}
+
+/// The tessera program the workers run: `given`, or this one's path (a shared install).
+pub fn program(given: Option<&Path>) -> Result<PathBuf, CliError> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None => std::env::current_exe().map_err(|e| CliError::Failed(format!("cannot find the tessera binary: {e}"))),
+    }
+}
+
+/// `path` made absolute: workers elsewhere read it by this name.
+fn absolute(path: &Path) -> Result<PathBuf, CliError> {
+    std::path::absolute(path).map_err(|e| CliError::BadInput(format!("{}: {e}", path.display())))
+}
+
+/// Where the scheduler listens: `--listen` (an address, with or without a port), or
+/// this host's address on its default route (loopback if it has none).
+fn listen_address(given: Option<&str>) -> Result<SocketAddr, CliError> {
+    let Some(text) = given else {
+        let ip = UdpSocket::bind(("0.0.0.0", 0))
+            .and_then(|s| s.connect(("192.0.2.1", 9)).and_then(|()| s.local_addr()))
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        return Ok(SocketAddr::new(ip, 0));
+    };
+    text.parse::<SocketAddr>().or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0))).map_err(|_| {
+        CliError::BadInput(format!("--listen {text}: expected an address such as 10.0.0.5 or 10.0.0.5:7878"))
+    })
+}
+
+/// The last non-empty line of `text`, for one-line reports of a tool's stderr.
+pub fn last_line(text: &str) -> String {
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no output)").to_string()
+}

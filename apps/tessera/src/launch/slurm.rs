@@ -1,0 +1,280 @@
+//! Workers as Slurm batch jobs: one `sbatch` job per worker running `tessera worker`
+//! (its `exec`, so Slurm's SIGTERM at walltime or `scancel` reaches the worker, which
+//! hands over what it holds and leaves), watched with `squeue`, cancelled with
+//! `scancel`. Slurm's queueing time is reported apart from the worker's start.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use super::{Launched, Workers, last_line, program};
+use crate::cli::SlurmArgs;
+use crate::error::CliError;
+
+/// `tessera launch slurm`
+pub fn launch(args: &SlurmArgs) -> Result<(), CliError> {
+    crate::limits::check_threads("--cores", args.cores)?;
+    if args.jobs == 0 || args.jobs > 10_000 {
+        return Err(CliError::BadInput(format!("--jobs {}: expected 1 to 10000", args.jobs)));
+    }
+    let memory = tessera::parse_bytes(&args.memory).map_err(|e| CliError::BadInput(format!("--memory: {e}")))?;
+    let program = program(args.program.as_deref())?;
+    if args.dry_run {
+        let file = std::path::absolute(&args.place.cluster_file)
+            .map_err(|e| CliError::BadInput(format!("{}: {e}", args.place.cluster_file.display())))?;
+        print!("{}", job_script(args, memory, &program, &file, &log_dir(&file)));
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut launched = Launched::start(&args.place, "slurm")?;
+    let logs = log_dir(launched.file());
+    std::fs::create_dir_all(&logs).map_err(|e| CliError::BadInput(format!("cannot create {}: {e}", logs.display())))?;
+    let script = logs.join("worker.sbatch");
+    std::fs::write(&script, job_script(args, memory, &program, launched.file(), &logs))
+        .map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", script.display())))?;
+    let mut jobs = SlurmJobs { jobs: BTreeMap::new(), logs, expected: args.jobs, stopped: false };
+    let submitted = jobs.submit(&script, args.jobs, &mut launched);
+    let result = submitted.and_then(|()| {
+        let ids: Vec<String> = jobs.jobs.keys().map(u64::to_string).collect();
+        warn!("slurm: submitted {} worker jobs ({})", ids.len(), ids.join(", "));
+        launched.foreground(&mut jobs, started)
+    });
+    jobs.stop();
+    result
+}
+
+/// Where the job script and the jobs' output go: beside the cluster file, where the
+/// jobs can read and write too.
+fn log_dir(cluster_file: &Path) -> PathBuf {
+    let stem = cluster_file.file_stem().map_or_else(|| "tessera".into(), |s| s.to_string_lossy().into_owned());
+    cluster_file.with_file_name(format!("{stem}-jobs"))
+}
+
+/// Single quotes for a shell word.
+fn quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The batch script of one worker job.
+pub fn job_script(args: &SlurmArgs, memory: u64, program: &Path, cluster_file: &Path, logs: &Path) -> String {
+    let mut lines = vec![
+        "#!/usr/bin/env bash".to_string(),
+        "#SBATCH --job-name=tessera-worker".into(),
+        "#SBATCH --nodes=1".into(),
+        "#SBATCH --ntasks=1".into(),
+        format!("#SBATCH --cpus-per-task={}", args.cores),
+        format!("#SBATCH --mem={}M", memory.div_ceil(1 << 20)),
+        format!("#SBATCH --output={}/slurm-%j.out", logs.display()),
+    ];
+    let optional = [("time", &args.walltime), ("partition", &args.partition), ("account", &args.account)];
+    lines.extend(optional.iter().filter_map(|(flag, value)| value.as_ref().map(|v| format!("#SBATCH --{flag}={v}"))));
+    lines.extend(args.job_extra.iter().map(|extra| format!("#SBATCH {extra}")));
+    lines.push(String::new());
+    lines.push(format!(
+        "exec {} worker --cluster-file {} --threads {} --memory-limit {} --name \"slurm-$SLURM_JOB_ID\"",
+        quoted(&program.to_string_lossy()),
+        quoted(&cluster_file.to_string_lossy()),
+        args.cores,
+        memory
+    ));
+    lines.join("\n") + "\n"
+}
+
+/// A job's life as the launcher sees it.
+struct Job {
+    submitted: Instant,
+    /// Its last state from `squeue`, with the reason it gives.
+    state: String,
+    running_since: Option<Instant>,
+    joined: bool,
+    ended: bool,
+}
+
+/// The jobs of one launch.
+struct SlurmJobs {
+    jobs: BTreeMap<u64, Job>,
+    logs: PathBuf,
+    expected: usize,
+    stopped: bool,
+}
+
+/// States of a job that has ended.
+const ENDED: [&str; 10] = [
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "TIMEOUT",
+    "GONE",
+];
+
+impl SlurmJobs {
+    /// Submits `n` jobs of `script`, recording each one as soon as it exists.
+    fn submit(&mut self, script: &Path, n: usize, launched: &mut Launched) -> Result<(), CliError> {
+        for _ in 0..n {
+            if launched.stopping() {
+                return Ok(());
+            }
+            let output = Command::new("sbatch").arg("--parsable").arg(script).output().map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    CliError::BadInput(
+                        "sbatch not found: Slurm's commands must be on PATH to launch workers through Slurm".into(),
+                    )
+                } else {
+                    CliError::Failed(format!("cannot run sbatch: {e}"))
+                }
+            })?;
+            if !output.status.success() {
+                let said = last_line(&String::from_utf8_lossy(&output.stderr));
+                return Err(CliError::BadInput(format!("sbatch refused the worker job: {said}")));
+            }
+            let text = String::from_utf8_lossy(&output.stdout);
+            let id =
+                text.trim().split(';').next().and_then(|id| id.parse::<u64>().ok()).ok_or_else(|| {
+                    CliError::Failed(format!("sbatch answered {:?} instead of a job id", text.trim()))
+                })?;
+            let job = Job {
+                submitted: Instant::now(),
+                state: String::new(),
+                running_since: None,
+                joined: false,
+                ended: false,
+            };
+            self.jobs.insert(id, job);
+            launched.record.jobs.push(id);
+            launched.record.save()?;
+        }
+        Ok(())
+    }
+
+    /// Each job's state and reason from `squeue`; jobs it no longer knows are `GONE`.
+    fn states(&self) -> Option<BTreeMap<u64, String>> {
+        let ids: Vec<String> = self.jobs.iter().filter(|(_, j)| !j.ended).map(|(id, _)| id.to_string()).collect();
+        if ids.is_empty() {
+            return Some(BTreeMap::new());
+        }
+        let output = Command::new("squeue")
+            .args(["--noheader", "--states=all", "--format=%i|%T|%r|%N", "--jobs", &ids.join(",")])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() && !String::from_utf8_lossy(&output.stderr).contains("Invalid job id") {
+            return None;
+        }
+        let mut states: BTreeMap<u64, String> =
+            ids.iter().filter_map(|id| id.parse().ok()).map(|id| (id, "GONE".into())).collect();
+        for line in text.lines() {
+            let mut fields = line.split('|');
+            let (Some(id), Some(state), reason, node) = (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let Ok(id) = id.trim().parse::<u64>() else { continue };
+            let detail = match (state, reason.unwrap_or("None"), node.unwrap_or("")) {
+                ("RUNNING", _, node) if !node.is_empty() => format!("RUNNING on {node}"),
+                (state, "None", _) => state.to_string(),
+                (state, reason, _) => format!("{state} ({reason})"),
+            };
+            states.insert(id, detail);
+        }
+        Some(states)
+    }
+}
+
+/// The last line job `id` wrote (its worker's error, when it failed at once).
+fn job_output(logs: &Path, id: u64) -> String {
+    std::fs::read_to_string(logs.join(format!("slurm-{id}.out")))
+        .map(|text| last_line(&text))
+        .unwrap_or_else(|_| "(it wrote no output)".into())
+}
+
+impl Workers for SlurmJobs {
+    fn expected(&self) -> usize {
+        self.expected
+    }
+
+    fn poll(&mut self, joined: &[String]) -> Result<(), CliError> {
+        // Joins are read first (a worker that joined and left between two looks has
+        // joined), reported after the states (whose first RUNNING starts the clock).
+        let newly: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(id, job)| !job.joined && joined.iter().any(|name| *name == format!("slurm-{id}")))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &newly {
+            if let Some(job) = self.jobs.get_mut(id) {
+                job.joined = true;
+            }
+        }
+        let states = self.states().unwrap_or_default();
+        for (id, state) in states {
+            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            if state == job.state {
+                continue;
+            }
+            let name = state.split([' ', '(']).next().unwrap_or("").to_string();
+            if name == "RUNNING" && job.running_since.is_none() {
+                job.running_since = Some(Instant::now());
+            }
+            job.state = state.clone();
+            if !ENDED.contains(&name.as_str()) {
+                warn!("job {id}: {state}");
+                continue;
+            }
+            job.ended = true;
+            if !job.joined {
+                let said = job_output(&self.logs, id);
+                return Err(CliError::Failed(format!("job {id} ended ({name}) before its worker joined: {said}")));
+            }
+            warn!("job {id} ended ({name}): its worker left");
+        }
+        let now = Instant::now();
+        for id in newly {
+            let Some(job) = self.jobs.get(&id) else { continue };
+            let running = job.running_since.unwrap_or(now);
+            warn!(
+                "worker slurm-{id} joined: {:.1} s in Slurm's queue, then {:.1} s to start and join",
+                running.duration_since(job.submitted).as_secs_f64(),
+                now.duration_since(running).as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let live: Vec<u64> = self.jobs.iter().filter(|(_, j)| !j.ended).map(|(&id, _)| id).collect();
+        let n = cancel(&live);
+        if n > 0 {
+            warn!("slurm: cancelled {n} worker jobs");
+        }
+    }
+}
+
+/// Cancels `jobs` with `scancel` (SIGTERM to their workers, which hand over and leave);
+/// the number asked to cancel.
+pub fn cancel(jobs: &[u64]) -> usize {
+    if jobs.is_empty() {
+        return 0;
+    }
+    let ids: Vec<String> = jobs.iter().map(u64::to_string).collect();
+    match Command::new("scancel").args(&ids).output() {
+        Ok(out) if out.status.success() => jobs.len(),
+        Ok(out) => {
+            warn!("scancel: {}", last_line(&String::from_utf8_lossy(&out.stderr)));
+            0
+        }
+        Err(e) => {
+            warn!("cannot run scancel: {e}");
+            0
+        }
+    }
+}

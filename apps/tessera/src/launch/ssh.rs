@@ -1,0 +1,312 @@
+//! Workers started over ssh: the system's OpenSSH client with the user's keys and
+//! config, `BatchMode=yes` (a password prompt would hang a launcher). Per host: the
+//! cluster file is copied into `~/.tessera/` (mode 0600), then one ssh session runs
+//! `tessera worker` there, its shell's pid printed first so the worker can be stopped
+//! gracefully (`kill -TERM`: it hands over what it holds) and its stderr shown here
+//! line by line. A host that cannot be reached is reported with ssh's own reason and
+//! the others still start.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tessera_runtime::cleanup;
+
+use super::record::{Record, SshWorker};
+use super::{Launched, Workers, last_line, program};
+use crate::cli::SshArgs;
+use crate::error::CliError;
+
+/// How long a worker's ssh session may take to report its pid.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `tessera launch ssh`
+pub fn launch(args: &SshArgs) -> Result<(), CliError> {
+    if let Some(bad) = args.hosts.iter().find(|h| h.is_empty() || h.starts_with('-') || h.contains(char::is_whitespace))
+    {
+        return Err(CliError::BadInput(format!("--hosts: {bad:?} is not a host name")));
+    }
+    if let Some(n) = args.threads {
+        crate::limits::check_threads("--threads", n)?;
+    }
+    let memory = match &args.memory {
+        Some(m) => Some(tessera::parse_bytes(m).map_err(|e| CliError::BadInput(format!("--memory: {e}")))?),
+        None => None,
+    };
+    let program = program(args.program.as_deref())?;
+    let started = Instant::now();
+    let mut launched = Launched::start(&args.place, "ssh")?;
+    launched.record.ssh_config = args.ssh_config.clone();
+    launched.record.save()?;
+    let ssh = Ssh { config: args.ssh_config.clone() };
+    let cluster_file = std::fs::read(launched.file())
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", launched.file().display())))?;
+    let remote_file = format!("~/.tessera/cluster-{}.json", std::process::id());
+    let mut command = format!("exec {} worker --cluster-file {remote_file}", quoted(&program.to_string_lossy()));
+    if let Some(n) = args.threads {
+        command += &format!(" --threads {n}");
+    }
+    if let Some(m) = memory {
+        command += &format!(" --memory-limit {m}");
+    }
+    let names = worker_names(&args.hosts);
+    let attempts: Vec<Result<HostWorker, String>> = std::thread::scope(|scope| {
+        let starts: Vec<_> = args
+            .hosts
+            .iter()
+            .zip(&names)
+            .map(|(host, name)| {
+                let (ssh, bytes, file) = (&ssh, &cluster_file, &remote_file);
+                let command = format!("{command} --name {}", quoted(name));
+                scope.spawn(move || ssh.start(host, name, bytes, file, &command))
+            })
+            .collect();
+        starts.into_iter().map(|s| s.join().unwrap_or_else(|_| Err("the start panicked".into()))).collect()
+    });
+    let mut workers = SshWorkers { workers: Vec::new(), ssh, stopped: false };
+    for (host, attempt) in args.hosts.iter().zip(attempts) {
+        match attempt {
+            Ok(w) => {
+                launched.record.ssh_workers.push(SshWorker {
+                    host: w.host.clone(),
+                    pid: w.pid,
+                    remote_file: remote_file.clone(),
+                });
+                workers.workers.push(w);
+            }
+            Err(reason) => warn!("host {host}: not started: {reason}"),
+        }
+    }
+    launched.record.save()?;
+    if workers.workers.is_empty() {
+        return Err(CliError::Failed(format!("no worker started over ssh on {}", args.hosts.join(", "))));
+    }
+    warn!(
+        "ssh: started {} workers ({})",
+        workers.workers.len(),
+        workers.workers.iter().map(|w| w.host.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    let result = launched.foreground(&mut workers, started);
+    workers.stop();
+    result
+}
+
+/// `ssh-HOST` for each host, numbered where a host is given twice.
+fn worker_names(hosts: &[String]) -> Vec<String> {
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if hosts.iter().filter(|other| *other == h).count() > 1 {
+                format!("ssh-{h}-{i}")
+            } else {
+                format!("ssh-{h}")
+            }
+        })
+        .collect()
+}
+
+/// Single quotes for a shell word.
+fn quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The ssh client as the launcher runs it.
+struct Ssh {
+    config: Option<std::path::PathBuf>,
+}
+
+impl Ssh {
+    fn command(&self, host: &str, remote: &str) -> Command {
+        let mut ssh = Command::new("ssh");
+        ssh.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
+        if let Some(config) = &self.config {
+            ssh.arg("-F").arg(config);
+        }
+        ssh.arg("--").arg(host).arg(remote);
+        ssh
+    }
+
+    /// Runs `remote` on `host` with `input` on its stdin; ssh's or the command's last
+    /// stderr line if it fails.
+    fn run(&self, host: &str, remote: &str, input: &[u8]) -> Result<(), String> {
+        let mut child = self
+            .command(host, remote)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    "ssh not found on PATH".to_string()
+                } else {
+                    format!("cannot run ssh: {e}")
+                }
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input);
+        }
+        let out = child.wait_with_output().map_err(|e| format!("ssh: {e}"))?;
+        if out.status.success() { Ok(()) } else { Err(last_line(&String::from_utf8_lossy(&out.stderr))) }
+    }
+
+    /// Copies the cluster file to `host` and starts its worker.
+    fn start(
+        &self,
+        host: &str,
+        name: &str,
+        cluster_file: &[u8],
+        remote_file: &str,
+        command: &str,
+    ) -> Result<HostWorker, String> {
+        self.run(host, &format!("umask 077 && mkdir -p ~/.tessera && cat > {remote_file}"), cluster_file)?;
+        let mut child = self
+            .command(host, &format!("echo $$ && {command}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        cleanup::register_child(child.id());
+        let said = Arc::new(Mutex::new(String::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let (said, host) = (said.clone(), host.to_string());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    warn!("[{host}] {line}");
+                    *said.lock().unwrap_or_else(|e| e.into_inner()) = line;
+                }
+            });
+        }
+        let pid = child
+            .stdout
+            .take()
+            .map(first_line)
+            .and_then(|rx| rx.recv_timeout(START_TIMEOUT).ok())
+            .and_then(|l| l.trim().parse::<u32>().ok());
+        let Some(pid) = pid else {
+            let _ = child.kill();
+            let _ = child.wait();
+            cleanup::unregister_child(child.id());
+            std::thread::sleep(Duration::from_millis(100));
+            let said = said.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Err(if said.is_empty() { "its ssh session did not start the worker".into() } else { said });
+        };
+        Ok(HostWorker {
+            host: host.to_string(),
+            name: name.to_string(),
+            pid,
+            child,
+            said,
+            started: Instant::now(),
+            joined: false,
+            ended: false,
+        })
+    }
+
+    /// Asks the worker `pid` on `host` to leave (SIGTERM) and removes its cluster file.
+    fn stop(&self, host: &str, pid: u32, remote_file: &str) -> Result<(), String> {
+        self.run(host, &format!("kill -TERM {pid} 2>/dev/null; rm -f {remote_file}"), &[])
+    }
+}
+
+/// The first line of `stdout`, read on a thread of its own.
+fn first_line(stdout: std::process::ChildStdout) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if BufReader::new(stdout).read_line(&mut line).is_ok() {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// A worker's ssh session.
+struct HostWorker {
+    host: String,
+    name: String,
+    pid: u32,
+    child: Child,
+    /// The last line it wrote to stderr.
+    said: Arc<Mutex<String>>,
+    started: Instant,
+    joined: bool,
+    ended: bool,
+}
+
+struct SshWorkers {
+    workers: Vec<HostWorker>,
+    ssh: Ssh,
+    stopped: bool,
+}
+
+impl Workers for SshWorkers {
+    fn expected(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn poll(&mut self, joined: &[String]) -> Result<(), CliError> {
+        for w in &mut self.workers {
+            if !w.joined && joined.contains(&w.name) {
+                w.joined = true;
+                warn!(
+                    "worker {} joined: {:.1} s after its ssh session started",
+                    w.name,
+                    w.started.elapsed().as_secs_f64()
+                );
+            }
+            if w.ended {
+                continue;
+            }
+            let Ok(Some(status)) = w.child.try_wait() else { continue };
+            w.ended = true;
+            cleanup::unregister_child(w.child.id());
+            std::thread::sleep(Duration::from_millis(50));
+            let said = w.said.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if !w.joined {
+                return Err(CliError::Failed(format!(
+                    "host {}: the worker ended ({status}) before it joined: {said}",
+                    w.host
+                )));
+            }
+            warn!("host {}: its worker ended ({status}): {said}", w.host);
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let remote_file = format!("~/.tessera/cluster-{}.json", std::process::id());
+        std::thread::scope(|scope| {
+            for w in self.workers.iter().filter(|w| !w.ended) {
+                let (ssh, file) = (&self.ssh, &remote_file);
+                scope.spawn(move || {
+                    if let Err(e) = ssh.stop(&w.host, w.pid, file) {
+                        warn!("host {}: could not stop its worker: {e}", w.host);
+                    }
+                });
+            }
+        });
+        let deadline = Instant::now() + super::LEAVE_WAIT;
+        for w in &mut self.workers {
+            while matches!(w.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+            cleanup::unregister_child(w.child.id());
+        }
+    }
+}
+
+/// Stops the ssh workers a record lists (for `tessera launch stop` when the launcher
+/// is gone); how many were asked to stop.
+pub fn stop_recorded(record: &Record) -> usize {
+    let ssh = Ssh { config: record.ssh_config.clone() };
+    record.ssh_workers.iter().filter(|w| ssh.stop(&w.host, w.pid, &w.remote_file).is_ok()).count()
+}
