@@ -3,6 +3,7 @@
 //! The tests live in a package of their own (not beside the CLI) because they will also
 //! start schedulers, workers and the TUI; they always drive the binary a user runs.
 
+pub mod launcher;
 pub mod procs;
 pub mod python;
 

@@ -199,9 +199,10 @@ pub const RETIRE_GRACE: Duration = Duration::from_secs(20);
 
 /// Closes the connection to the scheduler so that it hears at once that this worker
 /// left (a process that just exits is noticed only when its heartbeats stop).
-async fn leave(conn: &quinn::Connection, endpoint: &quinn::Endpoint) {
+async fn leave(conn: &quinn::Connection, endpoint: &quinn::Endpoint) -> Result<(), ClusterError> {
     conn.close(0u32.into(), b"left");
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    Ok(())
 }
 
 /// Joins the cluster and works until the scheduler goes away (which is an error).
@@ -290,7 +291,7 @@ pub async fn run_worker_until(
             frame = frames.recv() => match frame {
                 Some(Ok(message)) => message,
                 // A leaving worker whose scheduler stopped has nothing left to hand over.
-                _ if leaving.is_some() => return Ok(leave(&conn, &endpoint).await),
+                _ if leaving.is_some() => return leave(&conn, &endpoint).await,
                 Some(Err(e)) => return Err(ClusterError::SchedulerLost(e.to_string())),
                 None => return Err(ClusterError::SchedulerLost("the connection closed".into())),
             },
@@ -306,7 +307,7 @@ pub async fn run_worker_until(
                     options.name,
                     RETIRE_GRACE.as_secs()
                 );
-                return Ok(leave(&conn, &endpoint).await);
+                return leave(&conn, &endpoint).await;
             }
         };
         let event = match message {
@@ -335,7 +336,7 @@ pub async fn run_worker_until(
             FromScheduler::Copy { graph, task, from } => WorkerEvent::Copy { graph, task: task as usize, from },
             FromScheduler::Retire => {
                 tracing::info!("worker {}: handed everything over; leaving", options.name);
-                return Ok(leave(&conn, &endpoint).await);
+                return leave(&conn, &endpoint).await;
             }
             FromScheduler::Forget { graph } => {
                 lock(&shared.small_blocks).remove(&graph);

@@ -74,10 +74,16 @@ impl Record {
     }
 }
 
-/// Whether process `pid` is alive.
+/// Whether process `pid` is alive: it exists and has not exited (an exited process
+/// its parent has not reaped yet still answers signals).
 fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    libc::pid_t::try_from(pid).is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0)
+    let exists = libc::pid_t::try_from(pid).is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0);
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
+        .unwrap_or(false);
+    exists && !zombie
 }
 
 /// How long `stop` waits for the launcher to stop what it launched.
