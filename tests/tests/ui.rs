@@ -146,3 +146,68 @@ fn keys_after_a_long_paste_act_at_once_esc_stays_and_worker_counts_are_right() {
     wait_for_screen(&name, "result: 22.0");
     drop(session);
 }
+
+#[test]
+fn the_ui_launches_slurm_jobs_shows_the_pending_one_and_cancels_all_on_q() {
+    if tmux(&["-V"]).is_none() {
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("launchers/slurm-up.sh");
+    let up = Command::new("bash").arg(&script).output().expect("bash runs");
+    if !up.status.success() {
+        println!("skipped: Slurm cannot start here: {}", String::from_utf8_lossy(&up.stderr).trim());
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tessera-test-ui-slurm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("cluster.json");
+    let bin = tessera_bin().display().to_string();
+    let name = format!("tessera-ui-slurm-{}", std::process::id());
+    // Three one-core jobs on a two-core node: the third waits for a core.
+    let command =
+        format!("{bin} ui --launcher slurm -- --jobs 3 --cores 1 --memory 1GiB --cluster-file {}", file.display());
+    tmux(&["new-session", "-d", "-s", &name, "-x", "140", "-y", "40", &command]).expect("tmux starts");
+    let _session = Session(name.clone());
+    let screen = wait_for_screen(&name, "PENDING");
+    let pending = screen.lines().find(|l| l.contains("PENDING")).expect("a pending row");
+    assert!(pending.starts_with("slurm-"), "the pending job is a worker row: {pending}");
+    let joined = screen.lines().filter(|l| l.starts_with("slurm-") && l.contains('%')).count();
+    let screen = if joined < 2 {
+        let start = Instant::now();
+        loop {
+            let s = tmux(&["capture-pane", "-p", "-t", &name]).unwrap_or_default();
+            if s.lines().filter(|l| l.starts_with("slurm-") && l.contains('%')).count() == 2 {
+                break s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "two workers never joined:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    } else {
+        screen
+    };
+    let jobs: Vec<String> = screen
+        .lines()
+        .filter(|l| l.starts_with("slurm-"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|n| n["slurm-".len()..].to_string())
+        .collect();
+    assert_eq!(jobs.len(), 3, "{screen}");
+    tmux(&["send-keys", "-t", &name, "q"]).expect("q");
+    let start = Instant::now();
+    loop {
+        let queued = Command::new("squeue").args(["--noheader", "--jobs", &jobs.join(",")]).output().expect("squeue");
+        let live = String::from_utf8_lossy(&queued.stdout).trim().to_string();
+        if live.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(40), "jobs left after q: {live}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let start = Instant::now();
+    while jobs.iter().any(|id| !processes_mentioning(&format!("slurm-{id}")).is_empty()) {
+        assert!(start.elapsed() < Duration::from_secs(30), "a worker process outlived its job");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

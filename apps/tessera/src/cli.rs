@@ -197,6 +197,33 @@ pub struct UiArgs {
     /// Start the computation at once.
     #[arg(long)]
     pub run: bool,
+    /// Start the workers through a launcher instead of a local cluster; its flags
+    /// follow `--`, as for `tessera launch slurm|ssh` (e.g. `--launcher slurm -- --jobs 2
+    /// --memory 4GiB`). Pending jobs show as worker rows until they join; `+`/`-` add
+    /// and remove workers; `q` stops everything launched.
+    #[arg(long, value_enum, conflicts_with = "cluster_file")]
+    pub launcher: Option<LauncherKind>,
+    /// The launcher's flags (after `--`).
+    #[arg(last = true)]
+    pub launcher_args: Vec<String>,
+}
+
+/// Launchers the UI can start workers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LauncherKind {
+    /// Slurm batch jobs (`tessera launch slurm`).
+    Slurm,
+    /// ssh sessions (`tessera launch ssh`).
+    Ssh,
+}
+
+/// A launcher's flags on their own, as `tessera ui --launcher` takes them after `--`.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+pub struct LauncherFlags {
+    /// Which launcher and its flags.
+    #[command(subcommand)]
+    pub how: Launcher,
 }
 
 /// `tessera sweep`: the seed's chunk-size experiment in one command.

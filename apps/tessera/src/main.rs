@@ -72,6 +72,8 @@ fn main() -> ExitCode {
                 memory_limit: None,
                 cluster_file: None,
                 run: true,
+                launcher: None,
+                launcher_args: Vec::new(),
             };
             ui::ui(&args, SEED_DEMO)
         }

@@ -9,13 +9,13 @@
 //! it even if this process is gone.
 
 mod record;
-mod slurm;
-mod ssh;
+pub mod slurm;
+pub mod ssh;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tessera::cluster::{Client, EmbeddedScheduler};
@@ -30,6 +30,23 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// How long stopped workers get to hand over and leave before the scheduler stops.
 const LEAVE_WAIT: Duration = Duration::from_secs(25);
+
+/// Where the launchers' lines go instead of stderr (the UI's log while it owns the
+/// terminal).
+static NOTES: OnceLock<Box<dyn Fn(&str) + Send + Sync>> = OnceLock::new();
+
+/// Sends the launchers' lines to `sink` from now on.
+pub fn notes_to(sink: impl Fn(&str) + Send + Sync + 'static) {
+    let _ = NOTES.set(Box::new(sink));
+}
+
+/// One line about what a launcher did: on stderr, or where [`notes_to`] says.
+pub fn note(line: &str) {
+    match NOTES.get() {
+        Some(sink) => sink(line),
+        None => warn!("{line}"),
+    }
+}
 
 /// `tessera launch ...`
 pub fn launch(args: &LaunchArgs) -> Result<(), CliError> {
@@ -49,6 +66,12 @@ pub trait Workers {
     fn poll(&mut self, joined: &[String]) -> Result<(), CliError>;
     /// Stops every one of them (they leave gracefully); safe to call twice.
     fn stop(&mut self);
+    /// Those that have not joined (yet), with their state (`PENDING (Resources)`).
+    fn pending(&self) -> Vec<(String, String)>;
+    /// Starts one more worker.
+    fn add(&mut self, launched: &mut Launched) -> Result<(), CliError>;
+    /// Stops the newest running worker (it leaves gracefully); false if none is left.
+    fn remove(&mut self) -> bool;
 }
 
 /// A scheduler in this process, its cluster file and the record of what was launched
@@ -70,7 +93,7 @@ impl Launched {
         let listen = listen_address(place.listen.as_deref())?;
         let file = absolute(&place.cluster_file)?;
         let scheduler = EmbeddedScheduler::start(listen, &file)?;
-        warn!("scheduler: listening on {}; cluster file {}", scheduler.address(), file.display());
+        note(&format!("scheduler: listening on {}; cluster file {}", scheduler.address(), file.display()));
         let record = Record::new(&file, kind);
         record.save()?;
         Ok(Launched { scheduler: Some(scheduler), file, record, stop })
@@ -90,6 +113,12 @@ impl Launched {
     /// and waits (up to [`LEAVE_WAIT`]) until they have left the scheduler.
     pub fn foreground(&mut self, workers: &mut dyn Workers, started: Instant) -> Result<(), CliError> {
         let result = self.watch(workers, started);
+        self.shut_down(workers);
+        result
+    }
+
+    /// Stops `workers` and waits (up to [`LEAVE_WAIT`]) until they have left the scheduler.
+    pub fn shut_down(&self, workers: &mut dyn Workers) {
         workers.stop();
         if let Ok(mut client) = Client::connect(&self.file) {
             let deadline = Instant::now() + LEAVE_WAIT;
@@ -97,7 +126,6 @@ impl Launched {
                 std::thread::sleep(POLL);
             }
         }
-        result
     }
 
     fn watch(&mut self, workers: &mut dyn Workers, started: Instant) -> Result<(), CliError> {
@@ -109,11 +137,11 @@ impl Launched {
             if !ready && joined.len() >= workers.expected() {
                 ready = true;
                 let file = self.file.display();
-                warn!(
+                note(&format!(
                     "cluster ready: {} workers in {:.1} s; run with --cluster-file {file}; stop with Ctrl-C or `tessera launch stop {file}`",
                     joined.len(),
                     started.elapsed().as_secs_f64()
-                );
+                ));
             }
             std::thread::sleep(POLL);
         }

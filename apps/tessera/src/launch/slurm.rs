@@ -8,15 +8,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use super::{Launched, Workers, last_line, program};
+use super::{Launched, Workers, last_line, note, program};
 use crate::cli::SlurmArgs;
 use crate::error::CliError;
 
 /// `tessera launch slurm`
 pub fn launch(args: &SlurmArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let Some((mut launched, mut jobs)) = start(args)? else { return Ok(()) };
+    launched.foreground(&mut jobs, started)
+}
+
+/// Starts the scheduler and submits the jobs (`None` after a dry run, which prints
+/// the job script and starts nothing); nothing is left running if it fails.
+pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError> {
     crate::limits::check_threads("--cores", args.cores)?;
-    if args.jobs == 0 || args.jobs > 10_000 {
-        return Err(CliError::BadInput(format!("--jobs {}: expected 1 to 10000", args.jobs)));
+    if args.jobs == 0 || args.jobs > MAX_JOBS {
+        return Err(CliError::BadInput(format!("--jobs {}: expected 1 to {MAX_JOBS}", args.jobs)));
     }
     let memory = tessera::parse_bytes(&args.memory).map_err(|e| CliError::BadInput(format!("--memory: {e}")))?;
     let program = program(args.program.as_deref())?;
@@ -24,25 +32,26 @@ pub fn launch(args: &SlurmArgs) -> Result<(), CliError> {
         let file = std::path::absolute(&args.place.cluster_file)
             .map_err(|e| CliError::BadInput(format!("{}: {e}", args.place.cluster_file.display())))?;
         print!("{}", job_script(args, memory, &program, &file, &log_dir(&file)));
-        return Ok(());
+        return Ok(None);
     }
-    let started = Instant::now();
     let mut launched = Launched::start(&args.place, "slurm")?;
     let logs = log_dir(launched.file());
     std::fs::create_dir_all(&logs).map_err(|e| CliError::BadInput(format!("cannot create {}: {e}", logs.display())))?;
     let script = logs.join("worker.sbatch");
     std::fs::write(&script, job_script(args, memory, &program, launched.file(), &logs))
         .map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", script.display())))?;
-    let mut jobs = SlurmJobs { jobs: BTreeMap::new(), logs, expected: args.jobs, stopped: false };
-    let submitted = jobs.submit(&script, args.jobs, &mut launched);
-    let result = submitted.and_then(|()| {
-        let ids: Vec<String> = jobs.jobs.keys().map(u64::to_string).collect();
-        warn!("slurm: submitted {} worker jobs ({})", ids.len(), ids.join(", "));
-        launched.foreground(&mut jobs, started)
-    });
-    jobs.stop();
-    result
+    let mut jobs = SlurmJobs { jobs: BTreeMap::new(), logs, script, expected: args.jobs, stopped: false };
+    if let Err(e) = jobs.submit(args.jobs, &mut launched) {
+        jobs.stop();
+        return Err(e);
+    }
+    let ids: Vec<String> = jobs.jobs.keys().map(u64::to_string).collect();
+    note(&format!("slurm: submitted {} worker jobs ({})", ids.len(), ids.join(", ")));
+    Ok(Some((launched, jobs)))
 }
+
+/// Most worker jobs one launch submits.
+const MAX_JOBS: usize = 10_000;
 
 /// Where the job script and the jobs' output go: beside the cluster file, where the
 /// jobs can read and write too.
@@ -92,9 +101,11 @@ struct Job {
 }
 
 /// The jobs of one launch.
-struct SlurmJobs {
+pub struct SlurmJobs {
     jobs: BTreeMap<u64, Job>,
     logs: PathBuf,
+    /// The job script every job runs.
+    script: PathBuf,
     expected: usize,
     stopped: bool,
 }
@@ -115,12 +126,12 @@ const ENDED: [&str; 10] = [
 
 impl SlurmJobs {
     /// Submits `n` jobs of `script`, recording each one as soon as it exists.
-    fn submit(&mut self, script: &Path, n: usize, launched: &mut Launched) -> Result<(), CliError> {
+    fn submit(&mut self, n: usize, launched: &mut Launched) -> Result<(), CliError> {
         for _ in 0..n {
             if launched.stopping() {
                 return Ok(());
             }
-            let output = Command::new("sbatch").arg("--parsable").arg(script).output().map_err(|e| {
+            let output = Command::new("sbatch").arg("--parsable").arg(&self.script).output().map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     CliError::BadInput(
                         "sbatch not found: Slurm's commands must be on PATH to launch workers through Slurm".into(),
@@ -224,7 +235,7 @@ impl Workers for SlurmJobs {
             }
             job.state = state.clone();
             if !ENDED.contains(&name.as_str()) {
-                warn!("job {id}: {state}");
+                note(&format!("job {id}: {state}"));
                 continue;
             }
             job.ended = true;
@@ -232,19 +243,48 @@ impl Workers for SlurmJobs {
                 let said = job_output(&self.logs, id);
                 return Err(CliError::Failed(format!("job {id} ended ({name}) before its worker joined: {said}")));
             }
-            warn!("job {id} ended ({name}): its worker left");
+            note(&format!("job {id} ended ({name}): its worker left"));
         }
         let now = Instant::now();
         for id in newly {
             let Some(job) = self.jobs.get(&id) else { continue };
             let running = job.running_since.unwrap_or(now);
-            warn!(
+            note(&format!(
                 "worker slurm-{id} joined: {:.1} s in Slurm's queue, then {:.1} s to start and join",
                 running.duration_since(job.submitted).as_secs_f64(),
                 now.duration_since(running).as_secs_f64()
-            );
+            ));
         }
         Ok(())
+    }
+
+    fn pending(&self) -> Vec<(String, String)> {
+        let waiting = self.jobs.iter().filter(|(_, j)| !j.joined && !j.ended);
+        waiting
+            .map(|(id, j)| {
+                (format!("slurm-{id}"), if j.state.is_empty() { "SUBMITTED".into() } else { j.state.clone() })
+            })
+            .collect()
+    }
+
+    fn add(&mut self, launched: &mut Launched) -> Result<(), CliError> {
+        if self.jobs.len() >= MAX_JOBS {
+            return Err(CliError::BadInput(format!("at most {MAX_JOBS} jobs")));
+        }
+        self.submit(1, launched)?;
+        self.expected += 1;
+        if let Some(id) = self.jobs.keys().next_back() {
+            note(&format!("slurm: submitted worker job {id}"));
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self) -> bool {
+        let Some((&id, job)) = self.jobs.iter_mut().rev().find(|(_, j)| !j.ended) else { return false };
+        job.ended = true;
+        self.expected = self.expected.saturating_sub(1);
+        note(&format!("slurm: cancelling job {id}; its worker hands over what it holds"));
+        cancel(&[id]) == 1
     }
 
     fn stop(&mut self) {
@@ -254,7 +294,7 @@ impl Workers for SlurmJobs {
         let live: Vec<u64> = self.jobs.iter().filter(|(_, j)| !j.ended).map(|(&id, _)| id).collect();
         let n = cancel(&live);
         if n > 0 {
-            warn!("slurm: cancelled {n} worker jobs");
+            note(&format!("slurm: cancelled {n} worker jobs"));
         }
     }
 }
@@ -269,11 +309,11 @@ pub fn cancel(jobs: &[u64]) -> usize {
     match Command::new("scancel").args(&ids).output() {
         Ok(out) if out.status.success() => jobs.len(),
         Ok(out) => {
-            warn!("scancel: {}", last_line(&String::from_utf8_lossy(&out.stderr)));
+            note(&format!("scancel: {}", last_line(&String::from_utf8_lossy(&out.stderr))));
             0
         }
         Err(e) => {
-            warn!("cannot run scancel: {e}");
+            note(&format!("cannot run scancel: {e}"));
             0
         }
     }

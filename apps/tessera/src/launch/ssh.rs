@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tessera_runtime::cleanup;
 
 use super::record::{Record, SshWorker};
-use super::{Launched, Workers, last_line, program};
+use super::{Launched, Workers, last_line, note, program};
 use crate::cli::SshArgs;
 use crate::error::CliError;
 
@@ -24,6 +24,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `tessera launch ssh`
 pub fn launch(args: &SshArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let (mut launched, mut workers) = start(args)?;
+    launched.foreground(&mut workers, started)
+}
+
+/// Starts the scheduler and a worker on every host that can be reached; an error if
+/// none can (then nothing is left running).
+pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
     if let Some(bad) = args.hosts.iter().find(|h| h.is_empty() || h.starts_with('-') || h.contains(char::is_whitespace))
     {
         return Err(CliError::BadInput(format!("--hosts: {bad:?} is not a host name")));
@@ -36,7 +44,6 @@ pub fn launch(args: &SshArgs) -> Result<(), CliError> {
         None => None,
     };
     let program = program(args.program.as_deref())?;
-    let started = Instant::now();
     let mut launched = Launched::start(&args.place, "ssh")?;
     launched.record.ssh_config = args.ssh_config.clone();
     launched.record.save()?;
@@ -76,21 +83,19 @@ pub fn launch(args: &SshArgs) -> Result<(), CliError> {
                 });
                 workers.workers.push(w);
             }
-            Err(reason) => warn!("host {host}: not started: {reason}"),
+            Err(reason) => note(&format!("host {host}: not started: {reason}")),
         }
     }
     launched.record.save()?;
     if workers.workers.is_empty() {
         return Err(CliError::Failed(format!("no worker started over ssh on {}", args.hosts.join(", "))));
     }
-    warn!(
+    note(&format!(
         "ssh: started {} workers ({})",
         workers.workers.len(),
         workers.workers.iter().map(|w| w.host.as_str()).collect::<Vec<_>>().join(", ")
-    );
-    let result = launched.foreground(&mut workers, started);
-    workers.stop();
-    result
+    ));
+    Ok((launched, workers))
 }
 
 /// `ssh-HOST` for each host, numbered where a host is given twice.
@@ -175,7 +180,7 @@ impl Ssh {
             let (said, host) = (said.clone(), host.to_string());
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    warn!("[{host}] {line}");
+                    note(&format!("[{host}] {line}"));
                     *said.lock().unwrap_or_else(|e| e.into_inner()) = line;
                 }
             });
@@ -237,7 +242,8 @@ struct HostWorker {
     ended: bool,
 }
 
-struct SshWorkers {
+/// The workers of one ssh launch.
+pub struct SshWorkers {
     workers: Vec<HostWorker>,
     ssh: Ssh,
     stopped: bool,
@@ -252,11 +258,11 @@ impl Workers for SshWorkers {
         for w in &mut self.workers {
             if !w.joined && joined.contains(&w.name) {
                 w.joined = true;
-                warn!(
+                note(&format!(
                     "worker {} joined: {:.1} s after its ssh session started",
                     w.name,
                     w.started.elapsed().as_secs_f64()
-                );
+                ));
             }
             if w.ended {
                 continue;
@@ -272,9 +278,30 @@ impl Workers for SshWorkers {
                     w.host
                 )));
             }
-            warn!("host {}: its worker ended ({status}): {said}", w.host);
+            note(&format!("host {}: its worker ended ({status}): {said}", w.host));
         }
         Ok(())
+    }
+
+    fn pending(&self) -> Vec<(String, String)> {
+        self.workers.iter().filter(|w| !w.joined && !w.ended).map(|w| (w.name.clone(), "starting".into())).collect()
+    }
+
+    fn add(&mut self, _: &mut Launched) -> Result<(), CliError> {
+        Err(CliError::BadInput("the ssh launcher starts one worker per host given with --hosts".into()))
+    }
+
+    fn remove(&mut self) -> bool {
+        let Some(w) = self.workers.iter_mut().rev().find(|w| !w.ended) else { return false };
+        note(&format!("host {}: stopping its worker; it hands over what it holds", w.host));
+        let file = format!("~/.tessera/cluster-{}.json", std::process::id());
+        match self.ssh.stop(&w.host, w.pid, &file) {
+            Ok(()) => true,
+            Err(e) => {
+                note(&format!("host {}: could not stop its worker: {e}", w.host));
+                false
+            }
+        }
     }
 
     fn stop(&mut self) {
@@ -287,7 +314,7 @@ impl Workers for SshWorkers {
                 let (ssh, file) = (&self.ssh, &remote_file);
                 scope.spawn(move || {
                     if let Err(e) = ssh.stop(&w.host, w.pid, file) {
-                        warn!("host {}: could not stop its worker: {e}", w.host);
+                        note(&format!("host {}: could not stop its worker: {e}", w.host));
                     }
                 });
             }

@@ -184,7 +184,7 @@ fn sample(
     }
 }
 
-fn worker_row(w: &WorkerStatus) -> WorkerRow {
+pub fn worker_row(w: &WorkerStatus) -> WorkerRow {
     WorkerRow {
         name: w.name.clone(),
         cpu_percent: w.cpu_percent,

@@ -22,14 +22,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 
-use crate::cli::{SchedulerKind, UiArgs};
+use crate::cli::{Launcher, LauncherFlags, LauncherKind, SchedulerKind, UiArgs};
 use crate::error::CliError;
+use crate::launch::{Launched, Workers};
 use job::{JobEvent, JobSpec};
 use keys::Action;
 use model::{App, Placement};
-use tessera::cluster::LocalCluster;
+use tessera::cluster::{Client, LocalCluster};
 
 /// Everything the UI hears.
 #[derive(Debug)]
@@ -77,7 +79,14 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     }
     let workers = args.workers.unwrap_or(2);
     crate::limits::check_threads("--threads-per-worker", args.threads_per_worker)?;
+    let launched = match args.launcher {
+        Some(kind) => Some(launch(kind, &args.launcher_args, &log)?),
+        None => None,
+    };
     let place = match (&args.cluster_file, args.scheduler) {
+        _ if launched.is_some() => {
+            Placement::Cluster(launched.as_ref().map(|l| l.launched.file().to_path_buf()).unwrap_or_default())
+        }
         (Some(file), _) => Placement::Cluster(file.clone()),
         (None, SchedulerKind::LocalCluster) => {
             crate::limits::check_local_workers(workers)?;
@@ -100,6 +109,7 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
     let mut session = Session {
         app,
         cluster,
+        launched,
         memory_limit,
         default_limit,
         log,
@@ -136,6 +146,12 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
         if let Some(c) = &session.cluster {
             session.app.set_workers(c.workers());
         }
+        if let Some(l) = &mut session.launched {
+            if l.launched.stopping() {
+                break Ok(());
+            }
+            l.refresh(&mut session.app, &mut session.log);
+        }
         let now = Instant::now();
         if (session.app.dirty || session.app.running()) && now.duration_since(last_draw) >= FRAME {
             if let Err(e) = terminal.draw(|f| view::draw(f, &session.app, now)) {
@@ -155,12 +171,16 @@ pub fn ui(args: &UiArgs, expr: &str) -> Result<(), CliError> {
             Err(e) => break Err(e),
         }
     };
-    let Session { app, cluster, .. } = session;
+    let Session { app, cluster, launched, .. } = session;
     let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
     crate::signals::UI_ACTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
     ratatui::restore();
     // Dropping the cluster stops every process it started.
     drop(cluster);
+    if let Some(mut l) = launched {
+        warn!("stopping the workers the UI launched (they hand over and leave)...");
+        l.launched.shut_down(l.workers.as_mut());
+    }
     match app.history.last() {
         Some(last) => {
             let printed = crate::output::print_line(&format!(
@@ -179,10 +199,90 @@ enum Flow {
     Quit,
 }
 
+/// Starts the scheduler and the workers of `tessera ui --launcher KIND -- FLAGS`; the
+/// launcher's lines go to the UI's log.
+fn launch(kind: LauncherKind, flags: &[String], log: &Log) -> Result<LaunchedWorkers, CliError> {
+    if let Some(file) = log.0.as_ref().and_then(|f| f.try_clone().ok()) {
+        let file = std::sync::Mutex::new(file);
+        crate::launch::notes_to(move |line| {
+            let _ = writeln!(file.lock().unwrap_or_else(|e| e.into_inner()), "{line}");
+        });
+    }
+    let name = match kind {
+        LauncherKind::Slurm => "slurm",
+        LauncherKind::Ssh => "ssh",
+    };
+    let parsed = LauncherFlags::try_parse_from(std::iter::once(name.to_string()).chain(flags.iter().cloned()))
+        .map_err(|e| {
+            CliError::BadInput(format!("--launcher {name}: {}", e.to_string().lines().next().unwrap_or("")))
+        })?;
+    let (launched, workers): (Launched, Box<dyn Workers>) = match parsed.how {
+        Launcher::Slurm(a) if a.dry_run => {
+            return Err(CliError::BadInput(
+                "--dry-run prints a job script: use `tessera launch slurm --dry-run`".into(),
+            ));
+        }
+        Launcher::Slurm(a) => match crate::launch::slurm::start(&a)? {
+            Some((launched, jobs)) => (launched, Box::new(jobs)),
+            None => return Err(CliError::BadInput("nothing was launched".into())),
+        },
+        Launcher::Ssh(a) => {
+            let (launched, workers) = crate::launch::ssh::start(&a)?;
+            (launched, Box::new(workers))
+        }
+        Launcher::Stop(_) => return Err(CliError::BadInput("--launcher takes slurm or ssh flags".into())),
+    };
+    Ok(LaunchedWorkers { launched, workers, client: None, polled: Instant::now() - LAUNCH_POLL })
+}
+
+/// How often the UI looks at the workers it launched.
+const LAUNCH_POLL: Duration = Duration::from_millis(500);
+
+/// Workers a launcher started for the UI, and the scheduler they join.
+struct LaunchedWorkers {
+    launched: Launched,
+    workers: Box<dyn Workers>,
+    /// Asks the scheduler which workers have joined.
+    client: Option<Client>,
+    polled: Instant,
+}
+
+impl LaunchedWorkers {
+    /// Every [`LAUNCH_POLL`]: the launcher's view of its workers (pending jobs become
+    /// rows with their state), and between runs the joined workers' rows.
+    fn refresh(&mut self, app: &mut App, log: &mut Log) {
+        if self.polled.elapsed() < LAUNCH_POLL {
+            return;
+        }
+        self.polled = Instant::now();
+        if self.client.is_none() {
+            self.client = Client::connect(self.launched.file()).ok();
+        }
+        let Some(statuses) = self.client.as_mut().and_then(|c| c.workers().ok()) else {
+            self.client = None;
+            return;
+        };
+        let names: Vec<String> = statuses.iter().map(|w| w.name.clone()).collect();
+        if let Err(e) = self.workers.poll(&names) {
+            log.line(&format!("launcher: {e}"));
+        }
+        let pending = self.workers.pending();
+        if pending != app.pending {
+            app.pending = pending;
+            app.dirty = true;
+        }
+        if !app.running() {
+            app.workers_now(statuses.iter().map(job::worker_row).collect());
+        }
+    }
+}
+
 /// The UI's state and the processes and runs it started.
 struct Session {
     app: App,
     cluster: Option<LocalCluster>,
+    /// Workers started through `--launcher`.
+    launched: Option<LaunchedWorkers>,
     memory_limit: u64,
     default_limit: u64,
     log: Log,
@@ -260,6 +360,20 @@ impl Session {
                 if matches!(app.place, Placement::LocalCluster { .. }) {
                     drop(self.cluster.take());
                     self.cluster = self.start_cluster();
+                }
+            }
+            Action::AddWorker if self.launched.is_some() => {
+                if let Some(l) = &mut self.launched
+                    && let Err(e) = l.workers.add(&mut l.launched)
+                {
+                    self.log.line(&format!("cannot add a worker: {e}"));
+                }
+            }
+            Action::RemoveWorker if self.launched.is_some() => {
+                if let Some(l) = &mut self.launched
+                    && !l.workers.remove()
+                {
+                    self.log.line("no launched worker left to stop");
                 }
             }
             Action::AddWorker => match &mut self.cluster {

@@ -125,6 +125,9 @@ pub struct App {
     pub ops: Vec<OpProgress>,
     /// Per worker or thread.
     pub rows: Vec<WorkerRow>,
+    /// Workers a launcher started that have not joined yet, with their state (a Slurm
+    /// job's `PENDING (Resources)`).
+    pub pending: Vec<(String, String)>,
     /// Finished runs, oldest first.
     pub history: Vec<RunRecord>,
     /// The expression being edited (`Some` while the editor is open).
@@ -152,6 +155,7 @@ impl App {
             total: 0,
             ops: Vec::new(),
             rows: Vec::new(),
+            pending: Vec::new(),
             history: Vec::new(),
             editing: None,
             log_path: log_path.to_string(),

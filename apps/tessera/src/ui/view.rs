@@ -19,7 +19,7 @@ pub const HELP: &str =
 /// Draws everything.
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     let ops_height = (app.ops.len() as u16 + 3).min(10);
-    let rows_height = (app.rows.len() as u16 + 3).min(12);
+    let rows_height = ((app.rows.len() + app.pending.len()) as u16 + 3).min(12);
     let lanes = app.lanes();
     let stream_height = if lanes.is_empty() { 0 } else { (lanes.len() as u16 + 2).min(10) };
     let [header, progress, workers, stream, history, help] = Layout::vertical([
@@ -129,7 +129,8 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let lines = Layout::vertical(std::iter::repeat_n(Constraint::Length(1), app.rows.len() + 1)).split(inner);
+    let count = app.rows.len() + app.pending.len() + 1;
+    let lines = Layout::vertical(std::iter::repeat_n(Constraint::Length(1), count)).split(inner);
     // Room for ", 314.00 MiB spilled" only once some worker has spilled.
     let spilling = app.rows.iter().any(|r| r.spilled_bytes > 0);
     let memory_width = if spilling { 42 } else { 22 };
@@ -185,6 +186,12 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App) {
             Paragraph::new(format!(" {} / {}{stored}", format_bytes(row.bytes_in), format_bytes(row.bytes_out))),
             c[5],
         );
+    }
+    // Launched workers that have not joined: their job's state where the numbers go.
+    for ((name, state), &line) in app.pending.iter().zip(lines.iter().skip(1 + app.rows.len())) {
+        let [name_area, state_area] = Layout::horizontal([Constraint::Length(10), Constraint::Min(1)]).areas(line);
+        frame.render_widget(Paragraph::new(name.clone()), name_area);
+        frame.render_widget(Paragraph::new(state.clone()).style(Style::new().fg(Color::Yellow)), state_area);
     }
 }
 
