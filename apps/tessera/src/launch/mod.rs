@@ -33,7 +33,10 @@ const LEAVE_WAIT: Duration = Duration::from_secs(25);
 
 /// Where the launchers' lines go instead of stderr (the UI's log while it owns the
 /// terminal).
-static NOTES: OnceLock<Box<dyn Fn(&str) + Send + Sync>> = OnceLock::new();
+static NOTES: OnceLock<NoteSink> = OnceLock::new();
+
+/// Something that takes the launchers' lines.
+type NoteSink = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Sends the launchers' lines to `sink` from now on.
 pub fn notes_to(sink: impl Fn(&str) + Send + Sync + 'static) {
