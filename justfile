@@ -43,6 +43,11 @@ bench-io:
 bench-million:
     bench/million_tasks.sh
 
+# Launch to S2 on a one-node Slurm, and S2 on Slurm workers against a local cluster (root).
+bench-slurm:
+    cargo build --release -p tessera-cli
+    bench/slurm_launch.sh target/release/tessera
+
 # Worker-to-worker transfer: the QUIC ceiling and a workload that moves ~2 GB.
 bench-transfer:
     bench/transfer.sh

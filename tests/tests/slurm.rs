@@ -262,3 +262,42 @@ fn slurm_workers_compute_like_threads_and_survive_scancel_and_walltime() {
     }
     assert!(!file.exists(), "the cluster file was left behind");
 }
+
+#[test]
+fn adapt_submits_a_job_while_tasks_wait_and_cancels_it_when_idle() {
+    let _slurm = match slurm() {
+        Ok(guard) => guard,
+        Err(reason) => {
+            println!("skipped: Slurm cannot start here: {reason}");
+            return;
+        }
+    };
+    let dir = temp_dir("slurm-adapt");
+    let file = dir.join("cluster.json");
+    // Many small tasks: more than one one-thread worker has room for.
+    let many = "x = random((2000, 2000), seed=3, chunks=250); y = x @ x; (y + y.T).sum()";
+    let want = result(many, None);
+    let mut launch = Launch::start(&["slurm", "--adapt", "1:2", "--cores", "1", "--memory", "1GiB"], &file);
+    launch.wait_for("cluster ready: 1 workers", Duration::from_secs(60));
+    assert_eq!(result(many, Some(&file)), want);
+    let grew = launch.wait_for("adapt: ", Duration::from_secs(5));
+    assert!(grew.contains("submitting a job (2 of at most 2)"), "{grew}");
+    let joins =
+        |l: &Launch| l.lines().iter().filter(|l| l.starts_with("worker slurm-") && l.contains(" joined:")).count();
+    let start = Instant::now();
+    while joins(&launch) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the second job's worker never joined:\n{}",
+            launch.lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shrunk = launch.wait_for("adapt: idle", Duration::from_secs(40));
+    let job = shrunk.split("cancelling job ").nth(1).and_then(|r| r.split_whitespace().next()).expect("a job id");
+    launch.wait_for(&format!("worker slurm-{job} has handed everything over"), Duration::from_secs(30));
+    assert_eq!(result(many, Some(&file)), want, "the remaining worker computes the same");
+    let stop = launch.stop();
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert_eq!(launch.wait(Duration::from_secs(30)), Some(0));
+}

@@ -91,6 +91,10 @@ pub struct SlurmArgs {
     /// The tessera program on the compute nodes (default: this one's path).
     #[arg(long)]
     pub program: Option<PathBuf>,
+    /// Scale between MIN and MAX worker jobs: one more while tasks wait for a free
+    /// worker, one fewer after 10 s with nothing to do (its worker hands over first).
+    #[arg(long, value_name = "MIN:MAX")]
+    pub adapt: Option<String>,
     /// Print the job script and submit nothing.
     #[arg(long)]
     pub dry_run: bool,

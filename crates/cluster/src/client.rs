@@ -9,7 +9,7 @@ use tessera_metrics::{WorkerRun, WorkerStatus};
 use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
 
 use crate::peers::PeerPool;
-use crate::protocol::{FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, ToScheduler};
+use crate::protocol::{FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, Load, ToScheduler};
 use crate::{CONNECT_TIMEOUT, ClusterError};
 
 /// Hears what a cluster run is doing while it runs.
@@ -90,6 +90,22 @@ impl Client {
                     .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
                 if let FromScheduler::Workers(status) = message {
                     return Ok(status);
+                }
+            }
+        })
+    }
+
+    /// The cluster's backlog now.
+    pub fn load(&mut self) -> Result<Load, ClusterError> {
+        let Client { runtime, send, recv, .. } = self;
+        runtime.block_on(async {
+            write_frame(send, &ToScheduler::Load).await?;
+            loop {
+                let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
+                    .await
+                    .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
+                if let FromScheduler::Load(load) = message {
+                    return Ok(load);
                 }
             }
         })

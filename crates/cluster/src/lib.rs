@@ -46,6 +46,7 @@ mod worker_counters;
 
 pub use client::{Client, ClusterRun, NoWatch, Watch};
 pub use local::LocalCluster;
+pub use protocol::Load;
 pub use serve::{EmbeddedScheduler, scheduler_until_stopped, worker_until_stopped};
 pub use standalone::Standalone;
 

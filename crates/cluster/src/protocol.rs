@@ -98,6 +98,8 @@ pub enum ToScheduler {
     },
     /// Client: send the workers' state now ([`FromScheduler::Workers`]).
     Status,
+    /// Client: send the backlog now ([`FromScheduler::Load`]).
+    Load,
 }
 
 /// Who may send a message: the role its connection proved in its hello.
@@ -123,7 +125,8 @@ impl ToScheduler {
             ToScheduler::Submit { .. }
             | ToScheduler::Cancel { .. }
             | ToScheduler::Delivered { .. }
-            | ToScheduler::Status => Sender::Client,
+            | ToScheduler::Status
+            | ToScheduler::Load => Sender::Client,
         }
     }
 
@@ -141,6 +144,7 @@ impl ToScheduler {
             ToScheduler::Cancel { .. } => "Cancel",
             ToScheduler::Delivered { .. } => "Delivered",
             ToScheduler::Status => "Status",
+            ToScheduler::Load => "Load",
         }
     }
 }
@@ -292,6 +296,8 @@ pub enum FromScheduler {
     },
     /// Client: the workers' state, several times a second while its graph runs.
     Workers(Vec<WorkerStatus>),
+    /// Client: the answer to [`ToScheduler::Load`].
+    Load(Load),
     /// Client: the request failed.
     Failed {
         /// The request.
@@ -301,6 +307,17 @@ pub enum FromScheduler {
         /// Its class (the exit code the user sees).
         kind: FailureKind,
     },
+}
+
+/// How much work the cluster has: what a launcher scales on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Load {
+    /// Tasks ready to run that no worker has room for.
+    pub ready: u64,
+    /// Tasks sent to workers and not finished.
+    pub in_flight: u64,
+    /// Workers connected (leaving ones included).
+    pub workers: u64,
 }
 
 /// A value request on a peer stream (QUIC: one per stream; bulk: one after another on

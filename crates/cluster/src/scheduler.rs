@@ -12,7 +12,7 @@ use tessera_transport::{MAX_FRAME_BYTES, PendingPeers, Role, accept_hello, read_
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::protocol::{
-    Beat, Counters, FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, Peer, Sender, SharedBytes, ToScheduler,
+    Beat, Counters, FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, Load, Peer, Sender, SharedBytes, ToScheduler,
 };
 
 enum Input {
@@ -260,6 +260,14 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                 }
                 // Decoded on the connection's task: it arrives as `Input::Submitted`.
                 ToScheduler::Submit { .. } => vec![],
+                ToScheduler::Load => {
+                    let (ready, in_flight) = core.backlog();
+                    let load = Load { ready: ready as u64, in_flight: in_flight as u64, workers: workers.len() as u64 };
+                    if let Some(c) = clients.get(&id) {
+                        let _ = c.send(FromScheduler::Load(load));
+                    }
+                    vec![]
+                }
                 ToScheduler::Status => {
                     // A snapshot: the finished tasks stay for the clients watching runs.
                     if let Some(c) = clients.get(&id) {

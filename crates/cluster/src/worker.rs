@@ -345,7 +345,8 @@ pub async fn run_worker_until(
             FromScheduler::Progress { .. }
             | FromScheduler::Result { .. }
             | FromScheduler::Failed { .. }
-            | FromScheduler::Workers(_) => continue,
+            | FromScheduler::Workers(_)
+            | FromScheduler::Load(_) => continue,
         };
         handle(&shared, event);
     }

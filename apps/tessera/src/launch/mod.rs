@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tessera::cluster::{Client, EmbeddedScheduler};
+use tessera::cluster::{Client, EmbeddedScheduler, Load};
 
 use crate::cli::{LaunchArgs, LaunchPlace, Launcher};
 use crate::error::CliError;
@@ -75,6 +75,10 @@ pub trait Workers {
     fn add(&mut self, launched: &mut Launched) -> Result<(), CliError>;
     /// Stops the newest running worker (it leaves gracefully); false if none is left.
     fn remove(&mut self) -> bool;
+    /// Scales on the cluster's backlog, if the launcher was asked to.
+    fn adapt(&mut self, _load: &Load, _launched: &mut Launched) -> Result<(), CliError> {
+        Ok(())
+    }
 }
 
 /// A scheduler in this process, its cluster file and the record of what was launched
@@ -137,6 +141,8 @@ impl Launched {
         while !self.stopping() {
             let joined: Vec<String> = client.workers()?.into_iter().map(|w| w.name).collect();
             workers.poll(&joined)?;
+            let load = client.load()?;
+            workers.adapt(&load, self)?;
             if !ready && joined.len() >= workers.expected() {
                 ready = true;
                 let file = self.file.display();

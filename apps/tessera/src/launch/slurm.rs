@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Launched, Workers, last_line, note, program};
 use crate::cli::SlurmArgs;
 use crate::error::CliError;
+use tessera::cluster::Load;
 
 /// `tessera launch slurm`
 pub fn launch(args: &SlurmArgs) -> Result<(), CliError> {
@@ -26,6 +27,8 @@ pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError
     if args.jobs == 0 || args.jobs > MAX_JOBS {
         return Err(CliError::BadInput(format!("--jobs {}: expected 1 to {MAX_JOBS}", args.jobs)));
     }
+    let adapt = args.adapt.as_deref().map(Adapt::parse).transpose()?;
+    let initial = adapt.as_ref().map_or(args.jobs, |a| args.jobs.clamp(a.min, a.max));
     let memory = tessera::parse_bytes(&args.memory).map_err(|e| CliError::BadInput(format!("--memory: {e}")))?;
     let program = program(args.program.as_deref())?;
     if args.dry_run {
@@ -40,8 +43,8 @@ pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError
     let script = logs.join("worker.sbatch");
     std::fs::write(&script, job_script(args, memory, &program, launched.file(), &logs))
         .map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", script.display())))?;
-    let mut jobs = SlurmJobs { jobs: BTreeMap::new(), logs, script, expected: args.jobs, stopped: false };
-    if let Err(e) = jobs.submit(args.jobs, &mut launched) {
+    let mut jobs = SlurmJobs { jobs: BTreeMap::new(), logs, script, expected: initial, stopped: false, adapt };
+    if let Err(e) = jobs.submit(initial, &mut launched) {
         jobs.stop();
         return Err(e);
     }
@@ -52,6 +55,33 @@ pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError
 
 /// Most worker jobs one launch submits.
 const MAX_JOBS: usize = 10_000;
+
+/// How long tasks must wait for a free worker before `--adapt` submits a job.
+const BUSY_FOR: Duration = Duration::from_secs(1);
+/// How long the cluster must be idle before `--adapt` cancels a job.
+const IDLE_FOR: Duration = Duration::from_secs(10);
+
+/// `--adapt MIN:MAX`: the bounds, and since when the cluster has been short of workers
+/// or idle.
+pub struct Adapt {
+    min: usize,
+    max: usize,
+    busy_since: Option<Instant>,
+    idle_since: Option<Instant>,
+}
+
+impl Adapt {
+    fn parse(text: &str) -> Result<Adapt, CliError> {
+        let bad = || CliError::BadInput(format!("--adapt {text}: expected MIN:MAX such as 1:10"));
+        let (min, max) = text.split_once(':').ok_or_else(bad)?;
+        let (min, max) =
+            (min.trim().parse::<usize>().map_err(|_| bad())?, max.trim().parse::<usize>().map_err(|_| bad())?);
+        if min == 0 || min > max || max > MAX_JOBS {
+            return Err(bad());
+        }
+        Ok(Adapt { min, max, busy_since: None, idle_since: None })
+    }
+}
 
 /// Where the job script and the jobs' output go: beside the cluster file, where the
 /// jobs can read and write too.
@@ -106,6 +136,8 @@ pub struct SlurmJobs {
     logs: PathBuf,
     /// The job script every job runs.
     script: PathBuf,
+    /// Bounds and clocks of `--adapt`.
+    adapt: Option<Adapt>,
     expected: usize,
     stopped: bool,
 }
@@ -285,6 +317,42 @@ impl Workers for SlurmJobs {
         self.expected = self.expected.saturating_sub(1);
         note(&format!("slurm: cancelling job {id}; its worker hands over what it holds"));
         cancel(&[id]) == 1
+    }
+
+    fn adapt(&mut self, load: &Load, launched: &mut Launched) -> Result<(), CliError> {
+        let Some(adapt) = &mut self.adapt else { return Ok(()) };
+        let now = Instant::now();
+        let live = self.jobs.values().filter(|j| !j.ended).count();
+        let waiting = self.jobs.values().filter(|j| !j.ended && !j.joined).count();
+        let busy = load.ready > 0;
+        let idle = load.ready == 0 && load.in_flight == 0;
+        adapt.busy_since = if busy { adapt.busy_since.or(Some(now)) } else { None };
+        adapt.idle_since = if idle { adapt.idle_since.or(Some(now)) } else { None };
+        // One job at a time: the next only once the last one's worker has joined.
+        if adapt.busy_since.is_some_and(|t| now - t >= BUSY_FOR) && waiting == 0 && live < adapt.max {
+            adapt.busy_since = None;
+            note(&format!(
+                "adapt: {} tasks wait for a worker; submitting a job ({} of at most {})",
+                load.ready,
+                live + 1,
+                adapt.max
+            ));
+            self.submit(1, launched)?;
+        } else if adapt.idle_since.is_some_and(|t| now - t >= IDLE_FOR) && live > adapt.min {
+            adapt.idle_since = None;
+            // The newest job: a pending one first (it holds nothing), else a running one,
+            // whose worker hands over what it holds before it leaves.
+            let newest =
+                self.jobs.iter_mut().rev().filter(|(_, j)| !j.ended).min_by_key(|(_, j)| j.joined).map(|(&id, j)| {
+                    j.ended = true;
+                    id
+                });
+            if let Some(id) = newest {
+                note(&format!("adapt: idle for {} s; cancelling job {id} ({} left)", IDLE_FOR.as_secs(), live - 1));
+                cancel(&[id]);
+            }
+        }
+        Ok(())
     }
 
     fn stop(&mut self) {

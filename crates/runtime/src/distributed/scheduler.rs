@@ -117,6 +117,14 @@ impl ClusterScheduler {
         self.graphs.len()
     }
 
+    /// The backlog: tasks ready with no worker to take them, and tasks sent to workers
+    /// and not finished (what a launcher scales on).
+    pub fn backlog(&self) -> (usize, usize) {
+        let ready = self.graphs.values().map(|g| g.ready.len()).sum();
+        let in_flight = self.workers.values().map(|w| w.in_flight).sum();
+        (ready, in_flight)
+    }
+
     /// Applies one event and returns what must be done. Events about tasks that do not
     /// exist (a confused or hostile peer) change nothing.
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
