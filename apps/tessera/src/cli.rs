@@ -95,6 +95,9 @@ pub struct SlurmArgs {
     /// worker, one fewer after 10 s with nothing to do (its worker hands over first).
     #[arg(long, value_name = "MIN:MAX")]
     pub adapt: Option<String>,
+    /// Run the scheduler as a Slurm job of its own instead of in this process.
+    #[arg(long)]
+    pub scheduler_job: bool,
     /// Print the job script and submit nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -118,6 +121,9 @@ pub struct SshArgs {
     /// The tessera program on the hosts (default: this one's path).
     #[arg(long)]
     pub program: Option<PathBuf>,
+    /// Run the scheduler on this host (over ssh) instead of in this process.
+    #[arg(long)]
+    pub scheduler_host: Option<String>,
     /// An ssh config file to use instead of ~/.ssh/config (`ssh -F`).
     #[arg(long)]
     pub ssh_config: Option<PathBuf>,
@@ -149,7 +155,8 @@ pub struct InfoArgs {
 /// `tessera scheduler`
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
-    /// Address to listen on (use a LAN address for workers on other machines).
+    /// Address to listen on (use a LAN address for workers on other machines; `auto`:
+    /// this host's address on its default route).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
     /// Where to write the cluster file (address, certificate, secret; mode 0600).

@@ -1,7 +1,5 @@
 //! `tessera scheduler` and `tessera worker`, and local clusters of this binary.
 
-use std::net::SocketAddr;
-
 use tessera::cluster::{
     ClusterError, LocalCluster, Retirement, WorkerOptions, scheduler_until_stopped, worker_until_stopped,
 };
@@ -13,9 +11,7 @@ use crate::error::CliError;
 
 /// Runs a scheduler until it is interrupted.
 pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
-    let listen: SocketAddr = args.listen.parse().map_err(|_| {
-        CliError::BadInput(format!("--listen {}: expected host:port such as 0.0.0.0:7878", args.listen))
-    })?;
+    let listen = crate::launch::listen_address(Some(&args.listen))?;
     scheduler_until_stopped(listen, &args.cluster_file, |address| {
         warn!("scheduler: listening on {address}; cluster file {}", args.cluster_file.display());
     })

@@ -81,29 +81,71 @@ pub trait Workers {
     }
 }
 
-/// A scheduler in this process, its cluster file and the record of what was launched
-/// for it; dropping it stops the scheduler and removes both files.
+/// A scheduler the launcher started elsewhere (a Slurm job, an ssh session).
+pub trait Elsewhere {
+    /// Stops it (after the workers).
+    fn stop(&mut self);
+}
+
+/// A scheduler (in this process or elsewhere), its cluster file and the record of what
+/// was launched for it; dropping it stops the scheduler and removes both files.
 pub struct Launched {
     scheduler: Option<EmbeddedScheduler>,
+    elsewhere: Option<Box<dyn Elsewhere>>,
     file: PathBuf,
     pub record: Record,
     stop: Arc<AtomicBool>,
 }
 
 impl Launched {
-    /// Starts the scheduler as `place` says and prints its one line.
+    /// Starts the scheduler in this process as `place` says and prints its one line.
     pub fn start(place: &LaunchPlace, kind: &str) -> Result<Launched, CliError> {
+        let listen = listen_address(place.listen.as_deref())?;
+        let mut launched = Launched::prepare(place, kind)?;
+        let scheduler = EmbeddedScheduler::start(listen, &launched.file)?;
+        note(&format!("scheduler: listening on {}; cluster file {}", scheduler.address(), launched.file.display()));
+        launched.scheduler = Some(scheduler);
+        Ok(launched)
+    }
+
+    /// A launch whose scheduler is started elsewhere ([`Launched::elsewhere`]): the
+    /// record, and a stale cluster file at `place` removed.
+    pub fn prepare(place: &LaunchPlace, kind: &str) -> Result<Launched, CliError> {
         // From here, Ctrl-C and SIGTERM stop what was launched instead of ending the process.
         let stop = Arc::new(AtomicBool::new(false));
         let asked = stop.clone();
         crate::signals::on_first_stop(move || asked.store(true, Ordering::Relaxed));
-        let listen = listen_address(place.listen.as_deref())?;
         let file = absolute(&place.cluster_file)?;
-        let scheduler = EmbeddedScheduler::start(listen, &file)?;
-        note(&format!("scheduler: listening on {}; cluster file {}", scheduler.address(), file.display()));
+        let _ = std::fs::remove_file(&file);
         let record = Record::new(&file, kind);
         record.save()?;
-        Ok(Launched { scheduler: Some(scheduler), file, record, stop })
+        Ok(Launched { scheduler: None, elsewhere: None, file, record, stop })
+    }
+
+    /// The scheduler was started elsewhere: stopped with the launch.
+    pub fn elsewhere(&mut self, scheduler: Box<dyn Elsewhere>) {
+        self.elsewhere = Some(scheduler);
+    }
+
+    /// Waits until the cluster file of a scheduler started elsewhere is there;
+    /// `started` says whether that scheduler still runs (an error if it ended). Prints
+    /// the scheduler's one line.
+    pub fn wait_for_cluster_file(
+        &self,
+        mut started: impl FnMut() -> Result<(), CliError>,
+        at: &str,
+    ) -> Result<(), CliError> {
+        loop {
+            if let Ok(file) = tessera_transport::ClusterFile::read(&self.file) {
+                note(&format!("scheduler: listening on {} ({at}); cluster file {}", file.address, self.file.display()));
+                return Ok(());
+            }
+            if self.stopping() {
+                return Err(CliError::Failed("stopped before the scheduler started".into()));
+            }
+            started()?;
+            std::thread::sleep(POLL);
+        }
     }
 
     /// The cluster file, as an absolute path.
@@ -161,6 +203,9 @@ impl Launched {
 impl Drop for Launched {
     fn drop(&mut self) {
         drop(self.scheduler.take());
+        if let Some(mut elsewhere) = self.elsewhere.take() {
+            elsewhere.stop();
+        }
         let _ = std::fs::remove_file(&self.file);
         self.record.remove();
     }
@@ -180,9 +225,10 @@ fn absolute(path: &Path) -> Result<PathBuf, CliError> {
 }
 
 /// Where the scheduler listens: `--listen` (an address, with or without a port), or
-/// this host's address on its default route (loopback if it has none).
-fn listen_address(given: Option<&str>) -> Result<SocketAddr, CliError> {
-    let Some(text) = given else {
+/// (`auto`, or nothing given) this host's address on its default route (loopback if it
+/// has none).
+pub fn listen_address(given: Option<&str>) -> Result<SocketAddr, CliError> {
+    let Some(text) = given.filter(|t| *t != "auto") else {
         let ip = UdpSocket::bind(("0.0.0.0", 0))
             .and_then(|s| s.connect(("192.0.2.1", 9)).and_then(|()| s.local_addr()))
             .map(|a| a.ip())

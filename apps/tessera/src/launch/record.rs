@@ -33,6 +33,12 @@ pub struct Record {
     /// Workers started over ssh.
     #[serde(default)]
     pub ssh_workers: Vec<SshWorker>,
+    /// The scheduler's own Slurm job (`--scheduler-job`).
+    #[serde(default)]
+    pub scheduler_job: Option<u64>,
+    /// The scheduler started over ssh (`--scheduler-host`).
+    #[serde(default)]
+    pub scheduler_host: Option<SshWorker>,
     /// The ssh config the launcher used, if not the user's.
     #[serde(default)]
     pub ssh_config: Option<PathBuf>,
@@ -56,6 +62,8 @@ impl Record {
             launcher: std::process::id(),
             jobs: Vec::new(),
             ssh_workers: Vec::new(),
+            scheduler_job: None,
+            scheduler_host: None,
             ssh_config: None,
             path: path_for(cluster_file),
         }
@@ -122,7 +130,7 @@ pub fn stop(cluster_file: &Path) -> Result<(), CliError> {
             LAUNCHER_WAIT.as_secs()
         );
     }
-    let jobs = super::slurm::cancel(&record.jobs);
+    let jobs = super::slurm::cancel(&record.jobs) + super::slurm::cancel(&Vec::from_iter(record.scheduler_job));
     let hosts = super::ssh::stop_recorded(&record);
     record.remove();
     let _ = std::fs::remove_file(cluster_file);

@@ -34,15 +34,19 @@ pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError
     if args.dry_run {
         let file = std::path::absolute(&args.place.cluster_file)
             .map_err(|e| CliError::BadInput(format!("{}: {e}", args.place.cluster_file.display())))?;
-        print!("{}", job_script(args, memory, &program, &file, &log_dir(&file)));
+        if args.scheduler_job {
+            println!("{}", scheduler_script(args, memory, &program, &file, &log_dir(&file)));
+        }
+        print!("{}", worker_script(args, memory, &program, &file, &log_dir(&file)));
         return Ok(None);
     }
-    let mut launched = Launched::start(&args.place, "slurm")?;
+    let mut launched = if args.scheduler_job {
+        scheduler_job(args, memory, &program)?
+    } else {
+        Launched::start(&args.place, "slurm")?
+    };
     let logs = log_dir(launched.file());
-    std::fs::create_dir_all(&logs).map_err(|e| CliError::BadInput(format!("cannot create {}: {e}", logs.display())))?;
-    let script = logs.join("worker.sbatch");
-    std::fs::write(&script, job_script(args, memory, &program, launched.file(), &logs))
-        .map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", script.display())))?;
+    let script = write_script(&logs, "worker.sbatch", &worker_script(args, memory, &program, launched.file(), &logs))?;
     let mut jobs = SlurmJobs { jobs: BTreeMap::new(), logs, script, expected: initial, stopped: false, adapt };
     if let Err(e) = jobs.submit(initial, &mut launched) {
         jobs.stop();
@@ -51,6 +55,78 @@ pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError
     let ids: Vec<String> = jobs.jobs.keys().map(u64::to_string).collect();
     note(&format!("slurm: submitted {} worker jobs ({})", ids.len(), ids.join(", ")));
     Ok(Some((launched, jobs)))
+}
+
+/// Writes a job script into `logs` (created if needed); its path.
+fn write_script(logs: &Path, name: &str, text: &str) -> Result<PathBuf, CliError> {
+    std::fs::create_dir_all(logs).map_err(|e| CliError::BadInput(format!("cannot create {}: {e}", logs.display())))?;
+    let script = logs.join(name);
+    std::fs::write(&script, text).map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", script.display())))?;
+    Ok(script)
+}
+
+/// `--scheduler-job`: the scheduler as a job of its own; waits for its cluster file.
+fn scheduler_job(args: &SlurmArgs, memory: u64, program: &Path) -> Result<Launched, CliError> {
+    let mut launched = Launched::prepare(&args.place, "slurm")?;
+    let logs = log_dir(launched.file());
+    let script =
+        write_script(&logs, "scheduler.sbatch", &scheduler_script(args, memory, program, launched.file(), &logs))?;
+    let id = sbatch(&script, "scheduler's job")?;
+    launched.record.scheduler_job = Some(id);
+    launched.record.save()?;
+    launched.elsewhere(Box::new(SchedulerJob(id)));
+    note(&format!("slurm: submitted the scheduler's job {id}"));
+    let mut last = String::new();
+    launched.wait_for_cluster_file(
+        || {
+            let state = squeue(&[id]).and_then(|s| s.get(&id).cloned()).unwrap_or_default();
+            if ended(&state) {
+                return Err(CliError::Failed(format!(
+                    "the scheduler's job {id} ended ({state}) before it listened: {}",
+                    job_output(&logs, id)
+                )));
+            }
+            if !state.is_empty() && state != last {
+                note(&format!("job {id}: {state}"));
+                last = state;
+            }
+            Ok(())
+        },
+        &format!("job {id}"),
+    )?;
+    Ok(launched)
+}
+
+/// The scheduler's own job, cancelled after the workers'.
+struct SchedulerJob(u64);
+
+impl super::Elsewhere for SchedulerJob {
+    fn stop(&mut self) {
+        cancel(&[self.0]);
+    }
+}
+
+/// Submits `script` (`what` it is, for the message if sbatch refuses it); the job's id.
+fn sbatch(script: &Path, what: &str) -> Result<u64, CliError> {
+    let output = Command::new("sbatch").arg("--parsable").arg(script).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            CliError::BadInput(
+                "sbatch not found: Slurm's commands must be on PATH to launch workers through Slurm".into(),
+            )
+        } else {
+            CliError::Failed(format!("cannot run sbatch: {e}"))
+        }
+    })?;
+    if !output.status.success() {
+        let said = last_line(&String::from_utf8_lossy(&output.stderr));
+        return Err(CliError::BadInput(format!("sbatch refused the {what}: {said}")));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .split(';')
+        .next()
+        .and_then(|id| id.parse::<u64>().ok())
+        .ok_or_else(|| CliError::Failed(format!("sbatch answered {:?} instead of a job id", text.trim())))
 }
 
 /// Most worker jobs one launch submits.
@@ -96,13 +172,35 @@ fn quoted(word: &str) -> String {
 }
 
 /// The batch script of one worker job.
-pub fn job_script(args: &SlurmArgs, memory: u64, program: &Path, cluster_file: &Path, logs: &Path) -> String {
+pub fn worker_script(args: &SlurmArgs, memory: u64, program: &Path, cluster_file: &Path, logs: &Path) -> String {
+    let command = format!(
+        "exec {} worker --cluster-file {} --threads {} --memory-limit {memory} --name \"slurm-$SLURM_JOB_ID\"",
+        quoted(&program.to_string_lossy()),
+        quoted(&cluster_file.to_string_lossy()),
+        args.cores,
+    );
+    job_script(args, "tessera-worker", args.cores, memory, logs, &command)
+}
+
+/// The batch script of the scheduler's job (`--scheduler-job`): one core, and the
+/// scheduler listens on its node's address.
+pub fn scheduler_script(args: &SlurmArgs, memory: u64, program: &Path, cluster_file: &Path, logs: &Path) -> String {
+    let command = format!(
+        "exec {} scheduler --listen auto --cluster-file {}",
+        quoted(&program.to_string_lossy()),
+        quoted(&cluster_file.to_string_lossy()),
+    );
+    job_script(args, "tessera-scheduler", 1, memory, logs, &command)
+}
+
+/// A batch script running `command` with the launch's resources and directives.
+fn job_script(args: &SlurmArgs, name: &str, cores: usize, memory: u64, logs: &Path, command: &str) -> String {
     let mut lines = vec![
         "#!/usr/bin/env bash".to_string(),
-        "#SBATCH --job-name=tessera-worker".into(),
+        format!("#SBATCH --job-name={name}"),
         "#SBATCH --nodes=1".into(),
         "#SBATCH --ntasks=1".into(),
-        format!("#SBATCH --cpus-per-task={}", args.cores),
+        format!("#SBATCH --cpus-per-task={cores}"),
         format!("#SBATCH --mem={}M", memory.div_ceil(1 << 20)),
         format!("#SBATCH --output={}/slurm-%j.out", logs.display()),
     ];
@@ -110,13 +208,7 @@ pub fn job_script(args: &SlurmArgs, memory: u64, program: &Path, cluster_file: &
     lines.extend(optional.iter().filter_map(|(flag, value)| value.as_ref().map(|v| format!("#SBATCH --{flag}={v}"))));
     lines.extend(args.job_extra.iter().map(|extra| format!("#SBATCH {extra}")));
     lines.push(String::new());
-    lines.push(format!(
-        "exec {} worker --cluster-file {} --threads {} --memory-limit {} --name \"slurm-$SLURM_JOB_ID\"",
-        quoted(&program.to_string_lossy()),
-        quoted(&cluster_file.to_string_lossy()),
-        args.cores,
-        memory
-    ));
+    lines.push(command.to_string());
     lines.join("\n") + "\n"
 }
 
@@ -163,24 +255,7 @@ impl SlurmJobs {
             if launched.stopping() {
                 return Ok(());
             }
-            let output = Command::new("sbatch").arg("--parsable").arg(&self.script).output().map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    CliError::BadInput(
-                        "sbatch not found: Slurm's commands must be on PATH to launch workers through Slurm".into(),
-                    )
-                } else {
-                    CliError::Failed(format!("cannot run sbatch: {e}"))
-                }
-            })?;
-            if !output.status.success() {
-                let said = last_line(&String::from_utf8_lossy(&output.stderr));
-                return Err(CliError::BadInput(format!("sbatch refused the worker job: {said}")));
-            }
-            let text = String::from_utf8_lossy(&output.stdout);
-            let id =
-                text.trim().split(';').next().and_then(|id| id.parse::<u64>().ok()).ok_or_else(|| {
-                    CliError::Failed(format!("sbatch answered {:?} instead of a job id", text.trim()))
-                })?;
+            let id = sbatch(&self.script, "worker job")?;
             let job = Job {
                 submitted: Instant::now(),
                 state: String::new(),
@@ -195,38 +270,48 @@ impl SlurmJobs {
         Ok(())
     }
 
-    /// Each job's state and reason from `squeue`; jobs it no longer knows are `GONE`.
+    /// The states of the jobs that have not ended.
     fn states(&self) -> Option<BTreeMap<u64, String>> {
-        let ids: Vec<String> = self.jobs.iter().filter(|(_, j)| !j.ended).map(|(id, _)| id.to_string()).collect();
-        if ids.is_empty() {
-            return Some(BTreeMap::new());
-        }
-        let output = Command::new("squeue")
-            .args(["--noheader", "--states=all", "--format=%i|%T|%r|%N", "--jobs", &ids.join(",")])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() && !String::from_utf8_lossy(&output.stderr).contains("Invalid job id") {
-            return None;
-        }
-        let mut states: BTreeMap<u64, String> =
-            ids.iter().filter_map(|id| id.parse().ok()).map(|id| (id, "GONE".into())).collect();
-        for line in text.lines() {
-            let mut fields = line.split('|');
-            let (Some(id), Some(state), reason, node) = (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            let Ok(id) = id.trim().parse::<u64>() else { continue };
-            let detail = match (state, reason.unwrap_or("None"), node.unwrap_or("")) {
-                ("RUNNING", _, node) if !node.is_empty() => format!("RUNNING on {node}"),
-                (state, "None", _) => state.to_string(),
-                (state, reason, _) => format!("{state} ({reason})"),
-            };
-            states.insert(id, detail);
-        }
-        Some(states)
+        let ids: Vec<u64> = self.jobs.iter().filter(|(_, j)| !j.ended).map(|(&id, _)| id).collect();
+        squeue(&ids)
     }
+}
+
+/// Each job's state and reason from `squeue` (`RUNNING on node17`, `PENDING
+/// (Resources)`); jobs it no longer knows are `GONE`. `None` if squeue failed.
+fn squeue(ids: &[u64]) -> Option<BTreeMap<u64, String>> {
+    if ids.is_empty() {
+        return Some(BTreeMap::new());
+    }
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let output = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--format=%i|%T|%r|%N", "--jobs", &list.join(",")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() && !String::from_utf8_lossy(&output.stderr).contains("Invalid job id") {
+        return None;
+    }
+    let mut states: BTreeMap<u64, String> = ids.iter().map(|&id| (id, "GONE".into())).collect();
+    for line in text.lines() {
+        let mut fields = line.split('|');
+        let (Some(id), Some(state), reason, node) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        let Ok(id) = id.trim().parse::<u64>() else { continue };
+        let detail = match (state, reason.unwrap_or("None"), node.unwrap_or("")) {
+            ("RUNNING", _, node) if !node.is_empty() => format!("RUNNING on {node}"),
+            (state, "None", _) => state.to_string(),
+            (state, reason, _) => format!("{state} ({reason})"),
+        };
+        states.insert(id, detail);
+    }
+    Some(states)
+}
+
+/// Whether a job state (as [`squeue`] gives it) means the job has ended.
+fn ended(state: &str) -> bool {
+    ENDED.contains(&state.split([' ', '(']).next().unwrap_or(""))
 }
 
 /// The last line job `id` wrote (its worker's error, when it failed at once).
@@ -262,11 +347,12 @@ impl Workers for SlurmJobs {
                 continue;
             }
             let name = state.split([' ', '(']).next().unwrap_or("").to_string();
+            let is_over = ended(&state);
             if name == "RUNNING" && job.running_since.is_none() {
                 job.running_since = Some(Instant::now());
             }
             job.state = state.clone();
-            if !ENDED.contains(&name.as_str()) {
+            if !is_over {
                 note(&format!("job {id}: {state}"));
                 continue;
             }
