@@ -301,3 +301,30 @@ fn adapt_submits_a_job_while_tasks_wait_and_cancels_it_when_idle() {
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert_eq!(launch.wait(Duration::from_secs(30)), Some(0));
 }
+
+#[test]
+fn the_scheduler_runs_as_a_job_of_its_own_when_asked() {
+    let _slurm = match slurm() {
+        Ok(guard) => guard,
+        Err(reason) => {
+            println!("skipped: Slurm cannot start here: {reason}");
+            return;
+        }
+    };
+    let dir = temp_dir("slurm-scheduler-job");
+    let file = dir.join("cluster.json");
+    let mut launch = Launch::start(&["slurm", "--scheduler-job", "--jobs", "1", "--memory", "1GiB"], &file);
+    let listening = launch.wait_for("scheduler: listening on", Duration::from_secs(60));
+    let job =
+        listening.split("(job ").nth(1).and_then(|r| r.split(')').next()).expect("the scheduler's job").to_string();
+    launch.wait_for("cluster ready: 1 workers", Duration::from_secs(60));
+    assert_eq!(result(S2, Some(&file)), result(S2, None));
+    let stop = launch.stop();
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert_eq!(launch.wait(Duration::from_secs(30)), Some(0));
+    let start = Instant::now();
+    while !live_jobs(&[&job]).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the scheduler's job was left: {}", live_jobs(&[&job]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -179,6 +179,20 @@ fn ssh_workers_compute_like_threads_survive_a_killed_host_and_stop_cleanly() {
     assert!(!Path::new(&remote_file).exists(), "the copied cluster file was left on the host");
     assert!(!file.exists(), "the cluster file was left behind");
 
+    // The scheduler on a host of its own (`--scheduler-host`): the same bits, and
+    // stopped with the workers.
+    let mut launch = Launch::start(
+        &["ssh", "--hosts", "beta", "--scheduler-host", "alpha", "--ssh-config", &config, "--threads", "1"],
+        &file,
+    );
+    launch.wait_for("(on alpha); cluster file", Duration::from_secs(30));
+    launch.wait_for("cluster ready: 1 workers", Duration::from_secs(60));
+    assert_eq!(result(S2, Some(&file)), s2, "S2 with the scheduler on a host differs from threads");
+    let stop = launch.stop();
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert_eq!(launch.wait(Duration::from_secs(30)), Some(0), "{}", launch.lines().join("\n"));
+    assert_eq!(processes_with("scheduler --listen auto"), Vec::<String>::new(), "the scheduler was left running");
+
     // A host where nothing listens: ssh's reason, exit 1, nothing left running.
     let alone = tessera(&[
         "launch",

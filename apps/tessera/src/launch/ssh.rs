@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tessera_runtime::cleanup;
 
 use super::record::{Record, SshWorker};
-use super::{Launched, Workers, last_line, note, program};
+use super::{Elsewhere, Launched, Workers, last_line, note, program};
 use crate::cli::SshArgs;
 use crate::error::CliError;
 
@@ -44,13 +44,16 @@ pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
         None => None,
     };
     let program = program(args.program.as_deref())?;
-    let mut launched = Launched::start(&args.place, "ssh")?;
+    let ssh = Ssh { config: args.ssh_config.clone() };
+    let remote_file = format!("~/.tessera/cluster-{}.json", std::process::id());
+    let mut launched = match &args.scheduler_host {
+        Some(host) => scheduler_over_ssh(&ssh, host, &program, &remote_file, args)?,
+        None => Launched::start(&args.place, "ssh")?,
+    };
     launched.record.ssh_config = args.ssh_config.clone();
     launched.record.save()?;
-    let ssh = Ssh { config: args.ssh_config.clone() };
     let cluster_file = std::fs::read(launched.file())
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", launched.file().display())))?;
-    let remote_file = format!("~/.tessera/cluster-{}.json", std::process::id());
     let mut command = format!("exec {} worker --cluster-file {remote_file}", quoted(&program.to_string_lossy()));
     if let Some(n) = args.threads {
         command += &format!(" --threads {n}");
@@ -78,7 +81,7 @@ pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
             Ok(w) => {
                 launched.record.ssh_workers.push(SshWorker {
                     host: w.host.clone(),
-                    pid: w.pid,
+                    pid: w.session.pid,
                     remote_file: remote_file.clone(),
                 });
                 workers.workers.push(w);
@@ -96,6 +99,90 @@ pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
         workers.workers.iter().map(|w| w.host.as_str()).collect::<Vec<_>>().join(", ")
     ));
     Ok((launched, workers))
+}
+
+/// `--scheduler-host`: the scheduler started over ssh on `host`, its cluster file
+/// fetched back to the launcher's.
+fn scheduler_over_ssh(
+    ssh: &Ssh,
+    host: &str,
+    program: &std::path::Path,
+    remote_file: &str,
+    args: &SshArgs,
+) -> Result<Launched, CliError> {
+    if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+        return Err(CliError::BadInput(format!("--scheduler-host: {host:?} is not a host name")));
+    }
+    let mut launched = Launched::prepare(&args.place, "ssh")?;
+    let command = format!(
+        "umask 077 && mkdir -p ~/.tessera && rm -f {remote_file} && exec {} scheduler --listen auto --cluster-file {remote_file}",
+        quoted(&program.to_string_lossy())
+    );
+    let session = ssh
+        .session(host, &command)
+        .map_err(|e| CliError::Failed(format!("host {host}: the scheduler did not start: {e}")))?;
+    launched.record.scheduler_host =
+        Some(SshWorker { host: host.to_string(), pid: session.pid, remote_file: remote_file.to_string() });
+    launched.record.save()?;
+    let mut scheduler =
+        SchedulerSession { ssh: ssh.clone(), host: host.to_string(), remote_file: remote_file.to_string(), session };
+    let deadline = Instant::now() + START_TIMEOUT;
+    let text = loop {
+        if let Ok(text) = ssh.run(host, &format!("cat {remote_file}"), &[])
+            && !text.is_empty()
+        {
+            break text;
+        }
+        if let Ok(Some(status)) = scheduler.session.child.try_wait() {
+            let said = scheduler.session.said();
+            scheduler.stop();
+            return Err(CliError::Failed(format!(
+                "host {host}: the scheduler ended ({status}) before it listened: {said}"
+            )));
+        }
+        if Instant::now() > deadline || launched.stopping() {
+            scheduler.stop();
+            return Err(CliError::Failed(format!(
+                "host {host}: the scheduler wrote no cluster file within {} s",
+                START_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    launched.elsewhere(Box::new(scheduler));
+    write_private(launched.file(), &text)?;
+    launched.wait_for_cluster_file(|| Ok(()), &format!("on {host}"))?;
+    Ok(launched)
+}
+
+/// Writes `bytes` to `path`, readable by its owner only (it holds the cluster secret).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", path.display())))?;
+    file.write_all(bytes).map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A scheduler running on a host in an ssh session, stopped after the workers.
+struct SchedulerSession {
+    ssh: Ssh,
+    host: String,
+    remote_file: String,
+    session: Session,
+}
+
+impl Elsewhere for SchedulerSession {
+    fn stop(&mut self) {
+        if let Err(e) = self.ssh.stop(&self.host, self.session.pid, &self.remote_file) {
+            note(&format!("host {}: could not stop the scheduler: {e}", self.host));
+        }
+        self.session.close(Duration::from_secs(5));
+    }
 }
 
 /// `ssh-HOST` for each host, numbered where a host is given twice.
@@ -119,6 +206,7 @@ fn quoted(word: &str) -> String {
 }
 
 /// The ssh client as the launcher runs it.
+#[derive(Clone)]
 struct Ssh {
     config: Option<std::path::PathBuf>,
 }
@@ -134,13 +222,13 @@ impl Ssh {
         ssh
     }
 
-    /// Runs `remote` on `host` with `input` on its stdin; ssh's or the command's last
-    /// stderr line if it fails.
-    fn run(&self, host: &str, remote: &str, input: &[u8]) -> Result<(), String> {
+    /// Runs `remote` on `host` with `input` on its stdin; its stdout, or ssh's or the
+    /// command's last stderr line if it fails.
+    fn run(&self, host: &str, remote: &str, input: &[u8]) -> Result<Vec<u8>, String> {
         let mut child = self
             .command(host, remote)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
@@ -154,7 +242,7 @@ impl Ssh {
             let _ = stdin.write_all(input);
         }
         let out = child.wait_with_output().map_err(|e| format!("ssh: {e}"))?;
-        if out.status.success() { Ok(()) } else { Err(last_line(&String::from_utf8_lossy(&out.stderr))) }
+        if out.status.success() { Ok(out.stdout) } else { Err(last_line(&String::from_utf8_lossy(&out.stderr))) }
     }
 
     /// Copies the cluster file to `host` and starts its worker.
@@ -167,6 +255,20 @@ impl Ssh {
         command: &str,
     ) -> Result<HostWorker, String> {
         self.run(host, &format!("umask 077 && mkdir -p ~/.tessera && cat > {remote_file}"), cluster_file)?;
+        let session = self.session(host, command)?;
+        Ok(HostWorker {
+            host: host.to_string(),
+            name: name.to_string(),
+            session,
+            started: Instant::now(),
+            joined: false,
+            ended: false,
+        })
+    }
+
+    /// Runs `command` on `host` in a session that stays open, its stderr shown here
+    /// line by line; the pid its shell reports first.
+    fn session(&self, host: &str, command: &str) -> Result<Session, String> {
         let mut child = self
             .command(host, &format!("echo $$ && {command}"))
             .stdin(Stdio::null())
@@ -197,23 +299,14 @@ impl Ssh {
             cleanup::unregister_child(child.id());
             std::thread::sleep(Duration::from_millis(100));
             let said = said.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            return Err(if said.is_empty() { "its ssh session did not start the worker".into() } else { said });
+            return Err(if said.is_empty() { "its ssh session did not report a pid".into() } else { said });
         };
-        Ok(HostWorker {
-            host: host.to_string(),
-            name: name.to_string(),
-            pid,
-            child,
-            said,
-            started: Instant::now(),
-            joined: false,
-            ended: false,
-        })
+        Ok(Session { child, pid, said })
     }
 
     /// Asks the worker `pid` on `host` to leave (SIGTERM) and removes its cluster file.
     fn stop(&self, host: &str, pid: u32, remote_file: &str) -> Result<(), String> {
-        self.run(host, &format!("kill -TERM {pid} 2>/dev/null; rm -f {remote_file}"), &[])
+        self.run(host, &format!("kill -TERM {pid} 2>/dev/null; rm -f {remote_file}"), &[]).map(drop)
     }
 }
 
@@ -229,14 +322,39 @@ fn first_line(stdout: std::process::ChildStdout) -> Receiver<String> {
     rx
 }
 
+/// A command running on a host in an ssh session.
+struct Session {
+    /// The local ssh client.
+    child: Child,
+    /// The command's pid on the host.
+    pid: u32,
+    /// The last line it wrote to stderr.
+    said: Arc<Mutex<String>>,
+}
+
+impl Session {
+    /// Its last stderr line.
+    fn said(&self) -> String {
+        self.said.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits up to `wait` for the session to end, then ends the local client.
+    fn close(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        cleanup::unregister_child(self.child.id());
+    }
+}
+
 /// A worker's ssh session.
 struct HostWorker {
     host: String,
     name: String,
-    pid: u32,
-    child: Child,
-    /// The last line it wrote to stderr.
-    said: Arc<Mutex<String>>,
+    session: Session,
     started: Instant,
     joined: bool,
     ended: bool,
@@ -267,11 +385,11 @@ impl Workers for SshWorkers {
             if w.ended {
                 continue;
             }
-            let Ok(Some(status)) = w.child.try_wait() else { continue };
+            let Ok(Some(status)) = w.session.child.try_wait() else { continue };
             w.ended = true;
-            cleanup::unregister_child(w.child.id());
+            cleanup::unregister_child(w.session.child.id());
             std::thread::sleep(Duration::from_millis(50));
-            let said = w.said.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let said = w.session.said();
             if !w.joined {
                 return Err(CliError::Failed(format!(
                     "host {}: the worker ended ({status}) before it joined: {said}",
@@ -295,7 +413,7 @@ impl Workers for SshWorkers {
         let Some(w) = self.workers.iter_mut().rev().find(|w| !w.ended) else { return false };
         note(&format!("host {}: stopping its worker; it hands over what it holds", w.host));
         let file = format!("~/.tessera/cluster-{}.json", std::process::id());
-        match self.ssh.stop(&w.host, w.pid, &file) {
+        match self.ssh.stop(&w.host, w.session.pid, &file) {
             Ok(()) => true,
             Err(e) => {
                 note(&format!("host {}: could not stop its worker: {e}", w.host));
@@ -313,7 +431,7 @@ impl Workers for SshWorkers {
             for w in self.workers.iter().filter(|w| !w.ended) {
                 let (ssh, file) = (&self.ssh, &remote_file);
                 scope.spawn(move || {
-                    if let Err(e) = ssh.stop(&w.host, w.pid, file) {
+                    if let Err(e) = ssh.stop(&w.host, w.session.pid, file) {
                         note(&format!("host {}: could not stop its worker: {e}", w.host));
                     }
                 });
@@ -321,12 +439,7 @@ impl Workers for SshWorkers {
         });
         let deadline = Instant::now() + super::LEAVE_WAIT;
         for w in &mut self.workers {
-            while matches!(w.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = w.child.kill();
-            let _ = w.child.wait();
-            cleanup::unregister_child(w.child.id());
+            w.session.close(deadline.saturating_duration_since(Instant::now()));
         }
     }
 }
@@ -335,5 +448,6 @@ impl Workers for SshWorkers {
 /// is gone); how many were asked to stop.
 pub fn stop_recorded(record: &Record) -> usize {
     let ssh = Ssh { config: record.ssh_config.clone() };
-    record.ssh_workers.iter().filter(|w| ssh.stop(&w.host, w.pid, &w.remote_file).is_ok()).count()
+    let stopped = record.ssh_workers.iter().chain(&record.scheduler_host);
+    stopped.filter(|w| ssh.stop(&w.host, w.pid, &w.remote_file).is_ok()).count()
 }
