@@ -10,6 +10,47 @@ use std::time::{Duration, Instant};
 
 use crate::{tessera, tessera_bin};
 
+/// A fresh folder for test `name` of this process.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The result of `expr` (as `--json` prints it) with the threads scheduler, or on the
+/// cluster of `file`.
+pub fn result(expr: &str, file: Option<&Path>) -> String {
+    let mut args = vec!["run", "--json", expr];
+    let file = file.map(|f| f.to_string_lossy().into_owned());
+    if let Some(f) = &file {
+        args.extend(["--cluster-file", f]);
+    }
+    let run = tessera(&args);
+    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    run.json()["result"].to_string()
+}
+
+/// Runs `expr` on the cluster of `file`, does `meanwhile` once the run has shown
+/// progress and before it ends, and returns the run's result.
+pub fn result_while(expr: &str, file: &Path, meanwhile: impl FnOnce()) -> String {
+    let mut run = Command::new(tessera_bin())
+        .args(["run", "--json", "--progress", expr, "--cluster-file", &file.to_string_lossy()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run starts");
+    let mut lines = BufReader::new(run.stderr.take().expect("piped")).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.starts_with("progress:"))), "the run showed no progress");
+    assert!(run.try_wait().expect("status").is_none(), "the run ended too soon");
+    meanwhile();
+    std::thread::spawn(move || lines.for_each(drop));
+    let out = run.wait_with_output().expect("run ends");
+    assert!(out.status.success(), "the run failed");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    json["result"].to_string()
+}
+
 /// A running launcher.
 pub struct Launch {
     child: Child,

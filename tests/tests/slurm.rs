@@ -3,24 +3,17 @@
 //! installed by `.ci/run`). Where Slurm cannot start, the Slurm tests print `skipped:`
 //! with the reason and pass; the job script and the refusals are checked everywhere.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_tests::launcher::{Launch, processes_with};
+use tessera_tests::launcher::{Launch, processes_with, result, result_while, temp_dir};
 use tessera_tests::{tessera, tessera_bin};
 
 /// S2 at CI size: the seed's expression.
 const S2: &str = "x = random((2000, 2000), seed=42, chunks=500); (x * x[::-1, ::-1]).sum()";
 /// A few seconds of work whose values move between workers.
 const MOVING: &str = "x = random((2000, 2000), seed=3, chunks=500); y = x @ x; (y + y.T).sum()";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tessera-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// Starts the one-node Slurm; `Err` says why it cannot. The guard keeps the tests that
 /// submit jobs apart: on a two-core node, one test's jobs would queue behind another's.
@@ -31,18 +24,6 @@ fn slurm() -> Result<std::sync::MutexGuard<'static, ()>, String> {
     let out =
         Command::new("bash").arg(&script).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if out.status.success() { Ok(guard) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
-}
-
-/// The result of `expr` with the threads scheduler, or on the cluster of `file`.
-fn result(expr: &str, file: Option<&Path>) -> String {
-    let mut args = vec!["run", "--json", expr];
-    let file = file.map(|f| f.to_string_lossy().into_owned());
-    if let Some(f) = &file {
-        args.extend(["--cluster-file", f]);
-    }
-    let run = tessera(&args);
-    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
-    run.json()["result"].to_string()
 }
 
 /// The job ids of `squeue` that are still queued or running.
@@ -211,23 +192,10 @@ fn slurm_workers_compute_like_threads_and_survive_scancel_and_walltime() {
     assert_eq!(std::fs::read(&here).expect("written"), std::fs::read(&there).expect("written"));
 
     // scancel mid-run: the worker hands over and leaves; the run's result is the same.
-    let mut run = Command::new(tessera_bin())
-        .args(["run", "--json", "--progress", MOVING, "--cluster-file", &file.to_string_lossy()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run starts");
-    let progress = run.stderr.take().expect("piped");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(progress));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.starts_with("progress:"))), "the run showed no progress");
-    assert!(run.try_wait().expect("status").is_none(), "the run ended before the job was cancelled");
-    let cancel = Command::new("scancel").arg(first).status().expect("scancel");
-    assert!(cancel.success());
-    std::thread::spawn(move || lines.for_each(drop));
-    let out = run.wait_with_output().expect("run ends");
-    assert!(out.status.success(), "the run failed when a job was cancelled");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(json["result"].to_string(), moving, "a cancelled job changed the result");
+    let cancelled = result_while(MOVING, &file, || {
+        assert!(Command::new("scancel").arg(first).status().expect("scancel").success());
+    });
+    assert_eq!(cancelled, moving, "a cancelled job changed the result");
     launch.wait_for(&format!("job {first} ended (CANCELLED)"), Duration::from_secs(60));
     launch.wait_for(&format!("worker slurm-{first} has handed everything over"), Duration::from_secs(5));
     // Its core goes to the waiting job.

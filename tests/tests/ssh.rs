@@ -9,18 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_tests::launcher::{Launch, processes_with};
-use tessera_tests::{tessera, tessera_bin};
+use tessera_tests::launcher::{Launch, processes_with, result, result_while, temp_dir};
+use tessera_tests::tessera;
 
 const S2: &str = "x = random((2000, 2000), seed=42, chunks=500); (x * x[::-1, ::-1]).sum()";
 const MOVING: &str = "x = random((1600, 1600), seed=3, chunks=400); y = x @ x; (y + y.T).sum()";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tessera-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// An sshd on a loopback port, killed on drop.
 struct Sshd {
@@ -102,17 +95,6 @@ fn sshd(dir: &Path) -> Result<Sshd, String> {
     Ok(sshd)
 }
 
-fn result(expr: &str, file: Option<&Path>) -> String {
-    let mut args = vec!["run", "--json", expr];
-    let file = file.map(|f| f.to_string_lossy().into_owned());
-    if let Some(f) = &file {
-        args.extend(["--cluster-file", f]);
-    }
-    let run = tessera(&args);
-    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
-    run.json()["result"].to_string()
-}
-
 #[test]
 fn ssh_workers_compute_like_threads_survive_a_killed_host_and_stop_cleanly() {
     let dir = temp_dir("ssh-launch");
@@ -147,22 +129,11 @@ fn ssh_workers_compute_like_threads_survive_a_killed_host_and_stop_cleanly() {
         .and_then(|w| w.iter().find(|w| w["host"] == "alpha"))
         .and_then(|w| w["pid"].as_u64())
         .expect("alpha's worker pid");
-    let mut run = Command::new(tessera_bin())
-        .args(["run", "--json", "--progress", MOVING, "--cluster-file", &file.to_string_lossy()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run starts");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(run.stderr.take().expect("piped")));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.starts_with("progress:"))), "the run showed no progress");
-    assert!(run.try_wait().expect("status").is_none(), "the run ended before the worker was killed");
-    // SAFETY: kills the worker this test's launcher started.
-    assert_eq!(unsafe { libc::kill(alpha as libc::pid_t, libc::SIGKILL) }, 0);
-    std::thread::spawn(move || lines.for_each(drop));
-    let out = run.wait_with_output().expect("run ends");
-    assert!(out.status.success(), "the run failed when a worker was killed");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(json["result"].to_string(), moving, "a killed worker changed the result");
+    let killed = result_while(MOVING, &file, || {
+        // SAFETY: kills the worker this test's launcher started.
+        assert_eq!(unsafe { libc::kill(alpha as libc::pid_t, libc::SIGKILL) }, 0);
+    });
+    assert_eq!(killed, moving, "a killed worker changed the result");
     launch.wait_for("host alpha: its worker ended", Duration::from_secs(30));
 
     let stop = launch.stop();

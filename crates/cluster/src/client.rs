@@ -81,31 +81,35 @@ impl Client {
 
     /// The workers connected now, as the scheduler knows them.
     pub fn workers(&mut self) -> Result<Vec<WorkerStatus>, ClusterError> {
-        let Client { runtime, send, recv, .. } = self;
-        runtime.block_on(async {
-            write_frame(send, &ToScheduler::Status).await?;
-            loop {
-                let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
-                    .await
-                    .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
-                if let FromScheduler::Workers(status) = message {
-                    return Ok(status);
-                }
-            }
+        self.ask(&ToScheduler::Status, |m| match m {
+            FromScheduler::Workers(status) => Some(status),
+            _ => None,
         })
     }
 
     /// The cluster's backlog now.
     pub fn load(&mut self) -> Result<Load, ClusterError> {
+        self.ask(&ToScheduler::Load, |m| match m {
+            FromScheduler::Load(load) => Some(load),
+            _ => None,
+        })
+    }
+
+    /// Sends `question` and waits for the first message `answer` picks.
+    fn ask<T>(
+        &mut self,
+        question: &ToScheduler,
+        answer: impl Fn(FromScheduler) -> Option<T>,
+    ) -> Result<T, ClusterError> {
         let Client { runtime, send, recv, .. } = self;
         runtime.block_on(async {
-            write_frame(send, &ToScheduler::Load).await?;
+            write_frame(send, question).await?;
             loop {
                 let message = read_frame::<_, FromScheduler>(recv, GRAPH_FRAME_LIMIT)
                     .await
                     .map_err(|e| ClusterError::SchedulerLost(e.to_string()))?;
-                if let FromScheduler::Load(load) = message {
-                    return Ok(load);
+                if let Some(found) = answer(message) {
+                    return Ok(found);
                 }
             }
         })
