@@ -9,9 +9,13 @@ use crate::cli::{SchedulerArgs, WorkerArgs};
 use crate::device::Chosen;
 use crate::error::CliError;
 
-/// Runs a scheduler until it is interrupted.
+/// Runs a scheduler until it is interrupted (then it closes its connections and exits 0).
 pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
     let listen = crate::launch::listen_address(Some(&args.listen))?;
+    // The first SIGTERM or Ctrl-C stops the scheduler's loop, which closes every
+    // connection so workers and clients hear at once that it is gone (a second one
+    // ends the process).
+    crate::signals::on_first_stop(|| {});
     scheduler_until_stopped(listen, &args.cluster_file, |address| {
         warn!("scheduler: listening on {address}; cluster file {}", args.cluster_file.display());
     })
@@ -41,8 +45,10 @@ pub fn worker(args: &WorkerArgs) -> Result<(), CliError> {
     let asked = retirement.clone();
     crate::signals::on_first_stop(move || asked.request());
     let joined = |scheduler| warn!("worker {name}: joined {scheduler} ({threads} threads, {})", device.describe());
-    worker_until_stopped(file, options, retirement, joined)
-        .map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
+    let outcome = worker_until_stopped(file, options, retirement, joined);
+    // Its spill folder goes whether it left gracefully or lost its scheduler.
+    tessera_runtime::cleanup::remove_all();
+    outcome.map_err(|e| CliError::Failed(format!("worker stopped: {e}")))
 }
 
 /// Starts a local cluster of this binary: a scheduler and `workers` workers of

@@ -55,6 +55,8 @@ struct Worker {
     recent: Vec<(tessera_metrics::TaskSpan, Instant)>,
     /// It was told it may leave: its going is not a loss.
     retired: bool,
+    /// It said it is leaving (it may go before being told to, holding nothing).
+    leaving: bool,
 }
 
 struct Graph {
@@ -167,6 +169,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                         beat_cpu: 0.0,
                         recent: Vec::new(),
                         retired: false,
+                        leaving: false,
                     },
                 );
                 let info = WorkerInfo { name, threads: threads as usize, memory_limit, gpu: gpu.is_some() };
@@ -189,7 +192,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Lost { id } => {
                 if let Some(w) = workers.remove(&id) {
-                    if w.retired {
+                    if w.retired || w.leaving {
                         tracing::info!("scheduler: worker {} left", w.status.name);
                     } else {
                         tracing::warn!("scheduler: lost worker {}; recomputing what it held", w.status.name);
@@ -250,8 +253,9 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                     vec![Event::TaskFailed { worker: id, graph, task: task as usize, error, kind }]
                 }
                 ToScheduler::Retiring => {
-                    if let Some(w) = workers.get(&id) {
+                    if let Some(w) = workers.get_mut(&id) {
                         tracing::info!("scheduler: worker {} is leaving; handing over what it holds", w.status.name);
+                        w.leaving = true;
                     }
                     vec![Event::WorkerRetiring { worker: id }]
                 }

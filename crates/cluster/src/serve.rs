@@ -36,13 +36,23 @@ pub fn scheduler_until_stopped(
         on_listening(address);
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| ClusterError::Failed(format!("cannot watch for SIGTERM: {e}")))?;
+        let closer = endpoint.clone();
         tokio::select! {
             _ = serve_scheduler(endpoint, identity.secret) => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("scheduler: interrupted, shutting down"),
             _ = terminate.recv() => tracing::info!("scheduler: terminated, shutting down"),
         }
+        close(&closer).await;
         Ok(())
     })
+}
+
+/// Closes every connection of a stopping scheduler, so its workers and clients hear at
+/// once that it is gone (a process that just exits is noticed only when their
+/// connections time out).
+async fn close(endpoint: &quinn::Endpoint) {
+    endpoint.close(0u32.into(), b"the scheduler stopped");
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), endpoint.wait_idle()).await;
 }
 
 /// Runs a worker of the cluster in `file` until the scheduler goes away (an error) or
@@ -83,10 +93,12 @@ impl EmbeddedScheduler {
                             .map_err(|e| ClusterError::Failed(format!("cannot read the scheduler's address: {e}")))?;
                         identity.cluster_file(address).write(&file)?;
                         let _ = ready_tx.send(Ok(address));
+                        let closer = endpoint.clone();
                         tokio::select! {
                             _ = serve_scheduler(endpoint, identity.secret) => {}
                             _ = stopped => {}
                         }
+                        close(&closer).await;
                         Ok(())
                     })
                 });

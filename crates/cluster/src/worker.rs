@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -178,7 +179,7 @@ fn local_ip_towards(target: SocketAddr) -> std::net::IpAddr {
 /// (or after [`RETIRE_GRACE`]). What SIGTERM means to `tessera worker`: a batch job's
 /// end (walltime, `scancel`, preemption) or a Kubernetes pod's stop.
 #[derive(Clone, Default)]
-pub struct Retirement(Arc<tokio::sync::Notify>);
+pub struct Retirement(Arc<(tokio::sync::Notify, AtomicBool)>);
 
 impl Retirement {
     /// A retirement nobody has asked for yet.
@@ -188,7 +189,13 @@ impl Retirement {
 
     /// Asks the worker to leave (from any thread, before or after it joined).
     pub fn request(&self) {
-        self.0.notify_one();
+        self.0.1.store(true, Relaxed);
+        self.0.0.notify_one();
+    }
+
+    /// Whether leaving was asked for.
+    fn requested(&self) -> bool {
+        self.0.1.load(Relaxed)
     }
 }
 
@@ -291,14 +298,20 @@ pub async fn run_worker_until(
             frame = frames.recv() => match frame {
                 Some(Ok(message)) => message,
                 // A leaving worker whose scheduler stopped has nothing left to hand over.
-                _ if leaving.is_some() => return leave(&conn, &endpoint).await,
+                _ if leaving.is_some() || retirement.requested() => return leave(&conn, &endpoint).await,
                 Some(Err(e)) => return Err(ClusterError::SchedulerLost(e.to_string())),
                 None => return Err(ClusterError::SchedulerLost("the connection closed".into())),
             },
-            () = retirement.0.notified(), if leaving.is_none() => {
+            () = retirement.0.0.notified(), if leaving.is_none() => {
+                let _ = out_tx.send(ToScheduler::Retiring);
+                // Nothing held, queued or running: nothing to wait for (the scheduler
+                // may be stopping too).
+                if lock(&shared.core).idle() {
+                    tracing::info!("worker {}: leaving; it holds nothing", options.name);
+                    return leave(&conn, &endpoint).await;
+                }
                 tracing::info!("worker {}: leaving; handing over what it holds", options.name);
                 leaving = Some(tokio::time::Instant::now() + RETIRE_GRACE);
-                let _ = out_tx.send(ToScheduler::Retiring);
                 continue;
             }
             () = tokio::time::sleep_until(leaving.unwrap_or(far)), if leaving.is_some() => {

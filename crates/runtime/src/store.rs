@@ -90,6 +90,16 @@ impl<K: Copy + Eq + Hash + Ord> Store<K> {
         self.spill.bytes
     }
 
+    /// Values held, in memory or spilled.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// Tasks admitted and not yet done.
     pub fn running(&self) -> usize {
         self.running

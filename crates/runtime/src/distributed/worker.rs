@@ -270,6 +270,11 @@ impl<P: Clone> WorkerCore<P> {
         self.queue.len()
     }
 
+    /// Whether it has nothing to hand over: no value held, no task queued or running.
+    pub fn idle(&self) -> bool {
+        self.store.is_empty() && self.queue.is_empty() && self.admitted.is_empty()
+    }
+
     /// Applies one event and returns what must be done.
     pub fn handle(&mut self, event: WorkerEvent<P>) -> Vec<WorkerCommand<P>> {
         let mut out = Vec::new();
