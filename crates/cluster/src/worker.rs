@@ -204,6 +204,9 @@ impl Retirement {
 /// holds is then recomputed.
 pub const RETIRE_GRACE: Duration = Duration::from_secs(20);
 
+/// How long a leaving worker that holds nothing waits to be let go.
+const IDLE_RETIRE_GRACE: Duration = Duration::from_secs(2);
+
 /// Closes the connection to the scheduler so that it hears at once that this worker
 /// left (a process that just exits is noticed only when its heartbeats stop).
 async fn leave(conn: &quinn::Connection, endpoint: &quinn::Endpoint) -> Result<(), ClusterError> {
@@ -304,22 +307,15 @@ pub async fn run_worker_until(
             },
             () = retirement.0.0.notified(), if leaving.is_none() => {
                 let _ = out_tx.send(ToScheduler::Retiring);
-                // Nothing held, queued or running: nothing to wait for (the scheduler
-                // may be stopping too).
-                if lock(&shared.core).idle() {
-                    tracing::info!("worker {}: leaving; it holds nothing", options.name);
-                    return leave(&conn, &endpoint).await;
-                }
+                // Nothing held, queued or running: only the scheduler's answer to wait
+                // for, briefly (it may be stopping too, silently).
+                let grace = if lock(&shared.core).idle() { IDLE_RETIRE_GRACE } else { RETIRE_GRACE };
                 tracing::info!("worker {}: leaving; handing over what it holds", options.name);
-                leaving = Some(tokio::time::Instant::now() + RETIRE_GRACE);
+                leaving = Some(tokio::time::Instant::now() + grace);
                 continue;
             }
             () = tokio::time::sleep_until(leaving.unwrap_or(far)), if leaving.is_some() => {
-                tracing::warn!(
-                    "worker {}: not let go within {} s; leaving, what it holds will be recomputed",
-                    options.name,
-                    RETIRE_GRACE.as_secs()
-                );
+                tracing::warn!("worker {}: not let go in time; leaving (what it holds is recomputed)", options.name);
                 return leave(&conn, &endpoint).await;
             }
         };
