@@ -35,6 +35,15 @@ fn live_jobs(ids: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Waits until `squeue` lists none of `ids` (a cancelled job is COMPLETING for a moment).
+fn wait_until_gone(ids: &[&str]) {
+    let start = Instant::now();
+    while !live_jobs(ids).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "jobs left in squeue: {}", live_jobs(ids));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn the_job_script_carries_every_option_and_is_valid_bash() {
     let dir = temp_dir("slurm-script");
@@ -224,7 +233,7 @@ fn slurm_workers_compute_like_threads_and_survive_scancel_and_walltime() {
     assert!(stop.stderr.contains("stopped the slurm cluster"), "{}", stop.stderr);
     assert_eq!(launch.wait(Duration::from_secs(30)), Some(0), "{}", launch.lines().join("\n"));
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    assert_eq!(live_jobs(&ids), "", "jobs left in squeue");
+    wait_until_gone(&ids);
     for id in &ids {
         assert_eq!(processes_with(&format!("slurm-{id}")), Vec::<String>::new(), "a worker process was left");
     }
@@ -290,9 +299,5 @@ fn the_scheduler_runs_as_a_job_of_its_own_when_asked() {
     let stop = launch.stop();
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert_eq!(launch.wait(Duration::from_secs(30)), Some(0));
-    let start = Instant::now();
-    while !live_jobs(&[&job]).is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(30), "the scheduler's job was left: {}", live_jobs(&[&job]));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_gone(&[&job]);
 }
