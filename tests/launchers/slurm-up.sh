@@ -12,7 +12,8 @@ for p in munged slurmctld slurmd sinfo; do
   command -v "$p" >/dev/null || fail "$p is not installed (apt-get install slurm-wlm munge)"
 done
 
-if sinfo -h -o %T 2>/dev/null | grep -qx idle; then
+# Up already: the node takes jobs (idle, or busy with jobs that are ending).
+if sinfo -h -o %T 2>/dev/null | grep -Eq "^(idle|mixed|allocated|completing)"; then
   echo "slurm: already up"
   exit 0
 fi

@@ -28,6 +28,18 @@ impl Drop for Sshd {
     }
 }
 
+/// The home folder sshd logs this user into (from the password database, not $HOME).
+fn login_home() -> String {
+    // SAFETY: getpwuid returns a pointer to static storage or null; it is read at once.
+    unsafe {
+        let entry = libc::getpwuid(libc::geteuid());
+        if entry.is_null() || (*entry).pw_dir.is_null() {
+            return std::env::var("HOME").unwrap_or_default();
+        }
+        std::ffi::CStr::from_ptr((*entry).pw_dir).to_string_lossy().into_owned()
+    }
+}
+
 fn keygen(path: &Path) -> Result<(), String> {
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -114,7 +126,7 @@ fn ssh_workers_compute_like_threads_survive_a_killed_host_and_stop_cleanly() {
     let refused = launch.wait_for("host refusing: not started", Duration::from_secs(30));
     assert!(refused.contains("Permission denied (publickey)"), "not ssh's reason: {refused}");
     launch.wait_for("cluster ready: 2 workers", Duration::from_secs(60));
-    let remote_file = format!("{}/.tessera/cluster-{}.json", std::env::var("HOME").unwrap_or_default(), launch.id());
+    let remote_file = format!("{}/.tessera/cluster-{}.json", login_home(), launch.id());
     let mode = std::fs::metadata(&remote_file).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
     assert_eq!(mode.ok().map(|m| m & 0o777), Some(0o600), "the copied cluster file {remote_file}");
 
