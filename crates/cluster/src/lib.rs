@@ -12,6 +12,10 @@
 //! (the program to start is a parameter, so any binary that has `scheduler` and
 //! `worker` commands can be one), and a [`Standalone`] cluster whose scheduler and
 //! workers are tasks of this process, talking real QUIC over loopback.
+//! A launcher (Slurm, ssh) keeps its scheduler in its own process with an
+//! [`EmbeddedScheduler`]. Workers leave gracefully when asked ([`Retirement`], what
+//! SIGTERM means to `tessera worker`): the scheduler has the values they alone hold
+//! copied to workers that stay before it lets them go.
 //!
 //! Logging goes through `tracing`; the binary decides where it is written.
 //!
