@@ -124,19 +124,23 @@ fn a_worker_stopped_mid_run_removes_its_spill_folder_and_sigkills_are_swept_at_s
     let dir = fresh_dir("worker-cluster");
     let file = dir.join("cluster.json");
     let f = file.to_str().expect("utf-8");
-    let mut procs = vec![spawn(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", f], &spill)];
+    // Killed when the test ends, even if an assertion fails first.
+    let mut procs = tessera_tests::procs::Procs(vec![spawn(
+        &["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", f],
+        &spill,
+    )]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while std::fs::read_to_string(&file).map_or(true, |t| !t.contains("secret")) {
         assert!(Instant::now() < deadline, "the scheduler wrote no cluster file");
         std::thread::sleep(Duration::from_millis(20));
     }
-    procs.push(spawn(&["worker", "--cluster-file", f, "--threads", "2", "--memory-limit", "48MiB"], &spill));
+    procs.0.push(spawn(&["worker", "--cluster-file", f, "--threads", "2", "--memory-limit", "48MiB"], &spill));
     let mut client = spawn(&["run", "--no-fuse", "--chunks", "500", "--cluster-file", f, SPILLING], &spill);
     wait_for_spill(&spill, &mut client);
     // SIGTERM asks a worker to leave: it finishes what it started, hands over (here to
     // nobody: it is the only worker) and exits 0.
-    signal(&procs[1], libc::SIGTERM);
-    assert_eq!(procs[1].wait().expect("ends").code(), Some(0));
+    signal(&procs.0[1], libc::SIGTERM);
+    assert_eq!(procs.0[1].wait().expect("ends").code(), Some(0));
     assert_eq!(entries(&spill), Vec::<String>::new(), "the stopped worker left its spill folder");
     // What a SIGKILL leaves (a folder named for a pid that is gone) goes at the next start.
     let stale = spill.join("tessera-spill-4999999-0");
@@ -145,10 +149,8 @@ fn a_worker_stopped_mid_run_removes_its_spill_folder_and_sigkills_are_swept_at_s
     let run = tessera_tests::run_measured(&["run", "1 + 1"], &[("TESSERA_SPILL_DIR", spill.to_str().expect("utf-8"))]);
     assert_eq!(run.run.code, 0, "{}", run.run.stderr);
     assert!(!stale.exists(), "the dead process's folder was not removed");
-    for mut p in procs.into_iter().chain([client]) {
-        let _ = p.kill();
-        let _ = p.wait();
-    }
+    procs.0.push(client);
+    drop(procs);
     let _ = std::fs::remove_dir_all(&spill);
     let _ = std::fs::remove_dir_all(&dir);
 }
