@@ -53,3 +53,18 @@ pub fn wait_for_line(child: &mut Child, needle: &str) -> std::thread::JoinHandle
         }
     }
 }
+
+/// Processes whose command line (arguments joined by spaces) contains `needle`, other
+/// than this test's own, as `pid: command line`.
+pub fn processes_with(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (pid != std::process::id() && text.contains(needle)).then(|| format!("{pid}: {text}"))
+        })
+        .collect()
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tessera_tests::procs::processes_with;
 use tessera_tests::tessera_bin;
 
 /// Held values: fusion off and a transposed read keep many blocks in memory at once,
@@ -63,16 +64,6 @@ fn signal(child: &Child, sig: libc::c_int) {
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
 }
 
-fn processes_mentioning(needle: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-                .filter(|c| String::from_utf8_lossy(c).contains(needle))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn an_interrupted_threads_run_removes_its_spill_folder() {
     for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
@@ -114,7 +105,7 @@ fn local_clusters_leave_nothing_whether_they_finish_or_are_interrupted() {
     assert_eq!(run.wait().expect("ends").code(), Some(143));
     assert_eq!(entries(&spill), Vec::<String>::new(), "an interrupted run left spill folders");
     assert!(!std::env::temp_dir().join(&local).exists(), "{local} (with the cluster file) is left");
-    assert_eq!(processes_mentioning(&local), 0, "a worker of {local} still runs");
+    assert_eq!(processes_with(&local), Vec::<String>::new(), "a worker of {local} still runs");
     let _ = std::fs::remove_dir_all(&spill);
 }
 

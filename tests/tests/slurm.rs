@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_tests::launcher::{Launch, processes_with, result, result_while, temp_dir};
+use tessera_tests::launcher::{Launch, result, result_while, temp_dir};
+use tessera_tests::procs::processes_with;
 use tessera_tests::{tessera, tessera_bin};
 
 /// S2 at CI size: the seed's expression.

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_tests::launcher::{Launch, processes_with, result, result_while, temp_dir};
+use tessera_tests::launcher::{Launch, result, result_while, temp_dir};
+use tessera_tests::procs::processes_with;
 use tessera_tests::tessera;
 
 const S2: &str = "x = random((2000, 2000), seed=42, chunks=500); (x * x[::-1, ::-1]).sum()";

@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tessera_tests::procs::processes_with;
 use tessera_tests::tessera_bin;
 
 /// tmux on a server of this test's own, apart from any the user runs.
@@ -33,17 +34,6 @@ fn gone(pid: &str) -> bool {
 fn cpu_of(screen: &str, worker: &str) -> Option<f64> {
     let line = screen.lines().find(|l| l.starts_with(worker))?;
     line[worker.len()..].split('%').next()?.trim().parse().ok()
-}
-
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .filter(|c| c.contains(needle))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -78,11 +68,11 @@ fn the_ui_runs_s2_on_two_workers_and_quits_cleanly() {
     assert!(result.contains(&want), "{result} shows {want}");
     // The local cluster's processes carry the UI's pid in their temp dir name.
     let cluster = format!("tessera-local-{pane_pid}");
-    assert_eq!(processes_mentioning(&cluster).len(), 3, "a scheduler and two workers while it runs");
+    assert_eq!(processes_with(&cluster).len(), 3, "a scheduler and two workers while it runs");
     tmux(&["send-keys", "-t", &name, "q"]).expect("keys");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !gone(&pane_pid) || !processes_mentioning(&cluster).is_empty() {
-        assert!(Instant::now() < deadline, "after q: the UI or {:?} still runs", processes_mentioning(&cluster));
+    while !gone(&pane_pid) || !processes_with(&cluster).is_empty() {
+        assert!(Instant::now() < deadline, "after q: the UI or {:?} still runs", processes_with(&cluster));
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(session);
@@ -206,7 +196,7 @@ fn the_ui_launches_slurm_jobs_shows_the_pending_one_and_cancels_all_on_q() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let start = Instant::now();
-    while jobs.iter().any(|id| !processes_mentioning(&format!("slurm-{id}")).is_empty()) {
+    while jobs.iter().any(|id| !processes_with(&format!("slurm-{id}")).is_empty()) {
         assert!(start.elapsed() < Duration::from_secs(30), "a worker process outlived its job");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -63,7 +63,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// How long connecting to the scheduler or a peer may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub use scheduler::serve_scheduler;
-pub use worker::{RETIRE_GRACE, Retirement, WorkerOptions, run_worker, run_worker_until};
+pub use worker::{RETIRE_GRACE, Retirement, WorkerOptions, local_ip_towards, run_worker, run_worker_until};
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -192,7 +192,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
             }
             Input::Lost { id } => {
                 if let Some(w) = workers.remove(&id) {
-                    if w.retired || w.leaving {
+                    if w.left_on_purpose() {
                         tracing::info!("scheduler: worker {} left", w.status.name);
                     } else {
                         tracing::warn!("scheduler: lost worker {}; recomputing what it held", w.status.name);
@@ -313,6 +313,11 @@ fn statuses(workers: &mut HashMap<u64, Worker>, take_recent: bool) -> Vec<Worker
 }
 
 impl Worker {
+    /// It said it is leaving, or was told it may: its going is not a loss.
+    fn left_on_purpose(&self) -> bool {
+        self.retired || self.leaving
+    }
+
     /// Its status, with the tasks finished since the last one (ages counted from `now`).
     fn status_now(&mut self, now: Instant) -> WorkerStatus {
         let mut status = self.status.clone();
@@ -383,7 +388,7 @@ fn dispatch(
 ) {
     if let Command::Disconnect { worker } = command {
         if let Some(w) = workers.remove(&worker) {
-            if w.retired {
+            if w.left_on_purpose() {
                 tracing::info!("scheduler: worker {} left", w.status.name);
             } else {
                 tracing::warn!("scheduler: worker {} missed its heartbeats; recomputing what it held", w.status.name);

@@ -27,24 +27,40 @@ pub fn scheduler_until_stopped(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ClusterError> {
     runtime()?.block_on(async {
-        let identity = ClusterIdentity::generate()?;
-        let endpoint = server_endpoint(&identity, listen)?;
-        let address = endpoint
-            .local_addr()
-            .map_err(|e| ClusterError::Failed(format!("cannot read the scheduler's address: {e}")))?;
-        identity.cluster_file(address).write(cluster_file)?;
-        on_listening(address);
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| ClusterError::Failed(format!("cannot watch for SIGTERM: {e}")))?;
-        let closer = endpoint.clone();
-        tokio::select! {
-            _ = serve_scheduler(endpoint, identity.secret) => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("scheduler: interrupted, shutting down"),
-            _ = terminate.recv() => tracing::info!("scheduler: terminated, shutting down"),
-        }
-        close(&closer).await;
-        Ok(())
+        let signalled = async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("scheduler: interrupted, shutting down"),
+                _ = terminate.recv() => tracing::info!("scheduler: terminated, shutting down"),
+            }
+        };
+        serve_until(listen, cluster_file, on_listening, signalled).await
     })
+}
+
+/// Serves a scheduler on `listen` until `stop` completes, after writing its cluster
+/// file (a fresh identity) to `cluster_file` and telling `on_listening` its address;
+/// then closes its connections.
+async fn serve_until(
+    listen: SocketAddr,
+    cluster_file: &Path,
+    on_listening: impl FnOnce(SocketAddr),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ClusterError> {
+    let identity = ClusterIdentity::generate()?;
+    let endpoint = server_endpoint(&identity, listen)?;
+    let address =
+        endpoint.local_addr().map_err(|e| ClusterError::Failed(format!("cannot read the scheduler's address: {e}")))?;
+    identity.cluster_file(address).write(cluster_file)?;
+    on_listening(address);
+    let closer = endpoint.clone();
+    tokio::select! {
+        _ = serve_scheduler(endpoint, identity.secret) => {}
+        () = stop => {}
+    }
+    close(&closer).await;
+    Ok(())
 }
 
 /// Closes every connection of a stopping scheduler, so its workers and clients hear at
@@ -78,29 +94,24 @@ pub struct EmbeddedScheduler {
 impl EmbeddedScheduler {
     /// Listens on `listen` and writes the cluster file to `cluster_file` (mode 0600).
     pub fn start(listen: SocketAddr, cluster_file: &Path) -> Result<EmbeddedScheduler, ClusterError> {
-        let identity = ClusterIdentity::generate()?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let file = cluster_file.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("tessera-scheduler".into())
             .spawn(move || {
+                let listening = ready_tx.clone();
                 let served = runtime().and_then(|rt| {
-                    rt.block_on(async {
-                        let endpoint = server_endpoint(&identity, listen)?;
-                        let address = endpoint
-                            .local_addr()
-                            .map_err(|e| ClusterError::Failed(format!("cannot read the scheduler's address: {e}")))?;
-                        identity.cluster_file(address).write(&file)?;
-                        let _ = ready_tx.send(Ok(address));
-                        let closer = endpoint.clone();
-                        tokio::select! {
-                            _ = serve_scheduler(endpoint, identity.secret) => {}
-                            _ = stopped => {}
-                        }
-                        close(&closer).await;
-                        Ok(())
-                    })
+                    rt.block_on(serve_until(
+                        listen,
+                        &file,
+                        move |address| {
+                            let _ = listening.send(Ok(address));
+                        },
+                        async {
+                            let _ = stopped.await;
+                        },
+                    ))
                 });
                 if let Err(e) = served {
                     let _ = ready_tx.send(Err(e));

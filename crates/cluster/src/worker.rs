@@ -87,22 +87,10 @@ fn handle(shared: &Arc<Shared>, event: WorkerEvent<Peer>) {
         match command {
             WorkerCommand::Report(report) => report_to_scheduler(shared, report),
             WorkerCommand::Fetch { graph, task, dep, from } => {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    shared.counters.fetch_started();
-                    let value = shared.peers.fetch(&from, graph, dep as u64).await;
-                    shared.counters.fetch_ended(value.as_ref().map_or(0, |v| v.nbytes() as u64));
-                    handle(&shared, WorkerEvent::Fetched { graph, task, dep, value });
-                });
+                fetch_then(shared, from, graph, dep, move |value| WorkerEvent::Fetched { graph, task, dep, value })
             }
             WorkerCommand::Copy { graph, task, from } => {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    shared.counters.fetch_started();
-                    let value = shared.peers.fetch(&from, graph, task as u64).await;
-                    shared.counters.fetch_ended(value.as_ref().map_or(0, |v| v.nbytes() as u64));
-                    handle(&shared, WorkerEvent::Copied { graph, task, value });
-                });
+                fetch_then(shared, from, graph, task, move |value| WorkerEvent::Copied { graph, task, value })
             }
             WorkerCommand::Run { graph, tasks, task, inputs } => {
                 let shared = shared.clone();
@@ -110,6 +98,24 @@ fn handle(shared: &Arc<Shared>, event: WorkerEvent<Peer>) {
             }
         }
     }
+}
+
+/// Fetches the value of `(graph, task)` from `from` (counted as a fetch), then hands
+/// the core the event `then` makes of it.
+fn fetch_then(
+    shared: &Arc<Shared>,
+    from: Peer,
+    graph: u64,
+    task: usize,
+    then: impl FnOnce(Option<Value>) -> WorkerEvent<Peer> + Send + 'static,
+) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        shared.counters.fetch_started();
+        let value = shared.peers.fetch(&from, graph, task as u64).await;
+        shared.counters.fetch_ended(value.as_ref().map_or(0, |v| v.nbytes() as u64));
+        handle(&shared, then(value));
+    });
 }
 
 fn report_to_scheduler(shared: &Shared, report: Report) {
@@ -166,8 +172,9 @@ async fn run_task(shared: Arc<Shared>, graph: u64, tasks: Arc<TaskGraph>, task: 
     handle(&shared, event);
 }
 
-/// The local address this machine uses to reach `target` (what peers should dial).
-fn local_ip_towards(target: SocketAddr) -> std::net::IpAddr {
+/// The local address this machine uses to reach `target` (what peers should dial;
+/// `target`'s own address if there is no route to it).
+pub fn local_ip_towards(target: SocketAddr) -> std::net::IpAddr {
     UdpSocket::bind(("0.0.0.0", 0))
         .and_then(|s| s.connect(target).and_then(|_| s.local_addr()))
         .map(|a| a.ip())

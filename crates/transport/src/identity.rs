@@ -134,10 +134,17 @@ impl ClusterFile {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::Read::take(file, CLUSTER_FILE_LIMIT + 1), &mut text)
             .map_err(io(context))?;
+        ClusterFile::parse(&text, &path.display().to_string())
+    }
+
+    /// Checks and decodes a cluster file's text (one fetched from another host, say);
+    /// `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<ClusterFile> {
+        let bad = |reason: &str| TransportError::ClusterFile { path: origin.to_string(), reason: reason.into() };
         if text.len() as u64 > CLUSTER_FILE_LIMIT {
             return Err(bad(&format!("it is larger than {CLUSTER_FILE_LIMIT} bytes")));
         }
-        let on_disk: OnDisk = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+        let on_disk: OnDisk = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
         let address = on_disk.address.parse().map_err(|_| bad("the address is not host:port"))?;
         let certificate = from_hex(&on_disk.certificate).ok_or_else(|| bad("the certificate is not hex"))?;
         let secret: [u8; 32] = from_hex(&on_disk.secret)

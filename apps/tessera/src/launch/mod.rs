@@ -12,7 +12,7 @@ mod record;
 pub mod slurm;
 pub mod ssh;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -219,6 +219,11 @@ pub fn program(given: Option<&Path>) -> Result<PathBuf, CliError> {
     }
 }
 
+/// Single quotes for a shell word (a path in a job script or a remote command).
+fn quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
 /// `path` made absolute: workers elsewhere read it by this name.
 fn absolute(path: &Path) -> Result<PathBuf, CliError> {
     std::path::absolute(path).map_err(|e| CliError::BadInput(format!("{}: {e}", path.display())))
@@ -229,10 +234,11 @@ fn absolute(path: &Path) -> Result<PathBuf, CliError> {
 /// has none).
 pub fn listen_address(given: Option<&str>) -> Result<SocketAddr, CliError> {
     let Some(text) = given.filter(|t| *t != "auto") else {
-        let ip = UdpSocket::bind(("0.0.0.0", 0))
-            .and_then(|s| s.connect(("192.0.2.1", 9)).and_then(|()| s.local_addr()))
-            .map(|a| a.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        // Towards an address of the documentation range: no packet is sent, the route
+        // is only looked up; with no default route, it is loopback.
+        let nowhere = SocketAddr::from(([192, 0, 2, 1], 9));
+        let ip = tessera::cluster::local_ip_towards(nowhere);
+        let ip = if ip == nowhere.ip() { IpAddr::from([127, 0, 0, 1]) } else { ip };
         return Ok(SocketAddr::new(ip, 0));
     };
     text.parse::<SocketAddr>().or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0))).map_err(|_| {

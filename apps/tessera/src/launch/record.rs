@@ -130,7 +130,7 @@ pub fn stop(cluster_file: &Path) -> Result<(), CliError> {
             LAUNCHER_WAIT.as_secs()
         );
     }
-    let jobs = super::slurm::cancel(&record.jobs) + super::slurm::cancel(&Vec::from_iter(record.scheduler_job));
+    let jobs = super::slurm::cancel(&record.jobs) + super::slurm::cancel(record.scheduler_job.as_slice());
     let hosts = super::ssh::stop_recorded(&record);
     record.remove();
     let _ = std::fs::remove_file(cluster_file);

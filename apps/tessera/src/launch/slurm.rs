@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{Launched, Workers, last_line, note, program};
+use super::{Launched, Workers, absolute, last_line, note, program, quoted};
 use crate::cli::SlurmArgs;
 use crate::error::CliError;
 use tessera::cluster::Load;
@@ -32,8 +32,7 @@ pub fn start(args: &SlurmArgs) -> Result<Option<(Launched, SlurmJobs)>, CliError
     let memory = tessera::parse_bytes(&args.memory).map_err(|e| CliError::BadInput(format!("--memory: {e}")))?;
     let program = program(args.program.as_deref())?;
     if args.dry_run {
-        let file = std::path::absolute(&args.place.cluster_file)
-            .map_err(|e| CliError::BadInput(format!("{}: {e}", args.place.cluster_file.display())))?;
+        let file = absolute(&args.place.cluster_file)?;
         if args.scheduler_job {
             println!("{}", scheduler_script(args, memory, &program, &file, &log_dir(&file)));
         }
@@ -164,11 +163,6 @@ impl Adapt {
 fn log_dir(cluster_file: &Path) -> PathBuf {
     let stem = cluster_file.file_stem().map_or_else(|| "tessera".into(), |s| s.to_string_lossy().into_owned());
     cluster_file.with_file_name(format!("{stem}-jobs"))
-}
-
-/// Single quotes for a shell word.
-fn quoted(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// The batch script of one worker job.
@@ -309,9 +303,14 @@ fn squeue(ids: &[u64]) -> Option<BTreeMap<u64, String>> {
     Some(states)
 }
 
+/// A job state's name without what [`squeue`] adds (`PENDING (Resources)`: `PENDING`).
+fn state_name(state: &str) -> &str {
+    state.split([' ', '(']).next().unwrap_or("")
+}
+
 /// Whether a job state (as [`squeue`] gives it) means the job has ended.
 fn ended(state: &str) -> bool {
-    ENDED.contains(&state.split([' ', '(']).next().unwrap_or(""))
+    ENDED.contains(&state_name(state))
 }
 
 /// The last line job `id` wrote (its worker's error, when it failed at once).
@@ -346,8 +345,8 @@ impl Workers for SlurmJobs {
             if state == job.state {
                 continue;
             }
-            let name = state.split([' ', '(']).next().unwrap_or("").to_string();
-            let is_over = ended(&state);
+            let name = state_name(&state).to_string();
+            let is_over = ENDED.contains(&name.as_str());
             if name == "RUNNING" && job.running_since.is_none() {
                 job.running_since = Some(Instant::now());
             }

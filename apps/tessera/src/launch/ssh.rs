@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tessera_runtime::cleanup;
+use tessera_transport::ClusterFile;
 
 use super::record::{Record, SshWorker};
-use super::{Elsewhere, Launched, Workers, last_line, note, program};
+use super::{Elsewhere, Launched, Workers, last_line, note, program, quoted};
 use crate::cli::SshArgs;
 use crate::error::CliError;
 
@@ -32,9 +33,8 @@ pub fn launch(args: &SshArgs) -> Result<(), CliError> {
 /// Starts the scheduler and a worker on every host that can be reached; an error if
 /// none can (then nothing is left running).
 pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
-    if let Some(bad) = args.hosts.iter().find(|h| h.is_empty() || h.starts_with('-') || h.contains(char::is_whitespace))
-    {
-        return Err(CliError::BadInput(format!("--hosts: {bad:?} is not a host name")));
+    for host in &args.hosts {
+        check_host("--hosts", host)?;
     }
     if let Some(n) = args.threads {
         crate::limits::check_threads("--threads", n)?;
@@ -45,7 +45,7 @@ pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
     };
     let program = program(args.program.as_deref())?;
     let ssh = Ssh { config: args.ssh_config.clone() };
-    let remote_file = format!("~/.tessera/cluster-{}.json", std::process::id());
+    let remote_file = remote_file();
     let mut launched = match &args.scheduler_host {
         Some(host) => scheduler_over_ssh(&ssh, host, &program, &remote_file, args)?,
         None => Launched::start(&args.place, "ssh")?,
@@ -75,7 +75,7 @@ pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
             .collect();
         starts.into_iter().map(|s| s.join().unwrap_or_else(|_| Err("the start panicked".into()))).collect()
     });
-    let mut workers = SshWorkers { workers: Vec::new(), ssh, stopped: false };
+    let mut workers = SshWorkers { workers: Vec::new(), ssh, remote_file: remote_file.clone(), stopped: false };
     for (host, attempt) in args.hosts.iter().zip(attempts) {
         match attempt {
             Ok(w) => {
@@ -101,6 +101,14 @@ pub fn start(args: &SshArgs) -> Result<(Launched, SshWorkers), CliError> {
     Ok((launched, workers))
 }
 
+/// Refuses what ssh would not take as a host name, or would take as an option.
+fn check_host(flag: &str, host: &str) -> Result<(), CliError> {
+    if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+        return Err(CliError::BadInput(format!("{flag}: {host:?} is not a host name")));
+    }
+    Ok(())
+}
+
 /// `--scheduler-host`: the scheduler started over ssh on `host`, its cluster file
 /// fetched back to the launcher's.
 fn scheduler_over_ssh(
@@ -110,9 +118,7 @@ fn scheduler_over_ssh(
     remote_file: &str,
     args: &SshArgs,
 ) -> Result<Launched, CliError> {
-    if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
-        return Err(CliError::BadInput(format!("--scheduler-host: {host:?} is not a host name")));
-    }
+    check_host("--scheduler-host", host)?;
     let mut launched = Launched::prepare(&args.place, "ssh")?;
     let command = format!(
         "umask 077 && mkdir -p ~/.tessera && rm -f {remote_file} && exec {} scheduler --listen auto --cluster-file {remote_file}",
@@ -150,22 +156,17 @@ fn scheduler_over_ssh(
         std::thread::sleep(Duration::from_millis(200));
     };
     launched.elsewhere(Box::new(scheduler));
-    write_private(launched.file(), &text)?;
+    let origin = format!("{host}:{remote_file}");
+    let file =
+        ClusterFile::parse(&String::from_utf8_lossy(&text), &origin).map_err(|e| CliError::Failed(e.to_string()))?;
+    file.write(launched.file()).map_err(|e| CliError::BadInput(e.to_string()))?;
     launched.wait_for_cluster_file(|| Ok(()), &format!("on {host}"))?;
     Ok(launched)
 }
 
-/// Writes `bytes` to `path`, readable by its owner only (it holds the cluster secret).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| CliError::BadInput(format!("cannot write {}: {e}", path.display())))?;
-    file.write_all(bytes).map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
+/// Where each host keeps its copy of this launch's cluster file.
+fn remote_file() -> String {
+    format!("~/.tessera/cluster-{}.json", std::process::id())
 }
 
 /// A scheduler running on a host in an ssh session, stopped after the workers.
@@ -198,11 +199,6 @@ fn worker_names(hosts: &[String]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// Single quotes for a shell word.
-fn quoted(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// The ssh client as the launcher runs it.
@@ -364,6 +360,8 @@ struct HostWorker {
 pub struct SshWorkers {
     workers: Vec<HostWorker>,
     ssh: Ssh,
+    /// Each host's copy of the cluster file.
+    remote_file: String,
     stopped: bool,
 }
 
@@ -412,8 +410,7 @@ impl Workers for SshWorkers {
     fn remove(&mut self) -> bool {
         let Some(w) = self.workers.iter_mut().rev().find(|w| !w.ended) else { return false };
         note(&format!("host {}: stopping its worker; it hands over what it holds", w.host));
-        let file = format!("~/.tessera/cluster-{}.json", std::process::id());
-        match self.ssh.stop(&w.host, w.session.pid, &file) {
+        match self.ssh.stop(&w.host, w.session.pid, &self.remote_file) {
             Ok(()) => true,
             Err(e) => {
                 note(&format!("host {}: could not stop its worker: {e}", w.host));
@@ -426,10 +423,9 @@ impl Workers for SshWorkers {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }
-        let remote_file = format!("~/.tessera/cluster-{}.json", std::process::id());
         std::thread::scope(|scope| {
             for w in self.workers.iter().filter(|w| !w.ended) {
-                let (ssh, file) = (&self.ssh, &remote_file);
+                let (ssh, file) = (&self.ssh, &self.remote_file);
                 scope.spawn(move || {
                     if let Err(e) = ssh.stop(&w.host, w.session.pid, file) {
                         note(&format!("host {}: could not stop its worker: {e}", w.host));
