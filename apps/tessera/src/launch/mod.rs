@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tessera::cluster::{Client, EmbeddedScheduler, Load};
+use tessera_metrics::WorkerStatus;
 
 use crate::cli::{LaunchArgs, LaunchPlace, Launcher};
 use crate::error::CliError;
@@ -177,20 +178,28 @@ impl Launched {
         }
     }
 
+    /// One look at the workers, as the foreground loop and the UI take it: the
+    /// scheduler's list, the launcher's view (job states, joins, ends), then `--adapt`'s
+    /// scaling on the backlog; the scheduler's list for the caller.
+    pub fn look(&mut self, client: &mut Client, workers: &mut dyn Workers) -> Result<Vec<WorkerStatus>, CliError> {
+        let statuses = client.workers()?;
+        let joined: Vec<String> = statuses.iter().map(|w| w.name.clone()).collect();
+        workers.poll(&joined)?;
+        workers.adapt(&client.load()?, self)?;
+        Ok(statuses)
+    }
+
     fn watch(&mut self, workers: &mut dyn Workers, started: Instant) -> Result<(), CliError> {
         let mut client = Client::connect(&self.file)?;
         let mut ready = false;
         while !self.stopping() {
-            let joined: Vec<String> = client.workers()?.into_iter().map(|w| w.name).collect();
-            workers.poll(&joined)?;
-            let load = client.load()?;
-            workers.adapt(&load, self)?;
-            if !ready && joined.len() >= workers.expected() {
+            let joined = self.look(&mut client, workers)?.len();
+            if !ready && joined >= workers.expected() {
                 ready = true;
                 let file = self.file.display();
                 note(&format!(
                     "cluster ready: {} workers in {:.1} s; run with --cluster-file {file}; stop with Ctrl-C or `tessera launch stop {file}`",
-                    joined.len(),
+                    joined,
                     started.elapsed().as_secs_f64()
                 ));
             }

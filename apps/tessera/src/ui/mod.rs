@@ -248,8 +248,8 @@ struct LaunchedWorkers {
 }
 
 impl LaunchedWorkers {
-    /// Every [`LAUNCH_POLL`]: the launcher's view of its workers (pending jobs become
-    /// rows with their state), and between runs the joined workers' rows.
+    /// Every [`LAUNCH_POLL`]: the launcher's look at its workers (pending jobs become
+    /// rows with their state; `--adapt` scales), and between runs the joined workers' rows.
     fn refresh(&mut self, app: &mut App, log: &mut Log) {
         if self.polled.elapsed() < LAUNCH_POLL {
             return;
@@ -258,14 +258,16 @@ impl LaunchedWorkers {
         if self.client.is_none() {
             self.client = Client::connect(self.launched.file()).ok();
         }
-        let Some(statuses) = self.client.as_mut().and_then(|c| c.workers().ok()) else {
-            self.client = None;
-            return;
+        let Some(client) = &mut self.client else { return };
+        let statuses = match self.launched.look(client, self.workers.as_mut()) {
+            Ok(statuses) => statuses,
+            Err(e) => {
+                log.line(&format!("launcher: {e}"));
+                // Connected again at the next look, if the scheduler is there.
+                self.client = None;
+                return;
+            }
         };
-        let names: Vec<String> = statuses.iter().map(|w| w.name.clone()).collect();
-        if let Err(e) = self.workers.poll(&names) {
-            log.line(&format!("launcher: {e}"));
-        }
         let pending = self.workers.pending();
         if pending != app.pending {
             app.pending = pending;
