@@ -87,6 +87,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A signal is stopping the process: what its stopping broke (the local
+        // cluster's connection) is not the outcome; the signal's thread exits with
+        // 128 + its number once everything is stopped and removed.
+        Err(_) if tessera_runtime::cleanup::stopping() => loop {
+            std::thread::park();
+        },
         Err(e) => {
             warn!("error: {e}");
             ExitCode::from(e.exit_code())

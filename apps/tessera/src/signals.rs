@@ -1,7 +1,8 @@
 //! SIGINT, SIGTERM and SIGHUP end the process cleanly: the terminal is restored if the
 //! UI has it, the processes it started are stopped, the folders it wrote are removed
-//! (see `tessera_runtime::cleanup`), and it exits with 128 + the signal's number, as a
-//! shell reports a process killed by it. A worker asks to hear the first SIGTERM or
+//! (see `tessera_runtime::cleanup`), one line says so, and it exits with 128 + the
+//! signal's number, as a shell reports a process killed by it. SIGXFSZ is ignored, so
+//! a file-size limit fails a write with an error instead of killing the process. A worker asks to hear the first SIGTERM or
 //! SIGINT instead ([`on_first_stop`]): it leaves gracefully, and a second one ends it.
 
 use std::sync::OnceLock;
@@ -26,6 +27,11 @@ pub fn on_first_stop(hook: impl Fn() + Send + Sync + 'static) {
 /// Installs the handler (a thread that waits for the signals) and removes what
 /// processes killed with SIGKILL left behind.
 pub fn install() {
+    // A file-size limit (`ulimit -f`) would kill a write with SIGXFSZ and no word;
+    // ignored, the write fails with EFBIG ("File too large"), reported and cleaned up
+    // as a full disk is.
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     cleanup::remove_stale(&SpillDir::base(), "tessera-spill-");
     cleanup::remove_stale(&std::env::temp_dir(), "tessera-local-");
     let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
@@ -44,6 +50,12 @@ pub fn install() {
                 ratatui::restore();
             }
             cleanup::remove_all();
+            let name = match signal {
+                SIGINT => "SIGINT",
+                SIGTERM => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            warn!("tessera: stopped by {name}; the processes it started and the files it was writing are removed");
             std::process::exit(128 + signal);
         }
     });

@@ -42,6 +42,10 @@ fn spawn(command: &[OsString], args: &[&str], log: &Path) -> Result<Child, Clust
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
+        // A process group of its own: a terminal's Ctrl-C reaches only the program that
+        // started the cluster, which stops the scheduler and workers in order, instead
+        // of each of them at once while a run still talks to them.
+        cmd.process_group(0);
         // SAFETY: prctl is async-signal-safe and only changes this child's own settings.
         unsafe {
             cmd.pre_exec(|| {

@@ -147,6 +147,7 @@ impl Env<'_> {
                     compressor,
                     zarr_format,
                     overwrite,
+                    staging: tessera_store::staging_token(),
                 };
                 if !overwrite && target.node_dir().exists() {
                     return Err(ExprError::new(

@@ -171,6 +171,11 @@ suite! {
         sum_float32: "x = random((200, 100), seed=6, dtype='float32', chunks=64); x.sum()",
         sum_arange: "arange(100000, chunks=1000).sum()",
         count_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.5).sum()",
+        // Constant tiles: a fused generator reduced along its rows counts every column.
+        sum_of_constant_ints: "ones((60, 50), dtype='int64', chunks=(16, 20)).sum(axis=1) + (zeros((60, 50), dtype='int64', chunks=16) + 3).sum()",
+        count_of_constant_bools: "ones((60, 50), dtype='bool', chunks=(16, 20)).sum() + count_nonzero(full((60, 50), 2.0, chunks=16), axis=1)",
+        product_of_constants: "full((6, 5), 2.0, chunks=(4, 2)).prod(axis=1) + full((6, 5), 3, dtype='int64', chunks=(4, 2)).prod() + full((6, 5), 2.0, chunks=(4, 2)).prod()",
+        extremes_of_constants: "full((60, 50), 4, dtype='int64', chunks=(16, 20)).max(axis=1) - full((60, 50), 1.5, chunks=16).min() + ones((60, 50), dtype='bool', chunks=16).all(axis=1)",
         max_of_bools: "x = random((300, 200), seed=7, chunks=100); (x > 0.999).max(axis=0)",
         std: "x = random((300, 200), seed=7, chunks=100); x.std()",
         var_axis_0: "x = random((300, 200), seed=7, chunks=100); x.var(axis=0, ddof=1)",

@@ -90,6 +90,8 @@ pub(crate) fn reader(array: &StoredArray) -> Result<Arc<dyn ArrayReader>, StoreE
 }
 
 pub(crate) fn writer(target: &WriteTarget) -> Result<Arc<dyn ArrayWriter>, StoreError> {
+    // Tasks write where the target is built (see `staging`).
+    let target = &target.staged();
     let now = identity(&identity_file(target.format, &target.path, &target.component));
     lookup(&WRITERS, target, now, || match target.format {
         Format::Zarr => {

@@ -9,7 +9,7 @@ pub use crate::region::ChunkCache;
 
 use std::sync::Arc;
 
-use crate::{Format, StoredArray, WriteTarget, cache, npy, zarr};
+use crate::{Format, StoredArray, WriteTarget, cache, npy, staging, zarr};
 
 /// The message of a build without HDF5.
 pub const NO_HDF5: &str = "this tessera was built without HDF5 support; build it with `--features hdf5` \
@@ -80,9 +80,23 @@ pub fn create_target(target: &WriteTarget) -> Result<(), StoreError> {
         return Err(StoreError::BadInput(format!("{}: bad chunk shape {:?}", target.label(), target.chunk_shape)));
     }
     check_component(&target.component)?;
+    if target.node_dir().exists() || std::fs::symlink_metadata(target.node_dir()).is_ok() {
+        if !target.overwrite {
+            return Err(StoreError::BadInput(format!(
+                "{} already exists; pass overwrite=True to replace it",
+                target.label()
+            )));
+        }
+        staging::check_replaceable(target)?;
+    }
+    let swept = staging::sweep_dead(target);
+    if swept > 0 {
+        tracing::info!(target = %target.label(), swept, "removed what killed runs left while building it");
+    }
+    let staged = target.staged();
     match target.format {
-        Format::Zarr => zarr::create(target),
-        Format::Npy => npy::create(target),
+        Format::Zarr => zarr::create(&staged),
+        Format::Npy => npy::create(&staged),
         Format::Hdf5 => Err(StoreError::BadInput(
             "tessera does not write HDF5 (parallel HDF5 writes need MPI-IO); write Zarr with to_zarr".into(),
         )),
@@ -105,19 +119,30 @@ pub fn check_component(component: &str) -> Result<(), StoreError> {
 
 /// Removes a target this run created, after the run failed: no partial output stays.
 pub fn remove_target(target: &WriteTarget) {
+    let staged = target.staged();
     match target.format {
-        Format::Zarr => zarr::remove(target),
-        Format::Npy => npy::remove(target),
+        Format::Zarr => zarr::remove(&staged),
+        Format::Npy => npy::remove(&staged),
         Format::Hdf5 => {}
     }
 }
 
 /// Finishes a target once every task that writes it is done: removes the temporary
-/// files writers killed mid-write left; returns how many there were.
+/// files writers killed mid-write left, then moves the finished array into place
+/// (replacing the old one in one step); returns how many temporaries there were.
 pub fn finish_target(target: &WriteTarget) -> Result<usize, StoreError> {
-    match target.format {
-        Format::Zarr => zarr::sweep_temporaries(std::path::Path::new(&target.path))
-            .map_err(|e| StoreError::io(format!("cannot clean {}", target.label()), e)),
-        Format::Npy | Format::Hdf5 => Ok(0),
-    }
+    let staged = target.staged();
+    let swept = match target.format {
+        Format::Zarr => zarr::sweep_temporaries(&staged.node_dir())
+            .map_err(|e| StoreError::io(format!("cannot clean {}", target.label()), e))?,
+        Format::Npy | Format::Hdf5 => 0,
+    };
+    staging::publish(target)?;
+    Ok(swept)
+}
+
+/// Where a target is built until the run finishes (registered for removal if the
+/// process is stopped).
+pub fn staged_place(target: &WriteTarget) -> std::path::PathBuf {
+    target.staged().node_dir()
 }

@@ -30,7 +30,7 @@ mod meta;
 pub use dtype::{ALL_TYPES, StoredType};
 #[cfg(feature = "io")]
 pub(crate) use meta::label as meta_label;
-pub use meta::{Compressor, Format, StoredArray, WriteTarget, node_dir};
+pub use meta::{Compressor, Format, STAGING_MARKER, STAGING_SUFFIX, StoredArray, WriteTarget, node_dir, staging_token};
 
 #[cfg(feature = "io")]
 mod buffer;
@@ -52,6 +52,8 @@ mod mapped;
 mod npy;
 #[cfg(feature = "io")]
 mod region;
+#[cfg(feature = "io")]
+mod staging;
 #[cfg(feature = "io")]
 mod zarr;
 #[cfg(feature = "io")]

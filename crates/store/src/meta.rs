@@ -147,7 +147,25 @@ pub struct WriteTarget {
     pub zarr_format: u8,
     /// Whether an existing target may be replaced.
     pub overwrite: bool,
+    /// This write's own name for the place it is built in before it is renamed into
+    /// place ([`WriteTarget::staged`]); made by [`staging_token`] when the write is
+    /// planned, unique to the planning process and the write.
+    pub staging: String,
 }
+
+/// A name unique to this process and this call: the process id first (so a sweep can
+/// tell a dead process's leftovers), then a counter and the clock.
+pub fn staging_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The marker in the names of targets being built.
+pub const STAGING_MARKER: &str = ".tessera-";
+/// The end of the names of targets being built.
+pub const STAGING_SUFFIX: &str = ".partial";
 
 impl WriteTarget {
     /// `path` or `path:component`, for messages.
@@ -158,5 +176,29 @@ impl WriteTarget {
     /// Where the target is: the Zarr array's directory, or the `.npy` file.
     pub fn node_dir(&self) -> PathBuf {
         node_dir(&self.path, &self.component)
+    }
+
+    /// The same write aimed at where it is built: a hidden sibling of the array's
+    /// directory or the `.npy` file, `.{name}.tessera-{staging}.partial`, renamed over
+    /// the target only once every chunk is written, so no reader ever sees a partial
+    /// target (a write planned without a staging name is built in place).
+    pub fn staged(&self) -> WriteTarget {
+        if self.staging.is_empty() {
+            return self.clone();
+        }
+        let staged_name = |name: &str| format!(".{name}{STAGING_MARKER}{}{STAGING_SUFFIX}", self.staging);
+        let mut out = self.clone();
+        out.staging = String::new();
+        let component = self.component.trim_matches('/');
+        if component.is_empty() {
+            let path = Path::new(&self.path);
+            let name = path.file_name().map_or_else(|| "array".into(), |n| n.to_string_lossy().into_owned());
+            out.path = path.with_file_name(staged_name(&name)).to_string_lossy().into_owned();
+        } else {
+            let (parent, leaf) = component.rsplit_once('/').map_or(("", component), |(p, l)| (p, l));
+            let leaf = staged_name(leaf);
+            out.component = if parent.is_empty() { leaf } else { format!("{parent}/{leaf}") };
+        }
+        out
     }
 }

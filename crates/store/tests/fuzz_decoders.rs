@@ -18,6 +18,7 @@ fn store(dir: &std::path::Path, compressor: Compressor) -> String {
         compressor,
         zarr_format: 3,
         overwrite: false,
+        staging: String::new(),
     };
     tessera_store::create_target(&target).expect("created");
     let data = tessera_store::Buffer::F64((0..24).map(f64::from).collect());

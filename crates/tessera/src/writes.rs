@@ -1,6 +1,7 @@
 //! The writes of a run: targets created once by the planning process before any task
-//! runs, finished (temporary files of killed writers swept) after the run, and removed
-//! again if the run fails, so a failed run leaves no partial output. Until a target is
+//! runs (under a hidden name beside their place), finished after the run (temporary
+//! files of killed writers swept, each moved into place), and removed again if the
+//! run fails, so a failed run leaves no partial output and an old array stays whole. Until a target is
 //! finished it is registered with `tessera_runtime::cleanup`, so a run stopped by a
 //! signal removes it too.
 
@@ -24,7 +25,7 @@ impl Writes {
         let mut writes = Writes { targets: Vec::new(), finished: false };
         for target in graph.write_targets() {
             tessera_store::create_target(target)?;
-            tessera_runtime::cleanup::register(&target.node_dir());
+            tessera_runtime::cleanup::register(&tessera_store::staged_place(target));
             writes.targets.push(target.clone());
         }
         Ok(writes)
@@ -36,18 +37,26 @@ impl Writes {
     }
 
     /// Keeps the targets: the run succeeded. Sweeps the temporary files writers killed
-    /// mid-write left behind.
+    /// mid-write left behind and moves each target into place. If one cannot be
+    /// moved (or the process is being stopped), it and those not yet moved are removed.
     pub fn finish(mut self) -> Result<(), StoreError> {
-        self.finished = true;
-        for target in &self.targets {
-            tessera_runtime::cleanup::unregister(&target.node_dir());
-        }
-        for target in &self.targets {
-            let swept = tessera_store::finish_target(target)?;
+        while !self.targets.is_empty() {
+            // A signal's cleanup waits for this; none starts once it has begun.
+            let Some(_writing) = tessera_runtime::cleanup::writing() else {
+                return Err(StoreError::BadInput("the run was stopped before its writes were moved into place".into()));
+            };
+            let target = self.targets.remove(0);
+            let swept = tessera_store::finish_target(&target);
+            tessera_runtime::cleanup::unregister(&tessera_store::staged_place(&target));
+            if swept.is_err() {
+                tessera_store::remove_target(&target);
+            }
+            let swept = swept?;
             if swept > 0 {
                 tracing::info!(target = %target.label(), swept, "removed temporary chunk files of killed writers");
             }
         }
+        self.finished = true;
         Ok(())
     }
 }
@@ -57,7 +66,7 @@ impl Drop for Writes {
         if !self.finished {
             for target in &self.targets {
                 tessera_store::remove_target(target);
-                tessera_runtime::cleanup::unregister(&target.node_dir());
+                tessera_runtime::cleanup::unregister(&tessera_store::staged_place(target));
             }
         }
     }

@@ -35,6 +35,11 @@ impl Array {
         }
         let shape = broadcast_shapes(self.shape(), other.shape())?;
         let a = self.astype(compute).broadcast_to(&shape)?;
+        if op == BinaryOp::Pow && compute.is_float() && matches!(other.op(), Op::Scalar(s) if s.as_f64() == 0.5) {
+            // numpy computes `x ** 0.5` with a scalar exponent as a square root, not
+            // `pow`: `(-inf) ** 0.5` is NaN and `(-0.0) ** 0.5` is -0.0 there.
+            return a.unary(UnaryOp::Sqrt);
+        }
         let b = other.astype(compute).broadcast_to(&shape)?;
         let chunks = a.chunks().refine(b.chunks());
         Ok(Array::new(Op::Binary(op, a, b), shape, op.result_dtype(compute), chunks))

@@ -114,6 +114,7 @@ mod tests {
             compressor: Compressor::Zstd,
             zarr_format: 3,
             overwrite: false,
+            staging: String::new(),
         }
     }
 

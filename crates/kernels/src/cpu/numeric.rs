@@ -41,6 +41,20 @@ macro_rules! float {
 float!(f64);
 float!(f32);
 
+/// numpy's integer `power`: `x` to the `e`-th power by squaring, wrapping as numpy's
+/// int64 loop wraps, for every non-negative `e` (negative ones are refused before).
+pub(crate) fn int_power(x: i64, e: i64) -> i64 {
+    let (mut base, mut e, mut out) = (x, e.max(0) as u64, 1i64);
+    while e > 0 {
+        if e & 1 == 1 {
+            out = out.wrapping_mul(base);
+        }
+        base = base.wrapping_mul(base);
+        e >>= 1;
+    }
+    out
+}
+
 /// numpy's `divmod` of floats (`npy_divmod`): the floor quotient and the remainder
 /// with the divisor's sign; by zero, `a / b` and NaN.
 pub(crate) fn divmod<T: Float>(a: T, b: T) -> (T, T) {

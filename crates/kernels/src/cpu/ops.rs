@@ -140,7 +140,7 @@ fn int_binary(op: BinaryOp, a: &Col<i64>, b: &Col<i64>) -> Result<TileVal, Binar
             if negative {
                 return Err(BinaryError::Value(NEGATIVE_INT_POWER));
             }
-            TileVal::I64(map2(a, b, |x, e| x.wrapping_pow(e.min(u32::MAX as i64) as u32)))
+            TileVal::I64(map2(a, b, numeric::int_power))
         }
         BinaryOp::Maximum => TileVal::I64(map2(a, b, i64::max)),
         BinaryOp::Minimum => TileVal::I64(map2(a, b, i64::min)),

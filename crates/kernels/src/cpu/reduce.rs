@@ -350,7 +350,7 @@ fn fold_rows<T: Copy, F: SliceFold<T>>(
     for (i, r) in rows.enumerate() {
         let at = place(r);
         match col {
-            Col::Const(v) if last_reduced => states[at] = f.combine(op, states[at], *v),
+            Col::Const(v) if last_reduced => states[at] = f.repeat(op, states[at], *v, cols),
             Col::Vec(v) if last_reduced => states[at] = f.reduce(op, states[at], &v[i * cols..(i + 1) * cols]),
             Col::Const(v) => states[at..at + cols].iter_mut().for_each(|s| *s = f.combine(op, *s, *v)),
             Col::Vec(v) => f.combine_rows(op, &mut states[at..at + cols], &v[i * cols..(i + 1) * cols]),
@@ -361,6 +361,11 @@ fn fold_rows<T: Copy, F: SliceFold<T>>(
 /// One reduction's element operations, written so the slice loops vectorize.
 trait SliceFold<T: Copy> {
     fn combine(&self, op: ReduceOp, a: T, b: T) -> T;
+
+    /// `state` combined with `x` `n` times over (a constant row of `n` elements).
+    fn repeat(&self, op: ReduceOp, state: T, x: T, n: usize) -> T {
+        (0..n).fold(state, |a, _| self.combine(op, a, x))
+    }
 
     /// `state` combined with every element of `xs`.
     fn reduce(&self, op: ReduceOp, state: T, xs: &[T]) -> T {
@@ -428,6 +433,15 @@ impl SliceFold<f64> for F64Fold {
 impl SliceFold<i64> for I64Fold {
     fn combine(&self, op: ReduceOp, a: i64, b: i64) -> i64 {
         i64_op(op)(a, b)
+    }
+
+    fn repeat(&self, op: ReduceOp, state: i64, x: i64, n: usize) -> i64 {
+        match op {
+            _ if n == 0 => state,
+            ReduceOp::Min | ReduceOp::NanMin | ReduceOp::Max | ReduceOp::NanMax => self.combine(op, state, x),
+            ReduceOp::Prod => state.wrapping_mul(crate::cpu::numeric::int_power(x, n as i64)),
+            _ => state.wrapping_add(x.wrapping_mul(n as i64)),
+        }
     }
 
     fn reduce(&self, op: ReduceOp, state: i64, xs: &[i64]) -> i64 {

@@ -15,8 +15,8 @@ use crate::{
     ArrayReader, ArrayWriter, Buffer, Format, Native as _, StoreError, StoredArray, StoredType, WriteStats,
     WriteTarget, counters, with_native,
 };
-pub(crate) use atomic_store::AtomicStore;
 pub use atomic_store::sweep_temporaries;
+pub(crate) use atomic_store::{AtomicStore, TEMP_MARKER};
 pub(crate) use create::{create, remove};
 
 /// An opened Zarr array.
