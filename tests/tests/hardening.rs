@@ -150,7 +150,7 @@ fn absurd_plans_are_refused_before_anything_is_allocated() {
         (&["run", "--workers", "100000000", "ones(3).sum()"][..], 2, "the limit is 1024"),
         (&["run", "--scheduler", "local-cluster", "--workers", "10000", "ones(3).sum()"][..], 2, "the limit is 256"),
         (&["worker", "--cluster-file", "/nonexistent", "--threads", "5000"][..], 2, "cannot read cluster file"),
-        (&["run", "--file", "/dev/zero"][..], 2, "larger than the limit of 16.00 MiB"),
+        (&["run", "--file", "/dev/zero"][..], 2, "not a regular file"),
     ] {
         let m = run_measured(args, &[]);
         assert_refused(&m, code, needle);
@@ -249,4 +249,66 @@ fn a_refused_thread_spawn_is_a_clear_resource_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.starts_with("error: could not start 1000 threads (the system refused after "), "{stderr}");
+}
+
+/// A Zarr v3 array's metadata with `shape` and `chunks` (JSON lists).
+fn zarr_json(shape: &str, chunks: &str) -> String {
+    format!(
+        r#"{{"zarr_format": 3, "node_type": "array", "shape": {shape}, "data_type": "float64",
+        "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": {chunks}}}}},
+        "chunk_key_encoding": {{"name": "default", "configuration": {{"separator": "/"}}}},
+        "fill_value": 0.0, "codecs": [{{"name": "bytes", "configuration": {{"endian": "little"}}}}], "attributes": {{}}}}"#
+    )
+}
+
+#[test]
+fn huge_shapes_in_stored_metadata_are_refused_before_anything_is_allocated() {
+    tessera_tests::tessera_bin(); // built before anything is timed
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (name, shape, chunks) in [
+        ("a", "[1152921504606846976]", "[50]"),
+        ("b", "[1152921504606846976, 1]", "[1, 1]"),
+        ("c", "[1073741824, 1073741824]", "[50, 50]"),
+        ("d", "[9223372036854775807, 9223372036854775807]", "[1, 1]"),
+    ] {
+        let store = dir.path().join(name);
+        std::fs::create_dir(&store).expect("a store");
+        std::fs::write(store.join("zarr.json"), zarr_json(shape, chunks)).expect("metadata");
+        let src = format!("from_zarr('{}').sum()", store.display());
+        let m = run_measured(&["run", &src], &[]);
+        assert_refused(&m, 2, "");
+        assert!(m.run.stderr.contains(&store.display().to_string()), "names the store: {}", m.run.stderr);
+        assert!(m.wall < std::time::Duration::from_secs(2), "{shape}: refused after {:?}", m.wall);
+        assert!(m.peak_rss_bytes < 64 << 20, "{shape}: {} bytes resident", m.peak_rss_bytes);
+    }
+}
+
+#[test]
+fn fifos_and_devices_are_refused_at_once_not_waited_on() {
+    tessera_tests::tessera_bin(); // built before anything is timed
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fifo = dir.path().join("pipe.npy");
+    let zarr = dir.path().join("z.zarr");
+    std::fs::create_dir(&zarr).expect("a store");
+    for path in [&fifo, &zarr.join("zarr.json")] {
+        let c = std::ffi::CString::new(path.display().to_string()).expect("a path");
+        // SAFETY: mkfifo reads a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    }
+    let (f, z) = (fifo.display().to_string(), zarr.display().to_string());
+    for args in [
+        vec!["run".to_string(), format!("from_npy('{f}')")],
+        vec!["run".to_string(), format!("from_zarr('{z}')")],
+        vec!["info".to_string(), f.clone()],
+        vec!["info".to_string(), z.clone()],
+        vec!["run".to_string(), "--file".to_string(), f.clone()],
+        vec!["run".to_string(), "--file".to_string(), "/dev/zero".to_string()],
+        vec!["run".to_string(), "--cluster-file".to_string(), f.clone(), "1 + 1".to_string()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let m = run_measured(&args, &[]);
+        assert!(matches!(m.run.code, 1 | 2), "{args:?}: exit {}: {}", m.run.code, m.run.stderr);
+        assert!(m.run.stderr.starts_with("error: ") && m.run.stderr.lines().count() == 1, "{args:?}: {}", m.run.stderr);
+        assert!(m.wall < std::time::Duration::from_secs(5), "{args:?} waited {:?}", m.wall);
+    }
 }

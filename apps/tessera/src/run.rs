@@ -168,7 +168,9 @@ fn read_source(path: &std::path::Path) -> Result<String, CliError> {
     let cannot = |e: std::io::Error| CliError::BadInput(format!("cannot read {}: {e}", path.display()));
     let limit = tessera_expr::MAX_SOURCE_BYTES;
     let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+    tessera::open_regular(path, false)
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
     if bytes.len() > limit {
         return Err(CliError::BadInput(format!(
             "{} is larger than the limit of {} for a program",

@@ -73,6 +73,24 @@ impl Chunks {
         Chunks::from_lengths(shape.iter().zip(size).map(|(&len, &s)| regular(len, s.max(1))).collect())
     }
 
+    /// [`Chunks::regular`] for sizes that come from outside (a stored array's
+    /// metadata): refused, before anything is allocated, when the grid would have more
+    /// blocks than a graph may, as a chunk spec's grid is.
+    pub fn checked_regular(shape: &[usize], size: &[usize]) -> Result<Chunks, crate::ChunkError> {
+        let mut total: u128 = 1;
+        for (axis, (&len, &s)) in shape.iter().zip(size).enumerate() {
+            let count = len.div_ceil(s.max(1)).max(1);
+            if count > crate::MAX_BLOCKS {
+                return Err(crate::ChunkError::TooManyChunks { axis, len, size: s, count });
+            }
+            total *= count as u128;
+            if total > crate::MAX_BLOCKS as u128 {
+                return Err(crate::ChunkError::TooManyBlocks { shape: shape.to_vec(), count: total });
+            }
+        }
+        Ok(Chunks::regular(shape, size))
+    }
+
     /// The grid of a 0-d array: one block.
     pub fn scalar() -> Chunks {
         Chunks::from_lengths(Vec::new())

@@ -10,7 +10,7 @@ use tessera_graph::{Array, Op};
 use tessera_store::{Compressor, Format, StoredType, WriteTarget};
 
 use crate::error::{ExprError, Pos};
-use crate::eval::{Args, Env, expected, flag, graph_err, to_chunks};
+use crate::eval::{Args, Env, expected, flag, to_chunks};
 use crate::value::Value;
 
 /// The storage functions' names.
@@ -83,7 +83,9 @@ impl Env<'_> {
                 let stored = tessera_store::open(format, &path, component.as_deref().unwrap_or(""))
                     .map_err(|e| ExprError::new(ppos, e.to_string()))?;
                 let chunks = self.options.chunks.clone().or(chunks);
-                let a = Array::stored(stored, chunks.as_ref(), self.options.auto_bytes).map_err(graph_err(pos))?;
+                let label = stored.label();
+                let a = Array::stored(stored, chunks.as_ref(), self.options.auto_bytes)
+                    .map_err(|e| ExprError::new(ppos, format!("{label}: {e}")).of_kind(crate::ErrorKind::of(&e)))?;
                 Ok(Value::Array(a))
             }
             _ => {

@@ -36,7 +36,7 @@ pub fn detect(path: &str) -> Result<Format, StoreError> {
         return Ok(Format::Zarr);
     }
     let mut magic = [0u8; 8];
-    let n = std::fs::File::open(p)
+    let n = crate::open_regular(p, false)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
         .map_err(|e| StoreError::io(format!("cannot read {path}"), e))?;
     match &magic[..n] {
@@ -87,7 +87,7 @@ fn hdf5_group(_path: &str) -> Result<Node, StoreError> {
 
 /// `array` or `group` for a Zarr node directory (v3 `zarr.json`, or v2 files).
 pub(crate) fn zarr_node_type(dir: &Path) -> Option<&'static str> {
-    if let Ok(bytes) = std::fs::read(dir.join("zarr.json")) {
+    if let Some(bytes) = crate::read_metadata_file(&dir.join("zarr.json")) {
         let meta: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         return match meta.get("node_type")?.as_str()? {
             "array" => Some("array"),

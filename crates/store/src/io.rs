@@ -146,3 +146,28 @@ pub fn finish_target(target: &WriteTarget) -> Result<usize, StoreError> {
 pub fn staged_place(target: &WriteTarget) -> std::path::PathBuf {
     target.staged().node_dir()
 }
+
+/// Opens `path` only if it is a regular file: opened without blocking (a FIFO would
+/// wait for a writer forever, a device read without end) and refused unless the
+/// opened file is a plain file.
+pub fn open_regular(path: &std::path::Path, writable: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).write(writable).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device, socket or directory)",
+        ));
+    }
+    Ok(file)
+}
+
+/// The bytes of a small metadata file (`zarr.json`), if it is a regular file of at most
+/// 16 MiB; `None` otherwise (missing, a FIFO, too large, unreadable).
+pub(crate) fn read_metadata_file(path: &std::path::Path) -> Option<Vec<u8>> {
+    const LIMIT: u64 = 16 << 20;
+    let mut bytes = Vec::new();
+    let file = open_regular(path, false).ok()?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, LIMIT + 1), &mut bytes).ok()?;
+    (bytes.len() as u64 <= LIMIT).then_some(bytes)
+}

@@ -75,8 +75,7 @@ fn kind(format: Format) -> &'static str {
 }
 
 fn is_group(dir: &Path) -> bool {
-    std::fs::read(dir.join("zarr.json"))
-        .ok()
+    crate::read_metadata_file(&dir.join("zarr.json"))
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .is_some_and(|m| m.get("node_type").and_then(|t| t.as_str()) != Some("array"))
 }

@@ -48,7 +48,7 @@ pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
 pub use tessera_metrics::{Lane, NoSink, RunProgress, Sink, TaskEvent, WorkerRun, WorkerStatus, current_rss_bytes};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 pub use tessera_store::{
-    Compressor, Format, StoreError, StoredArray, StoredType, WriteTarget, bytes_read, bytes_written, info,
+    Compressor, Format, StoreError, StoredArray, StoredType, WriteTarget, bytes_read, bytes_written, info, open_regular,
 };
 pub use writes::{WriteSummary, Writes, summaries};
 

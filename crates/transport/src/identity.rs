@@ -115,7 +115,12 @@ impl ClusterFile {
         let bad =
             |reason: &str| TransportError::ClusterFile { path: path.display().to_string(), reason: reason.into() };
         let context = format!("cannot read cluster file {}", path.display());
-        let file = std::fs::File::open(path).map_err(io(context.clone()))?;
+        // Opened without blocking: a FIFO would wait for a writer forever.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = options.open(path).map_err(io(context.clone()))?;
         let meta = file.metadata().map_err(io(context.clone()))?;
         if !meta.is_file() {
             return Err(bad("it is not a regular file"));

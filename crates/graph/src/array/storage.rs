@@ -51,9 +51,9 @@ fn stored_chunks(
     let Some(stored) = array.chunk_shape.as_ref().filter(|c| c.len() == shape.len() && !c.contains(&0)) else {
         return Ok(chunks.unwrap_or(&ChunkSpec::Auto).resolve(shape, dtype, auto_bytes)?);
     };
-    let whole = |c: &[usize]| Chunks::regular(shape, c);
+    let whole = |c: &[usize]| Chunks::checked_regular(shape, c).map_err(GraphError::from);
     match chunks {
-        None => Ok(whole(stored)),
+        None => whole(stored),
         Some(spec @ (ChunkSpec::Auto | ChunkSpec::Bytes(_))) => {
             let auto = spec.resolve(shape, dtype, auto_bytes)?.chunksize();
             // The multiple of the stored chunk nearest the auto size, at least one.
@@ -63,7 +63,7 @@ fn stored_chunks(
                 .zip(shape)
                 .map(|((&a, &s), &n)| ((a as f64 / s as f64).round().max(1.0) as usize * s).min(n.max(1)))
                 .collect();
-            Ok(whole(&size))
+            whole(&size)
         }
         Some(spec) => Ok(spec.resolve(shape, dtype, auto_bytes)?),
     }

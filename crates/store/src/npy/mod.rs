@@ -32,7 +32,7 @@ fn io_error(path: &str, what: &str) -> impl Fn(std::io::Error) -> StoreError {
 
 /// Opens `path` for reading (or, `writable`, for a run's writes).
 pub(crate) fn open(path: &str, writable: bool) -> Result<Npy, StoreError> {
-    let mut file = std::fs::OpenOptions::new().read(true).write(writable).open(path).map_err(io_error(path, "open"))?;
+    let mut file = crate::open_regular(Path::new(path), writable).map_err(io_error(path, "open"))?;
     let size = file.metadata().map_err(io_error(path, "read"))?.len();
     let mut start = [0u8; 12];
     let got = file.read(&mut start).map_err(io_error(path, "read"))?;

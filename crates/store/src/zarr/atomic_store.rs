@@ -49,6 +49,13 @@ impl ReadableStorageTraits for AtomicStore {
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        // A FIFO or device in place of a chunk or metadata file would block or read
+        // without end: only regular files are read (stat never blocks).
+        if let Ok(meta) = std::fs::metadata(self.inner.key_to_fspath(key))
+            && !meta.is_file()
+        {
+            return Err(StorageError::Other(format!("{key} is not a regular file (a FIFO, device or socket?)")));
+        }
         let Some(values) = self.inner.get_partial_many(key, byte_ranges)? else { return Ok(None) };
         let values: Vec<Result<Bytes, StorageError>> = values.collect();
         let read: usize = values.iter().filter_map(|v| v.as_ref().ok()).map(|b| b.len()).sum();

@@ -84,8 +84,7 @@ pub(crate) fn remove(target: &WriteTarget) {
 /// Makes `root` a group (if it does not exist yet); refuses a root that is an array.
 fn ensure_group(root: &Path, target: &WriteTarget) -> Result<(), StoreError> {
     let is_array = root.join(".zarray").exists()
-        || std::fs::read(root.join("zarr.json"))
-            .ok()
+        || crate::read_metadata_file(&root.join("zarr.json"))
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .is_some_and(|m| m.get("node_type").and_then(Value::as_str) == Some("array"));
     if is_array {

@@ -56,7 +56,7 @@ impl RawZstd {
     /// The decoded chunk in the file at `path`, or `None` when there is no such file
     /// (the chunk holds the fill value, which zarrs supplies).
     pub(crate) fn read(&self, path: &Path) -> Result<Option<Buffer>, String> {
-        let file = match std::fs::File::open(path) {
+        let file = match crate::open_regular(path, false) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.to_string()),
