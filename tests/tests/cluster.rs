@@ -351,3 +351,41 @@ fn errors_name_the_worker_as_its_user_named_it() {
     let j = tessera(&["run", "--json", "--cluster-file", &f, "ones(100, chunks=10).sum()"]).json();
     assert_eq!((j["workers"].as_u64(), j["threads"].as_u64()), (Some(1), Some(2)), "{j}");
 }
+
+#[test]
+fn a_second_scheduler_does_not_take_the_cluster_file_of_a_live_one() {
+    let (_procs, dir, file) = cluster("second-scheduler", 1);
+    let f = file.to_str().expect("utf-8").to_string();
+    let before = std::fs::read_to_string(&file).expect("the cluster file");
+    let second = tessera(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f]);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(second.stderr.contains("still running at"), "{}", second.stderr);
+    assert_eq!(std::fs::read_to_string(&file).expect("kept"), before, "the live scheduler's file was replaced");
+    // Its clients are still served.
+    assert_eq!(result_of(&["run", "--json", "--cluster-file", &f, "arange(10).sum()"]), "45");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn fifty_clients_connecting_at_once_are_all_served() {
+    let (_procs, dir, file) = cluster("fifty-clients", 1);
+    let f = file.to_str().expect("utf-8").to_string();
+    let clients: Vec<Child> = (0..50)
+        .map(|k| {
+            Command::new(tessera_bin())
+                .args(["run", "--json", "--cluster-file", &f, &format!("arange({k}).sum()")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("client starts")
+        })
+        .collect();
+    for (k, client) in clients.into_iter().enumerate() {
+        let out = client.wait_with_output().expect("client ends");
+        assert!(out.status.success(), "client {k}: {}", String::from_utf8_lossy(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(j["result"].as_i64(), Some((0..k as i64).sum()), "client {k}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -250,8 +250,8 @@ pub struct SweepArgs {
     /// `(1000, 500)` counts as one).
     #[arg(long, allow_hyphen_values = true)]
     pub chunks: String,
-    /// Runs per chunk size; the median wall time is reported.
-    #[arg(long, default_value_t = 1)]
+    /// Runs per chunk size (1 to 1000); the median wall time is reported.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     pub repeat: usize,
     /// Where every run goes, and its memory limit.
     #[command(flatten)]

@@ -19,7 +19,7 @@ pub fn scheduler(args: &SchedulerArgs) -> Result<(), CliError> {
     scheduler_until_stopped(listen, &args.cluster_file, |address| {
         warn!("scheduler: listening on {address}; cluster file {}", args.cluster_file.display());
     })
-    .map_err(|e| CliError::Failed(e.to_string()))
+    .map_err(CliError::from)
 }
 
 /// Runs a worker until the scheduler goes away, or until SIGTERM or SIGINT and it has

@@ -24,12 +24,25 @@ pub enum Chosen {
 
 impl Chosen {
     /// Opens the backend `device` asks for. `gpu` without an adapter is refused
-    /// (exit 3) with wgpu's reason; `auto` falls back to the CPU and says so.
+    /// (exit 3) with wgpu's reason, and on an adapter that only emulates a GPU on the
+    /// CPU runs with one warning line; `auto` takes only a real GPU, and otherwise the
+    /// CPU, and says which.
     pub fn open(device: Device) -> Result<Chosen, CliError> {
         match device {
             Device::Cpu => Ok(Chosen::Cpu),
-            Device::Gpu => open_gpu().map_err(CliError::Resources),
+            Device::Gpu => {
+                let chosen = open_gpu().map_err(CliError::Resources)?;
+                if let Some(why) = chosen.emulation() {
+                    warn!("warning: {why}");
+                }
+                Ok(chosen)
+            }
             Device::Auto => match open_gpu() {
+                // `auto` never picks an emulation: it is slower than the CPU backend.
+                Ok(chosen) if chosen.emulation().is_some() => {
+                    warn!("device auto: using the CPU ({})", chosen.emulation().unwrap_or_default());
+                    Ok(Chosen::Cpu)
+                }
                 Ok(chosen) => {
                     warn!("device auto: using the GPU, {}", chosen.describe());
                     Ok(chosen)
@@ -39,6 +52,15 @@ impl Chosen {
                     Ok(Chosen::Cpu)
                 }
             },
+        }
+    }
+
+    /// Why the GPU chosen is only an emulation on the CPU, if it is one.
+    fn emulation(&self) -> Option<String> {
+        match self {
+            Chosen::Cpu => None,
+            #[cfg(feature = "gpu")]
+            Chosen::Gpu(g) => g.emulation_warning(),
         }
     }
 

@@ -47,7 +47,10 @@ fn array_lines(a: &StoredArray, indent: &str) -> Vec<String> {
 pub fn info(args: &InfoArgs) -> Result<(), CliError> {
     let path = args.path.to_string_lossy();
     let node = describe(&path, args.component.as_deref().unwrap_or("")).map_err(|e| {
-        if e.is_bad_input() { CliError::BadInput(e.to_string()) } else { CliError::Failed(e.to_string()) }
+        // A file that is not a readable array (truncated, corrupt) is bad input, as
+        // `run` reports it when it opens the same file.
+        let named_bad = e.is_bad_input() || matches!(e, tessera::StoreError::Corrupt(_));
+        if named_bad { CliError::BadInput(e.to_string()) } else { CliError::Failed(e.to_string()) }
     })?;
     if args.json {
         let value = match &node {

@@ -56,8 +56,9 @@ pub fn memory_limit(given: Option<&str>) -> Result<u64, CliError> {
     match given {
         Some(s) => {
             let limit = tessera::parse_bytes(s).map_err(|e| CliError::BadInput(e.to_string()))?;
+            // A value no run fits under is a bad flag (exit 2), as `0` is.
             if limit < MIN_MEMORY_LIMIT {
-                return Err(CliError::Resources(format!(
+                return Err(CliError::BadInput(format!(
                     "--memory-limit {s} is below the smallest limit anything runs under ({}): the process itself needs more",
                     tessera::format_bytes(MIN_MEMORY_LIMIT)
                 )));

@@ -53,13 +53,25 @@ const MAX_THREADS: usize = 1024;
 
 /// The GPU backend, opened once per process (opening a device takes a fraction of a
 /// second), or why there is none.
-fn gpu_backend() -> PyResult<Arc<dyn Backend>> {
-    static GPU: std::sync::OnceLock<Result<Arc<dyn Backend>, String>> = std::sync::OnceLock::new();
-    GPU.get_or_init(|| {
-        tessera::gpu::GpuBackend::new().map(|b| Arc::new(b) as Arc<dyn Backend>).map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(|e| errors::DeviceError::new_err(format!("no GPU adapter: {e}")))
+fn gpu_backend(py: Python<'_>) -> PyResult<Arc<dyn Backend>> {
+    type Opened = Result<(Arc<dyn Backend>, Option<String>), String>;
+    static GPU: std::sync::OnceLock<Opened> = std::sync::OnceLock::new();
+    let (backend, emulated) = GPU
+        .get_or_init(|| {
+            tessera::gpu::GpuBackend::new()
+                .map(|b| {
+                    let emulated = b.emulation_warning();
+                    (Arc::new(b) as Arc<dyn Backend>, emulated)
+                })
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| errors::DeviceError::new_err(format!("no GPU adapter: {e}")))?;
+    if let Some(why) = emulated {
+        let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+        PyErr::warn(py, &category, &std::ffi::CString::new(why).unwrap_or_default(), 1)?;
+    }
+    Ok(backend)
 }
 
 /// Whether a GPU adapter can be opened here (and if not, why).
@@ -72,6 +84,7 @@ pub fn gpu_available() -> (bool, String) {
 }
 
 fn placement(
+    py: Python<'_>,
     scheduler: &str,
     threads: Option<usize>,
     cluster_file: Option<PathBuf>,
@@ -96,7 +109,7 @@ fn placement(
             )));
         }
     };
-    let backend: Arc<dyn Backend> = if device == "gpu" { gpu_backend()? } else { Arc::new(CpuBackend) };
+    let backend: Arc<dyn Backend> = if device == "gpu" { gpu_backend(py)? } else { Arc::new(CpuBackend) };
     Ok(Placement::Local { scheduler, backend })
 }
 
@@ -154,7 +167,7 @@ pub fn compute(
     }
     let arrays: Vec<tessera::Array> = arrays.iter().map(|h| h.get().array.clone()).collect();
     let graph = py.detach(|| tessera::plan_arrays(&arrays, &options)).map_err(errors::from_plan)?;
-    let placement = placement(scheduler, num_workers, cluster_file, device)?;
+    let placement = placement(py, scheduler, num_workers, cluster_file, device)?;
     let total = graph.tasks.len() as u64;
     let state = Progress::default();
     let start = Instant::now();

@@ -58,6 +58,12 @@ fn default_memory_limit() -> u64 {
     tessera::default_memory_limit()
 }
 
+/// Closes every array this process opened from `path`, before the file is removed.
+#[pyfunction]
+fn release_file(path: &str) {
+    tessera::release(path)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Handle>()?;
@@ -66,6 +72,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chunk_byte_target, m)?)?;
     m.add_function(wrap_pyfunction!(parse_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(default_memory_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(release_file, m)?)?;
     m.add_function(wrap_pyfunction!(compute::compute, m)?)?;
     m.add_function(wrap_pyfunction!(compute::gpu_available, m)?)?;
     m.add_function(wrap_pyfunction!(serve::serve_scheduler, m)?)?;

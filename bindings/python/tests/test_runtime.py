@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -126,3 +127,88 @@ def test_the_seed_notebook_holds_the_example_s_code():
     cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
     code = script[script.index('"""', 3) + 3 :]
     assert "".join(code.split()) == "".join("".join(cells).split())
+
+
+TERMINAL_CTRL_C = """
+import os, signal, threading, time
+import tessera.array as ta
+from tessera.distributed import Client, LocalCluster
+
+def ctrl_c():
+    time.sleep(1.5)
+    # A terminal's Ctrl-C reaches every process of the foreground process group.
+    os.killpg(os.getpgid(0), signal.SIGINT)
+
+x = ta.random.random((30000, 30000), chunks=1000)
+try:
+    with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB") as cluster, Client(cluster):
+        threading.Thread(target=ctrl_c, daemon=True).start()
+        (x + x.T).sum().compute()
+    print("finished")
+except KeyboardInterrupt as e:
+    print("KeyboardInterrupt", repr(e.__context__))
+"""
+
+
+def test_ctrl_c_from_a_terminal_under_a_local_cluster_is_one_keyboard_interrupt(run_python):
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
+    done = run_python(TERMINAL_CTRL_C, timeout=300, env=env, start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    # One KeyboardInterrupt, not raised while handling a ClusterError, and nothing on
+    # stderr (no second traceback from closing the cluster).
+    assert done.stdout.strip().splitlines() == ["KeyboardInterrupt None"], done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_zero_dimensional_inputs_stay_zero_dimensional():
+    for a in (ta.from_array(np.array(5.0)), ta.asarray(np.float64(3.0)), ta.from_array(5), ta.asarray(True)):
+        assert a.shape == () and a.ndim == 0
+    assert ta.from_array(np.array(5.0)).compute() == 5.0
+    assert (ta.asarray(np.float64(3.0)) * 2).compute() == 6.0
+
+
+def test_masked_arrays_are_refused_rather_than_losing_their_mask():
+    m = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    with pytest.raises(TypeError, match="masked"):
+        ta.from_array(m)
+    with pytest.raises(TypeError, match="masked"):
+        ta.asarray(m)
+    assert ta.from_array(m.filled(0.0)).sum().compute() == 4.0
+
+
+def test_arange_of_nan_is_refused_as_numpy_refuses_it():
+    with pytest.raises(ValueError, match="cannot compute length"):
+        np.arange(np.nan)
+    with pytest.raises(ValueError, match="cannot compute length"):
+        ta.arange(np.nan)
+
+
+def test_from_array_releases_its_file_and_descriptor_when_collected():
+    import gc
+
+    def descriptors():
+        return len(os.listdir("/proc/self/fd"))
+
+    def temporaries():
+        return {f for f in os.listdir(tempfile.gettempdir()) if f.startswith("tessera-array-")}
+
+    before_files, before_fds = temporaries(), descriptors()
+    for k in range(200):
+        a = ta.from_array(np.full((50, 40), float(k)))
+        assert a.sum().compute() == 2000.0 * k
+        del a
+        gc.collect()
+    assert temporaries() - before_files == set()
+    assert descriptors() - before_fds < 8, (before_fds, descriptors())
+
+
+def test_bad_worker_counts_and_truth_values_get_numpys_errors():
+    x = ta.ones((3, 4), chunks=2)
+    for bad in (-1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="num_workers"):
+            x.sum().compute(num_workers=bad)
+    with pytest.raises(ValueError, match="ambiguous. Use a.any"):
+        bool(x)
+    with pytest.raises(ValueError, match="empty array is ambiguous"):
+        bool(ta.ones((0,)))
+    assert bool(x.sum()) is True and bool(ta.zeros((1, 1))) is False

@@ -64,9 +64,26 @@ impl Client {
             .map_err(|e| ClusterError::Failed(format!("cannot start the network runtime: {e}")))?;
         let (endpoint, send, recv) = runtime.block_on(async {
             let endpoint = client_endpoint(&file.certificate)?;
-            let conn = connect(&endpoint, file.address, CONNECT_TIMEOUT).await?;
-            let (send, recv) = send_hello(&conn, &file.secret, Role::Client).await?;
-            Ok::<_, ClusterError>((endpoint, send, recv))
+            // A scheduler busy with many peers in their hello refuses more for a moment
+            // (it caps pending handshakes): try again with growing, jittered waits.
+            let mut wait = std::time::Duration::from_millis(50);
+            let mut tries: u64 = 0;
+            loop {
+                let attempt = async {
+                    let conn = connect(&endpoint, file.address, CONNECT_TIMEOUT).await?;
+                    Ok::<_, ClusterError>(send_hello(&conn, &file.secret, Role::Client).await?)
+                };
+                match attempt.await {
+                    Ok((send, recv)) => break Ok::<_, ClusterError>((endpoint, send, recv)),
+                    Err(e) if tries < 10 && e.to_string().contains("refused") => {
+                        tries += 1;
+                        let jitter = u64::from(std::process::id() % 50) + tries * 7 % 50;
+                        tokio::time::sleep(wait + std::time::Duration::from_millis(jitter)).await;
+                        wait = (wait * 2).min(std::time::Duration::from_secs(1));
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
         })?;
         Ok(Client {
             runtime,

@@ -48,6 +48,12 @@ async fn serve_until(
     on_listening: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClusterError> {
+    if let Some(address) = live_scheduler(cluster_file).await {
+        return Err(ClusterError::BadInput(format!(
+            "{} belongs to a scheduler that is still running at {address}; stop it first, or give this one another --cluster-file",
+            cluster_file.display()
+        )));
+    }
     let identity = ClusterIdentity::generate()?;
     let endpoint = server_endpoint(&identity, listen)?;
     let address =
@@ -61,6 +67,16 @@ async fn serve_until(
     }
     close(&closer).await;
     Ok(())
+}
+
+/// The address of the scheduler a cluster file names, if it still answers there (a
+/// QUIC handshake against the file's pinned certificate, at most a second).
+async fn live_scheduler(cluster_file: &Path) -> Option<SocketAddr> {
+    let file = ClusterFile::read(cluster_file).ok()?;
+    let endpoint = tessera_transport::client_endpoint(&file.certificate).ok()?;
+    let conn = tessera_transport::connect(&endpoint, file.address, std::time::Duration::from_secs(1)).await.ok()?;
+    conn.close(0u32.into(), b"only checking that this scheduler runs");
+    Some(file.address)
 }
 
 /// Closes every connection of a stopping scheduler, so its workers and clients hear at

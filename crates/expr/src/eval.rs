@@ -632,7 +632,16 @@ impl Env<'_> {
                     opt_dtype(&mut args, usize::MAX)?.unwrap_or(if any_float { DType::Float64 } else { DType::Int64 });
                 let chunks = opt_chunks(&mut args)?;
                 args.finish()?;
-                let len = ((stop.as_f64() - start.as_f64()) / step.as_f64()).ceil().max(0.0) as usize;
+                let len = ((stop.as_f64() - start.as_f64()) / step.as_f64()).ceil();
+                if !len.is_finite() {
+                    // numpy: "arange: cannot compute length" (a NaN or infinite bound).
+                    return Err(ExprError::new(
+                        pos,
+                        "arange: cannot compute length (a bound or the step is NaN or infinite)",
+                    )
+                    .of_kind(ErrorKind::Value));
+                }
+                let len = len.max(0.0) as usize;
                 self.generate(GenKind::Arange { start, step }, &[len], dtype, chunks, pos)?
             }
             "matmul" => {

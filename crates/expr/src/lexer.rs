@@ -124,7 +124,8 @@ pub fn lex(src: &str) -> Result<Vec<(Tok, Pos)>, ExprError> {
         }
         let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
         let Some(sym) = SYMBOLS.iter().find(|s| rest.starts_with(*s)) else {
-            return Err(ExprError::new(pos, format!("unexpected character '{c}'")));
+            // Control characters (a NUL from a file, say) are shown escaped, never raw.
+            return Err(ExprError::new(pos, format!("unexpected character '{}'", c.escape_debug())));
         };
         match *sym {
             "(" | "[" | "{" => depth += 1,

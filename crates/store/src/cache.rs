@@ -13,6 +13,8 @@ use crate::{ArrayReader, ArrayWriter, Format, StoreError, StoredArray, WriteTarg
 type Identity = (u64, u64, u64, i64, i64);
 
 struct Entry<T: ?Sized> {
+    /// The file whose identity stands for the array's, and that identity.
+    file: PathBuf,
     identity: Option<Identity>,
     value: Arc<T>,
 }
@@ -40,9 +42,10 @@ fn identity(file: &Path) -> Option<Identity> {
 fn lookup<K: std::hash::Hash + Eq + Clone, T: ?Sized>(
     map: &Mutex<Option<FxHashMap<K, Entry<T>>>>,
     key: &K,
-    now: Option<Identity>,
+    file: PathBuf,
     open: impl FnOnce() -> Result<Arc<T>, StoreError>,
 ) -> Result<Arc<T>, StoreError> {
+    let now = identity(&file);
     if let Ok(guard) = map.lock()
         && let Some(entry) = guard.as_ref().and_then(|m| m.get(key))
         && entry.identity == now
@@ -52,14 +55,32 @@ fn lookup<K: std::hash::Hash + Eq + Clone, T: ?Sized>(
     }
     let value = open()?;
     if let Ok(mut guard) = map.lock() {
-        guard.get_or_insert_with(FxHashMap::default).insert(key.clone(), Entry { identity: now, value: value.clone() });
+        let entries = guard.get_or_insert_with(FxHashMap::default);
+        // Entries whose file was removed or replaced would only hold descriptors (and
+        // the removed file's disk space) for the life of the process.
+        entries.retain(|_, e| identity(&e.file) == e.identity);
+        entries.insert(key.clone(), Entry { file, identity: now, value: value.clone() });
     }
     Ok(value)
 }
 
+/// Closes every array opened from `path` (a file about to be removed, say), so no
+/// descriptor keeps it, or its disk space, alive.
+pub fn release(path: &str) {
+    if let Ok(mut guard) = READERS.lock()
+        && let Some(m) = guard.as_mut()
+    {
+        m.retain(|k, _| k.path != path);
+    }
+    if let Ok(mut guard) = WRITERS.lock()
+        && let Some(m) = guard.as_mut()
+    {
+        m.retain(|k, _| k.path != path);
+    }
+}
+
 pub(crate) fn reader(array: &StoredArray) -> Result<Arc<dyn ArrayReader>, StoreError> {
-    let now = identity(&identity_file(array.format, &array.path, &array.component));
-    lookup(&READERS, array, now, || {
+    lookup(&READERS, array, identity_file(array.format, &array.path, &array.component), || {
         let (meta, reader): (StoredArray, Arc<dyn ArrayReader>) = match array.format {
             Format::Zarr => {
                 let z = zarr::open(&array.path, &array.component)?;
@@ -92,8 +113,7 @@ pub(crate) fn reader(array: &StoredArray) -> Result<Arc<dyn ArrayReader>, StoreE
 pub(crate) fn writer(target: &WriteTarget) -> Result<Arc<dyn ArrayWriter>, StoreError> {
     // Tasks write where the target is built (see `staging`).
     let target = &target.staged();
-    let now = identity(&identity_file(target.format, &target.path, &target.component));
-    lookup(&WRITERS, target, now, || match target.format {
+    lookup(&WRITERS, target, identity_file(target.format, &target.path, &target.component), || match target.format {
         Format::Zarr => {
             let z = zarr::open_target(target)?;
             zarr::check_written_type(&z, target)?;

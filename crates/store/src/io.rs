@@ -68,6 +68,11 @@ pub fn reader(array: &StoredArray) -> Result<Arc<dyn ArrayReader>, StoreError> {
     cache::reader(array)
 }
 
+/// Closes every array this process opened from `path` (before the file is removed).
+pub fn release(path: &str) {
+    cache::release(path)
+}
+
 /// A writer of a created `target`.
 pub fn writer(target: &WriteTarget) -> Result<Arc<dyn ArrayWriter>, StoreError> {
     cache::writer(target)

@@ -216,6 +216,13 @@ class Array:
         return namespace
 
     def __bool__(self):
+        if self.size != 1:
+            # numpy's and Dask's words (Dask computes first; the size is known here).
+            raise ValueError(
+                "The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()"
+                if self.size > 1
+                else "The truth value of an empty array is ambiguous. Use a.size > 0 to check that it is not empty"
+            )
         return bool(self.compute())
 
     def __float__(self):
@@ -378,6 +385,11 @@ def from_array(x, chunks="auto"):
 
     int8..int32 and unsigned values become int64, float16 becomes float32, as tessera
     has only float64, float32, int64 and bool."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            "from_array does not take masked arrays (tessera has no masks, and the mask would be lost); "
+            "pass x.filled(fill_value) for the values with the masked ones replaced"
+        )
     values = np.asarray(x)
     kind = values.dtype.kind
     if values.dtype.name not in _DTYPES:
@@ -392,7 +404,8 @@ def from_array(x, chunks="auto"):
     fd, path = tempfile.mkstemp(prefix="tessera-array-", suffix=".npy", dir=os.environ.get("TESSERA_TMPDIR"))
     os.close(fd)
     file = _TemporaryFile(path)
-    np.save(path, np.ascontiguousarray(values))
+    # np.ascontiguousarray would make a 0-d array 1-d.
+    np.save(path, values if values.flags.c_contiguous else values.copy(order="C"))
     return _evaluate("from_npy(v0, chunks=v1)", {"v0": path, "v1": _chunks(chunks)}, {file})
 
 
@@ -405,6 +418,10 @@ class _TemporaryFile:
 
 
 def _remove(path):
+    try:
+        _core.release_file(path)
+    except Exception:  # the interpreter is shutting down
+        pass
     try:
         os.remove(path)
     except OSError:
@@ -442,8 +459,12 @@ def _placement(scheduler, kwargs):
 
     device = kwargs.pop("device", None)
     num_workers = kwargs.pop("num_workers", None)
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
+        raise ValueError(f"num_workers must be a positive integer, not {num_workers!r}")
     limit = kwargs.pop("memory_limit", None)
     limit = _core.parse_bytes(limit) if isinstance(limit, str) else limit
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"memory_limit must be a positive number of bytes or a size such as '4GiB', not {limit!r}")
     if kwargs:
         raise TypeError(f"compute() got an unexpected keyword argument {next(iter(kwargs))!r}")
     if scheduler is None:

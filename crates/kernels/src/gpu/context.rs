@@ -108,6 +108,11 @@ impl Context {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
+    /// Whether the adapter is a CPU that emulates a GPU (Mesa's lavapipe, SwiftShader).
+    pub fn is_emulated(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// The adapter's name.
     pub fn adapter_name(&self) -> &str {
         &self.info.name

@@ -74,6 +74,22 @@ impl GpuBackend {
         self.ctx.describe()
     }
 
+    /// Whether the adapter is a CPU emulating a GPU (Mesa's lavapipe): it computes the
+    /// same values, several times slower than the CPU backend.
+    pub fn is_emulated(&self) -> bool {
+        self.ctx.is_emulated()
+    }
+
+    /// One line saying that this adapter only emulates a GPU, if it does.
+    pub fn emulation_warning(&self) -> Option<String> {
+        self.is_emulated().then(|| {
+            format!(
+                "{} is a CPU emulating a GPU, not a GPU: it computes the same values several times slower than the CPU backend (device cpu)",
+                self.describe()
+            )
+        })
+    }
+
     /// Whether the adapter computes float64.
     pub fn has_f64(&self) -> bool {
         self.ctx.has_f64()
