@@ -192,6 +192,23 @@ fn without_a_gpu_device_gpu_exits_3_and_auto_uses_the_cpu() {
     assert_eq!((j["result"].as_f64(), j["device"].as_str()), (Some(3.0), Some("cpu")));
 }
 
+#[test]
+fn auto_never_picks_a_gpu_emulated_on_the_cpu_and_gpu_on_one_warns() {
+    let gpu = tessera_tests::tessera(&["run", "--device", "gpu", "--json", "ones(3).sum()"]);
+    if gpu.code == 3 {
+        return eprintln!("skipped: no GPU adapter here ({})", gpu.stderr.trim());
+    }
+    assert_eq!(gpu.code, 0, "{}", gpu.stderr);
+    if !gpu.stderr.contains("is a CPU emulating a GPU") {
+        return eprintln!("skipped: this machine's adapter is a real GPU ({})", gpu.json()["adapter"]);
+    }
+    assert_eq!(gpu.json()["device"].as_str(), Some("gpu"), "--device gpu still runs on it");
+    let auto = tessera_tests::tessera(&["run", "--device", "auto", "--json", "ones(3).sum()"]);
+    assert_eq!(auto.code, 0, "{}", auto.stderr);
+    assert!(auto.stderr.contains("device auto: using the CPU") && auto.stderr.contains("emulating"), "{}", auto.stderr);
+    assert_eq!(auto.json()["device"].as_str(), Some("cpu"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 

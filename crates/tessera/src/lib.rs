@@ -48,7 +48,8 @@ pub use tessera_kernels::{Backend, Block, KernelError, cpu::CpuBackend, philox};
 pub use tessera_metrics::{Lane, NoSink, RunProgress, Sink, TaskEvent, WorkerRun, WorkerStatus, current_rss_bytes};
 pub use tessera_runtime::{NoObserver, Observer, RuntimeError, Scheduler};
 pub use tessera_store::{
-    Compressor, Format, StoreError, StoredArray, StoredType, WriteTarget, bytes_read, bytes_written, info, open_regular,
+    Compressor, Format, StoreError, StoredArray, StoredType, WriteTarget, bytes_read, bytes_written, info,
+    open_regular, release,
 };
 pub use writes::{WriteSummary, Writes, summaries};
 

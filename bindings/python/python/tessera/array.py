@@ -223,7 +223,7 @@ class Array:
                 if self.size > 1
                 else "The truth value of an empty array is ambiguous. Use a.size > 0 to check that it is not empty"
             )
-        return bool(self.compute())
+        return builtins.bool(self.compute())
 
     def __float__(self):
         return float(self.compute())
@@ -375,7 +375,16 @@ def asarray(a, dtype=None, chunks="auto"):
     """An array from a tessera array (itself) or anything numpy takes."""
     if isinstance(a, Array):
         return a if dtype is None else a.astype(dtype)
+    _refuse_masked(a)
     return from_array(np.asarray(a, dtype=dtype), chunks=chunks)
+
+
+def _refuse_masked(x):
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            "tessera arrays cannot be made from masked arrays (tessera has no masks, and the mask would be lost); "
+            "pass x.filled(fill_value) for the values with the masked ones replaced"
+        )
 
 
 def from_array(x, chunks="auto"):
@@ -385,11 +394,7 @@ def from_array(x, chunks="auto"):
 
     int8..int32 and unsigned values become int64, float16 becomes float32, as tessera
     has only float64, float32, int64 and bool."""
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(
-            "from_array does not take masked arrays (tessera has no masks, and the mask would be lost); "
-            "pass x.filled(fill_value) for the values with the masked ones replaced"
-        )
+    _refuse_masked(x)
     values = np.asarray(x)
     kind = values.dtype.kind
     if values.dtype.name not in _DTYPES:
@@ -459,11 +464,12 @@ def _placement(scheduler, kwargs):
 
     device = kwargs.pop("device", None)
     num_workers = kwargs.pop("num_workers", None)
-    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
-        raise ValueError(f"num_workers must be a positive integer, not {num_workers!r}")
+    if num_workers is not None and (isinstance(num_workers, builtins.bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 1):
+        # The upper bound is checked where the threads are made.
+        raise ValueError(f"num_workers must be between 1 and 1024, not {num_workers!r}")
     limit = kwargs.pop("memory_limit", None)
     limit = _core.parse_bytes(limit) if isinstance(limit, str) else limit
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, builtins.bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ValueError(f"memory_limit must be a positive number of bytes or a size such as '4GiB', not {limit!r}")
     if kwargs:
         raise TypeError(f"compute() got an unexpected keyword argument {next(iter(kwargs))!r}")
