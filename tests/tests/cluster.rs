@@ -389,3 +389,48 @@ fn fifty_clients_connecting_at_once_are_all_served() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_killed_clients_graph_is_cancelled_within_about_a_second() {
+    let dir = temp_dir("killed-client");
+    let file = dir.join("cluster.json");
+    let f = file.to_str().expect("utf-8").to_string();
+    let mut scheduler = start(&["scheduler", "--listen", "127.0.0.1:0", "--cluster-file", &f]);
+    let stderr = scheduler.stderr.take().expect("piped");
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut procs = Procs(vec![scheduler]);
+    wait_for_file(&file);
+    let mut worker = start(&["worker", "--cluster-file", &f, "--threads", "1", "--name", "w0"]);
+    let _worker_lines = wait_for_line(&mut worker, "joined");
+    procs.0.push(worker);
+    let wait_for = |needle: &str| loop {
+        match lines.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(_) => {}
+            Err(_) => panic!("the scheduler never said {needle:?}"),
+        }
+    };
+    // Minutes of work for one worker thread.
+    let long = "x = random((40000, 40000), seed=1, chunks=1000); (sin(x) * x.T).sum()";
+    let mut client = Command::new(tessera_bin())
+        .args(["run", "--cluster-file", &f, long])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("client starts");
+    wait_for("from client");
+    std::thread::sleep(Duration::from_millis(300));
+    client.kill().expect("SIGKILL");
+    let killed = Instant::now();
+    let _ = client.wait();
+    wait_for("cancelled its 1 graph");
+    let noticed = killed.elapsed();
+    assert!(noticed < Duration::from_millis(2500), "the killed client's graph ran on for {noticed:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -6,7 +6,7 @@ use quinn::{Endpoint, RecvStream, SendStream};
 use tessera_graph::TaskGraph;
 use tessera_kernels::Value;
 use tessera_metrics::{WorkerRun, WorkerStatus};
-use tessera_transport::{ClusterFile, Role, client_endpoint, connect, read_frame, send_hello, write_frame};
+use tessera_transport::{ClusterFile, Role, connect, read_frame, send_hello, watched_client_endpoint, write_frame};
 
 use crate::peers::PeerPool;
 use crate::protocol::{FailureKind, FromScheduler, GRAPH_FRAME_LIMIT, Load, ToScheduler};
@@ -63,7 +63,7 @@ impl Client {
             .build()
             .map_err(|e| ClusterError::Failed(format!("cannot start the network runtime: {e}")))?;
         let (endpoint, send, recv) = runtime.block_on(async {
-            let endpoint = client_endpoint(&file.certificate)?;
+            let endpoint = watched_client_endpoint(&file.certificate)?;
             // A scheduler busy with many peers in their hello refuses more for a moment
             // (it caps pending handshakes): try again with growing, jittered waits.
             let mut wait = std::time::Duration::from_millis(50);

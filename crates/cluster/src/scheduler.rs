@@ -217,6 +217,7 @@ pub async fn serve_scheduler(endpoint: Endpoint, secret: [u8; 32]) {
                     graph,
                     Graph { client: id, request, bytes, last_progress: 0, finished_by: Default::default(), baseline },
                 );
+                tracing::info!("scheduler: graph {graph} from client {id} ({} tasks)", decoded.tasks.len());
                 vec![Event::Submitted { client: id, graph, tasks: decoded, gpu_only }]
             }
             Input::Submitted { id, request, graph: Err(e), .. } => {

@@ -20,10 +20,21 @@ pub(crate) const AUTHENTICATED_WINDOW: u32 = 64 << 20;
 /// server buffer no more than this, however many streams it opens.
 const UNAUTHENTICATED_WINDOW: u32 = 64 << 10;
 
+/// A client's connection to its scheduler: a client killed outright (SIGKILL sends no
+/// close) is noticed within this, so its graphs stop taking the workers' time. The
+/// connection's idle timeout is the smaller of both ends', so this end decides.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// ...with keep-alives several times within it.
+const CLIENT_KEEP_ALIVE: Duration = Duration::from_millis(200);
+
 fn transport_config(receive_window: u32) -> Arc<TransportConfig> {
+    transport_config_with(receive_window, KEEP_ALIVE, IDLE_TIMEOUT)
+}
+
+fn transport_config_with(receive_window: u32, keep_alive: Duration, idle: Duration) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
-    t.keep_alive_interval(Some(KEEP_ALIVE));
-    t.max_idle_timeout(Some(IdleTimeout::from(VarInt::from_u32(IDLE_TIMEOUT.as_millis() as u32))));
+    t.keep_alive_interval(Some(keep_alive));
+    t.max_idle_timeout(Some(IdleTimeout::from(VarInt::from_u32(idle.as_millis() as u32))));
     // Windows sized for chunk transfers: 64 MiB per connection (servers open it after
     // the hello, see `accept_hello`), 16 MiB per stream.
     t.receive_window(VarInt::from_u32(receive_window));
@@ -65,10 +76,23 @@ pub fn server_endpoint(identity: &ClusterIdentity, address: SocketAddr) -> Resul
 
 /// A client endpoint that trusts only the pinned certificate.
 pub fn client_endpoint(pinned_certificate: &[u8]) -> Result<Endpoint> {
+    endpoint_for(pinned_certificate, transport_config(AUTHENTICATED_WINDOW))
+}
+
+/// [`client_endpoint`] for a user's client of a scheduler, whose death the scheduler
+/// must notice within [`CLIENT_IDLE_TIMEOUT`].
+pub fn watched_client_endpoint(pinned_certificate: &[u8]) -> Result<Endpoint> {
+    endpoint_for(
+        pinned_certificate,
+        transport_config_with(AUTHENTICATED_WINDOW, CLIENT_KEEP_ALIVE, CLIENT_IDLE_TIMEOUT),
+    )
+}
+
+fn endpoint_for(pinned_certificate: &[u8], transport: Arc<TransportConfig>) -> Result<Endpoint> {
     let crypto = QuicClientConfig::try_from(tls::client_config(pinned_certificate)?)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(transport_config(AUTHENTICATED_WINDOW));
+    config.transport_config(transport);
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
     let mut endpoint = endpoint(bind, None).map_err(io("cannot open a UDP socket"))?;
     endpoint.set_default_client_config(config);

@@ -27,7 +27,7 @@ mod identity;
 mod tls;
 
 pub use bulk::{BulkClientStream, BulkIncoming, BulkListener, BulkServerStream, bulk_connect};
-pub use endpoint::{client_endpoint, connect, server_endpoint};
+pub use endpoint::{CLIENT_IDLE_TIMEOUT, client_endpoint, connect, server_endpoint, watched_client_endpoint};
 pub use frame::{MAX_FRAME_BYTES, encode_frame, read_frame, write_batch, write_frame};
 pub use hello::{
     Hello, MAX_PENDING_PEERS, PROTOCOL_VERSION, Pending, PendingPeers, Role, Verdict, accept_hello, send_hello,
