@@ -89,10 +89,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // A signal is stopping the process: what its stopping broke (the local
         // cluster's connection) is not the outcome; the signal's thread exits with
-        // 128 + its number once everything is stopped and removed.
-        Err(_) if tessera_runtime::cleanup::stopping() => loop {
-            std::thread::park();
-        },
+        // 128 + its number once everything is stopped and removed (children get a few
+        // seconds to stop; past a minute the error is reported after all).
+        Err(e) if signals::stopping() => {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            warn!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             warn!("error: {e}");
             ExitCode::from(e.exit_code())

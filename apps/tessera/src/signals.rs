@@ -16,6 +16,15 @@ use tessera_runtime::spill::SpillDir;
 /// Set while the UI holds the terminal in raw mode.
 pub static UI_ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// Set by the signal thread before it stops anything: the process is ending by a signal.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a signal is ending the process: an error that its stopping causes (a local
+/// cluster's scheduler gone) is not the run's outcome.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
+
 /// Heard instead of exiting on the first SIGTERM or SIGINT.
 static FIRST_STOP: OnceLock<Box<dyn Fn() + Send + Sync>> = OnceLock::new();
 
@@ -46,6 +55,7 @@ pub fn install() {
                 hook();
                 continue;
             }
+            STOPPING.store(true, Ordering::SeqCst);
             if UI_ACTIVE.load(Ordering::Relaxed) {
                 ratatui::restore();
             }

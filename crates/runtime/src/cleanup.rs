@@ -25,8 +25,6 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry { paths: Vec::new(), chil
 /// in progress and no write starts after it.
 static WRITES: RwLock<()> = RwLock::new(());
 static CLOSED: AtomicBool = AtomicBool::new(false);
-/// Set as [`remove_all`] starts, before it stops any child.
-static STOPPING: AtomicBool = AtomicBool::new(false);
 
 fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
@@ -61,12 +59,6 @@ pub fn writing() -> Option<Writing> {
     (!CLOSED.load(Ordering::Acquire)).then_some(Writing(guard))
 }
 
-/// Whether [`remove_all`] has started: the process is being stopped, so an error that
-/// its stopping causes (a local cluster's scheduler gone) is not the run's outcome.
-pub fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
-}
-
 /// How long children get to clean up after SIGTERM before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(3);
 
@@ -74,7 +66,6 @@ const CHILD_GRACE: Duration = Duration::from_secs(3);
 /// removes every registered folder and file; later writes are refused. Waits for writes in
 /// progress to finish first.
 pub fn remove_all() {
-    STOPPING.store(true, Ordering::SeqCst);
     let _no_writes = WRITES.write().unwrap_or_else(|e| e.into_inner());
     CLOSED.store(true, Ordering::Release);
     let mut registry = registry();
