@@ -323,10 +323,21 @@ fn a_write_stopped_by_sigint_removes_its_targets() {
     // SAFETY: kill only sends signals to our own child, which is still running.
     let sent = unsafe { [libc::kill(pid, libc::SIGSTOP), libc::kill(pid, libc::SIGINT)] };
     assert_eq!(sent, [0, 0]);
-    assert!(zarr.exists() && npy.exists(), "the targets exist while the run writes them");
+    // While the run writes, the targets are being built under hidden names beside
+    // their places; the places themselves stay empty until the run finishes.
+    let names: Vec<String> = std::fs::read_dir(d.path())
+        .expect("the folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let staged = |n: &str| names.iter().any(|x| x.starts_with(&format!(".{n}.tessera-")) && x.ends_with(".partial"));
+    assert!(staged("stopped.zarr") && staged("stopped.npy"), "the targets are built beside their places: {names:?}");
+    assert!(!zarr.exists() && !npy.exists(), "no target appears before it is complete");
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     let status = run.wait().expect("the run ends");
     assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
     assert!(!zarr.exists() && !npy.exists(), "an interrupted run leaves no partial output");
+    let left: Vec<_> = std::fs::read_dir(d.path()).expect("the folder").flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "an interrupted run leaves nothing: {left:?}");
 }
