@@ -2,8 +2,9 @@
 //! UI has it, the processes it started are stopped, the folders it wrote are removed
 //! (see `tessera_runtime::cleanup`), one line says so, and it exits with 128 + the
 //! signal's number, as a shell reports a process killed by it. SIGXFSZ is ignored, so
-//! a file-size limit fails a write with an error instead of killing the process. A worker asks to hear the first SIGTERM or
-//! SIGINT instead ([`on_first_stop`]): it leaves gracefully, and a second one ends it.
+//! a file-size limit fails a write with an error instead of killing the process. A
+//! worker asks to hear the first SIGTERM or SIGINT instead ([`on_first_stop`]): it
+//! leaves gracefully, and a second one ends it.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};

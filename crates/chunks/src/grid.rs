@@ -77,17 +77,8 @@ impl Chunks {
     /// metadata): refused, before anything is allocated, when the grid would have more
     /// blocks than a graph may, as a chunk spec's grid is.
     pub fn checked_regular(shape: &[usize], size: &[usize]) -> Result<Chunks, crate::ChunkError> {
-        let mut total: u128 = 1;
-        for (axis, (&len, &s)) in shape.iter().zip(size).enumerate() {
-            let count = len.div_ceil(s.max(1)).max(1);
-            if count > crate::MAX_BLOCKS {
-                return Err(crate::ChunkError::TooManyChunks { axis, len, size: s, count });
-            }
-            total *= count as u128;
-            if total > crate::MAX_BLOCKS as u128 {
-                return Err(crate::ChunkError::TooManyBlocks { shape: shape.to_vec(), count: total });
-            }
-        }
+        let counts = shape.iter().zip(size).map(|(&len, &s)| (len, s, len.div_ceil(s.max(1)).max(1)));
+        check_block_counts(shape, counts)?;
         Ok(Chunks::regular(shape, size))
     }
 
@@ -216,6 +207,26 @@ impl Chunks {
                 .collect(),
         )
     }
+}
+
+/// Refuses a grid of `(axis length, chunk length, blocks)` per axis with more blocks
+/// along one axis, or in all, than [`crate::MAX_BLOCKS`]: checked on the counts, before
+/// any grid is built.
+pub(crate) fn check_block_counts(
+    shape: &[usize],
+    counts: impl Iterator<Item = (usize, usize, usize)>,
+) -> Result<(), crate::ChunkError> {
+    let mut total: u128 = 1;
+    for (axis, (len, size, count)) in counts.enumerate() {
+        if count > crate::MAX_BLOCKS {
+            return Err(crate::ChunkError::TooManyChunks { axis, len, size, count });
+        }
+        total = total.saturating_mul(count as u128);
+    }
+    if total > crate::MAX_BLOCKS as u128 {
+        return Err(crate::ChunkError::TooManyBlocks { shape: shape.to_vec(), count: total });
+    }
+    Ok(())
 }
 
 /// Regular chunks of `size` covering `len`, the last one shorter; `[0]` for an empty axis.

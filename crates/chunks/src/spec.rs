@@ -1,7 +1,7 @@
 //! Chunk specifications as users write them, and their normalization into a grid.
 
 use crate::grid::regular;
-use crate::{ChunkError, Chunks, DType, MAX_BLOCKS, parse_bytes};
+use crate::{ChunkError, Chunks, DType, parse_bytes};
 
 /// Dask's default target size for one `auto` chunk: 128 MiB.
 pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 20;
@@ -97,21 +97,12 @@ impl ChunkSpec {
             });
         }
         auto_fill(&mut plan, shape, dtype.itemsize() as f64, limit as f64);
-        let mut total: u128 = 1;
-        for (axis, (p, &len)) in plan.iter().zip(shape).enumerate() {
-            let (count, size) = match p {
-                Some(AxisPlan::Regular(size)) => (len.div_ceil(*size).max(1), *size),
-                Some(AxisPlan::Explicit(v)) => (v.len(), v.iter().copied().max().unwrap_or(0)),
-                None => (1, len),
-            };
-            if count > MAX_BLOCKS {
-                return Err(ChunkError::TooManyChunks { axis, len, size, count });
-            }
-            total *= count as u128;
-        }
-        if total > MAX_BLOCKS as u128 {
-            return Err(ChunkError::TooManyBlocks { shape: shape.to_vec(), count: total });
-        }
+        let counts = plan.iter().zip(shape).map(|(p, &len)| match p {
+            Some(AxisPlan::Regular(size)) => (len, *size, len.div_ceil(*size).max(1)),
+            Some(AxisPlan::Explicit(v)) => (len, v.iter().copied().max().unwrap_or(0), v.len()),
+            None => (len, len, 1),
+        });
+        crate::grid::check_block_counts(shape, counts)?;
         Ok(Chunks::from_lengths(
             plan.into_iter()
                 .zip(shape)

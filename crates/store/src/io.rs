@@ -85,7 +85,8 @@ pub fn create_target(target: &WriteTarget) -> Result<(), StoreError> {
         return Err(StoreError::BadInput(format!("{}: bad chunk shape {:?}", target.label(), target.chunk_shape)));
     }
     check_component(&target.component)?;
-    if target.node_dir().exists() || std::fs::symlink_metadata(target.node_dir()).is_ok() {
+    // Anything at the place, a dangling symbolic link included.
+    if std::fs::symlink_metadata(target.node_dir()).is_ok() {
         if !target.overwrite {
             return Err(StoreError::BadInput(format!(
                 "{} already exists; pass overwrite=True to replace it",
